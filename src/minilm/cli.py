@@ -1,0 +1,70 @@
+"""The `minilm` command: a table of subcommands, each filling its config dataclass and calling a function.
+
+Every subcommand takes `--config FILE.yaml` and one flag per config field; flags override the file.
+No logic lives here beyond parsing and turning user errors into one-line messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from minilm import config as C
+from minilm.errors import MiniLMError
+
+# name: (config class, "module:function", one-line help)
+COMMANDS = {
+    "distill": (C.DistillConfig, "minilm.distill:distill",
+                "distill a teacher into a smaller student (task-agnostic, or task-specific with --task)"),
+    "finetune": (C.FinetuneConfig, "minilm.finetune:finetune",
+                 "fine-tune an encoder on a GLUE or custom task, keeping the best dev checkpoint"),
+    "evaluate": (C.EvaluateConfig, "minilm.finetune:evaluate",
+                 "score a fine-tuned checkpoint on a split with the task's official metric"),
+    "bench": (C.BenchConfig, "minilm.bench:bench",
+              "benchmark the distillation step (fast vs naive), matmul peak and inference speed"),
+    "report": (C.ReportConfig, "minilm.report:report",
+               "write a Markdown table and plots from several runs' metrics"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minilm", description="Compress Transformer encoders by deep self-attention distillation (MiniLM).",
+        epilog="Each command takes --config FILE.yaml (keys = flag names with underscores); flags override it. "
+               "Example: minilm distill --config configs/cpu_testbed.yaml --max-steps 100")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (cls, _, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=f"{help_text}. {cls.__doc__.strip()}")
+        p.add_argument("--config", help="YAML file with any of the options below")
+        C.add_arguments(p, cls)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    cls, target, _ = COMMANDS[args.command]
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    try:
+        cfg = C.load_config(cls, args.config, overrides)
+        module, function = target.split(":")
+        result = getattr(importlib.import_module(module), function)(cfg)
+    except MiniLMError as exc:
+        print(f"minilm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("minilm: interrupted", file=sys.stderr)
+        return 130
+    if result is not None and not isinstance(result, dict):
+        print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Typed run configurations: one dataclass per command, filled from YAML and from flags alike.
+
+The dataclass is the schema. `load_config(cls, yaml_path, overrides)` starts from the defaults,
+applies the YAML file (keys are field names), then the command-line overrides, and checks types.
+`add_arguments(parser, cls)` derives the flags (`--field-name`) from the same fields, so a flag and
+a YAML key can never drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from minilm.errors import MiniLMError
+
+#: Where the shared data sets live unless MINILM_DATA says otherwise (next to the repository).
+DATA_ROOT = Path(os.environ.get("MINILM_DATA", "../shared/data"))
+PACKAGED_TEACHER = "packaged:all-MiniLM-L6-v2"
+
+
+def default_text_files() -> list[str]:
+    return [
+        str(DATA_ROOT / "text" / "wikitext-2-valid.txt"),
+        str(DATA_ROOT / "text" / "wikitext-2-test.txt"),
+        str(DATA_ROOT / "glue" / "SST-2" / "train.tsv"),
+    ]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping shared by `distill` and `finetune`."""
+
+    output_dir: str = "runs/distill"  # run directory: final model, checkpoints, metrics.jsonl
+    max_length: int = 128  # tokens per sequence, [CLS] and [SEP] included
+    batch_size: int = 32  # global batch (split across processes)
+    lr: float = 5e-4  # peak learning rate (MiniLM: 5e-4 for task-agnostic distillation)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.01
+    warmup_steps: int = 4000  # linear warm-up, then linear decay to zero at max_steps (-1: 10% of steps)
+    max_steps: int = 1000
+    max_minutes: float | None = None  # wall-clock budget; the run stops cleanly when it is spent
+    grad_clip: float = 1.0
+    dropout: float = 0.1
+    seed: int = 42
+    precision: str = "bf16"  # bf16 (autocast; softmax and KL stay float32) or fp32
+    device: str = "auto"  # auto, cpu or cuda
+    log_every: int = 10
+    save_every: int = 500  # checkpoint interval in steps (0: only at the end)
+    keep: int = 2  # checkpoints kept in output_dir/checkpoints
+    resume: bool = True  # continue from the newest checkpoint of the same run in output_dir
+    overwrite: bool = False  # start afresh even if output_dir holds another run
+    cache_dir: str = ".cache/minilm"  # tokenized corpora, shared by later runs
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    """`minilm distill`: task-agnostic (unlabeled text) or task-specific (`task` set) distillation."""
+
+    teacher: str = PACKAGED_TEACHER  # directory, hub id, or packaged:all-MiniLM-L6-v2
+    data: list[str] = field(default_factory=default_text_files)  # text/TSV/CSV/JSONL files or hf:NAME[:CONFIG]:SPLIT
+    text_column: str | None = None  # column of TSV/CSV/JSONL inputs (default: text, then sentence)
+    # Student architecture (MiniLM, Sec. 3: a narrower/shallower BERT sharing the teacher's vocabulary).
+    student_layers: int = 3
+    student_hidden: int = 384
+    student_heads: int = 12
+    student_ffn: int | None = None  # default 4 x student_hidden
+    student_init: str = "random"  # random, teacher (copy teacher layers), or a directory of a model to start from
+    student_init_layers: list[int] | None = None  # 1-based teacher layers to copy (default: evenly spaced, top one last)
+    # Loss.
+    version: str = "v1"  # v1: attention (Q-K) + value relation (V-V); v2: any of qq, kk, vv with own head count
+    relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])  # v2 only
+    relation_heads: int = 48  # v2 only (MiniLMv2 uses 48 for base-size teachers)
+    teacher_layer: int = -1  # 1-based teacher layer to mimic; -1 = last (MiniLMv2: an upper-middle one)
+    query_chunk: int | None = None  # compute the relation KL in query-row chunks of this size (saves memory)
+    # Task-specific distillation (MiniLM Sec. 4.3): a fine-tuned teacher, L = L_AT + L_VR + w * L_OUT.
+    task: str | None = None  # GLUE task name (e.g. sst2) or custom; None = task-agnostic
+    task_dir: str | None = None  # task data directory (default: DATA_ROOT/glue/<TASK>)
+    output_weight: float = 1.0
+    temperature: float = 1.0
+    hard_label_weight: float = 0.0  # optional cross-entropy on gold labels
+    eval_every: int = 200
+
+
+@dataclass
+class FinetuneConfig(TrainConfig):
+    """`minilm finetune`: fine-tune an encoder with a classification/regression head on a task."""
+
+    output_dir: str = "runs/finetune"
+    lr: float = 5e-5  # peak learning rate (the paper picks from a small grid per task)
+    warmup_steps: int = -1  # -1: 10% of the training steps
+    max_steps: int = 0  # 0: train for `epochs` epochs
+    model: str = PACKAGED_TEACHER  # any encoder directory, hub id or packaged:all-MiniLM-L6-v2
+    task: str = "sst2"
+    task_dir: str | None = None  # default DATA_ROOT/glue/<TASK>; custom tasks need it
+    text_columns: list[str] | None = None  # custom tasks: one or two text columns
+    label_column: str | None = None  # custom tasks
+    regression: bool = False  # custom tasks: real-valued labels
+    skip_bad_rows: bool = False
+    epochs: float = 3.0  # used when max_steps <= 0
+    eval_every: int = 500
+
+
+@dataclass
+class EvaluateConfig:
+    """`minilm evaluate`: score a fine-tuned checkpoint on a split with the task's official metric."""
+
+    model: str = "runs/finetune/best"
+    task: str = "sst2"
+    split: str = "dev"
+    task_dir: str | None = None
+    text_columns: list[str] | None = None
+    label_column: str | None = None
+    regression: bool = False
+    skip_bad_rows: bool = False
+    max_length: int = 128
+    batch_size: int = 64
+    device: str = "auto"
+    output: str | None = None  # directory for metrics.json and predictions.tsv (default: next to the model)
+
+
+@dataclass
+class BenchConfig:
+    """`minilm bench`: fast vs naive distillation step, matmul peak, inference speed."""
+
+    teacher: str = PACKAGED_TEACHER
+    student_layers: int = 3
+    student_hidden: int = 384
+    student_heads: int = 12
+    batch_size: int = 32
+    seq_lengths: list[int] = field(default_factory=lambda: [128, 512])
+    steps: int = 5  # timed steps per measurement (after one warm-up)
+    sst2: str | None = None  # SST-2 train.tsv for the real-batch row (default: DATA_ROOT/glue/SST-2/train.tsv)
+    device: str = "auto"
+    compile: bool = False
+    output: str | None = None  # JSON file for the results
+
+
+@dataclass
+class ReportConfig:
+    """`minilm report`: a Markdown table and plots from several runs' metrics."""
+
+    runs: list[str] = field(default_factory=list)  # run directories (each with metrics.json / metrics.jsonl)
+    teacher_run: str | None = None  # the run that retention and speed-up are measured against
+    output: str = "docs/report"  # directory for report.md and the PNG plots
+
+
+def _strip_optional(tp: Any) -> tuple[Any, bool]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def _coerce(name: str, value: Any, tp: Any) -> Any:
+    """Check/convert one value against a field type (int, float, str, bool, list[...], Optional)."""
+    base, optional = _strip_optional(tp)
+    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise MiniLMError(f"config key '{name}' must not be empty")
+    if typing.get_origin(base) is list:
+        (item_tp,) = typing.get_args(base)
+        items = value if isinstance(value, list) else [value]
+        return [_coerce(name, v, item_tp) for v in items]
+    try:
+        if base is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if base is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return base(value)
+    except (TypeError, ValueError):
+        raise MiniLMError(f"config key '{name}' expects {getattr(base, '__name__', base)}, got {value!r}") from None
+
+
+def load_config(cls: type, yaml_path: str | None = None, overrides: dict[str, Any] | None = None):
+    """Build `cls` from defaults, then a YAML file, then explicit overrides (e.g. from flags)."""
+    values: dict[str, Any] = {}
+    if yaml_path:
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise MiniLMError(f"config file not found: {yaml_path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise MiniLMError(f"config file {yaml_path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(loaded, dict):
+            raise MiniLMError(f"config file {yaml_path} must hold a mapping of keys to values")
+        values.update(loaded)
+    values.update(overrides or {})
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise MiniLMError(f"unknown config key(s) for {cls.__name__}: {', '.join(unknown)}")
+    return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """The trailing `# comment` of each field in the class source: the help text of its flag."""
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for match in re.finditer(r"^\s+(\w+):[^#\n]*#\s*(.+)$", source, re.M):
+            comments[match[1]] = match[2].strip()
+    return comments
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one `--field-name` flag per dataclass field; unset flags stay out of the overrides."""
+    hints = typing.get_type_hints(cls)
+    comments = field_comments(cls)
+    for f in dataclasses.fields(cls):
+        base, _ = _strip_optional(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{comments.get(f.name, '')} (default: {default})".strip().replace("%", "%%")
+        if typing.get_origin(base) is list:
+            parser.add_argument(flag, dest=f.name, nargs="*", default=argparse.SUPPRESS, help=help_text)
+        elif base is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
+        else:
+            parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar=f.name.upper(), help=help_text)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

