@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     cls, target, _ = COMMANDS[args.command]
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bars say what is going on; weight loading is quick
     try:
         cfg = C.load_config(cls, args.config, overrides)
         module, function = target.split(":")

@@ -127,13 +127,14 @@ def _fingerprint(specs: list[str], tokenizer, max_length: int, text_column: str 
 
 
 class TokenCache:
-    """Examples stored flat: example i is `tokens[offsets[i]:offsets[i + 1]]` (memory-mapped)."""
+    """Examples stored flat: example i is `tokens[offsets[i]:offsets[i + 1]]` (both memory-mapped)."""
 
     def __init__(self, directory: str | Path):
         directory = Path(directory)
         self.directory = directory
-        self.tokens = np.load(directory / "tokens.npy", mmap_mode="r")
-        self.offsets = np.load(directory / "offsets.npy", mmap_mode="r")
+        meta = json.loads((directory / "meta.json").read_text())
+        self.tokens = np.memmap(directory / "tokens.bin", dtype=meta["dtype"], mode="r")
+        self.offsets = np.memmap(directory / "offsets.bin", dtype=np.int64, mode="r")
         self.lengths = np.diff(self.offsets)
 
     def __len__(self) -> int:
@@ -156,44 +157,45 @@ def _encode_windows(texts: list[str], tokenizer, window: int) -> Iterator[list[i
 
 def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: str | Path,
                       text_column: str | None = None, progress: bool = True) -> TokenCache:
-    """Tokenize the inputs once (streaming) into a cache under `cache_dir`, or reuse a matching one."""
+    """Tokenize the inputs once (streaming) into a cache under `cache_dir`, or reuse a matching one.
+
+    Memory stays flat whatever the corpus size: texts are read, encoded and appended to the two
+    files `ENCODE_BATCH` lines at a time. The cache appears under its final name only when complete.
+    """
+    from tqdm import tqdm
+
     require(len(specs) > 0, "no data given: pass at least one text file with --data")
     require(max_length >= 8, f"max_length {max_length} is too small (at least 8)")
     limit = getattr(tokenizer, "model_max_length", None) or max_length
-    require(max_length <= 100_000 and (limit > 100_000 or max_length <= limit),
+    require(limit > 100_000 or max_length <= limit,
             f"max_length {max_length} exceeds the tokenizer's model_max_length {limit}")
     key = _fingerprint(specs, tokenizer, max_length, text_column)
     target = Path(cache_dir) / f"text-{key}"
-    if (target / "offsets.npy").is_file():
+    if (target / "meta.json").is_file():
         return TokenCache(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        offsets = [0]
-        with open(tmp / "tokens.bin", "wb") as out:
-            from tqdm import tqdm
-
-            bar = tqdm(desc="tokenizing", unit=" lines", disable=not progress)
+        written = [0, 0]  # tokens, examples
+        with open(tmp / "tokens.bin", "wb") as tokens, open(tmp / "offsets.bin", "wb") as offsets, \
+                tqdm(desc="tokenizing", unit=" lines", disable=not progress) as bar:
+            offsets.write(np.zeros(1, dtype=np.int64).tobytes())
             for spec in specs:
                 batch: list[str] = []
                 for text in read_texts(spec, text_column):
                     batch.append(text)
                     if len(batch) == ENCODE_BATCH:
-                        _write_windows(batch, tokenizer, max_length - 2, out, offsets, dtype)
+                        _write_windows(batch, tokenizer, max_length - 2, tokens, offsets, written, dtype)
                         bar.update(len(batch))
                         batch = []
                 if batch:
-                    _write_windows(batch, tokenizer, max_length - 2, out, offsets, dtype)
+                    _write_windows(batch, tokenizer, max_length - 2, tokens, offsets, written, dtype)
                     bar.update(len(batch))
-            bar.close()
-        require(len(offsets) > 1, f"the corpus is empty: no non-blank text in {', '.join(specs)}")
-        tokens = np.fromfile(tmp / "tokens.bin", dtype=dtype)
-        np.save(tmp / "tokens.npy", tokens)
-        del tokens
-        (tmp / "tokens.bin").unlink()
-        np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64))
-        (tmp / "sources.json").write_text(json.dumps({"inputs": specs, "max_length": max_length}, indent=1))
+        require(written[1] > 0, f"the corpus is empty: no non-blank text in {', '.join(specs)}")
+        meta = {"inputs": specs, "max_length": max_length, "dtype": np.dtype(dtype).name,
+                "tokens": written[0], "examples": written[1]}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         try:
             os.replace(tmp, target)
         except OSError:  # another process finished the same cache first
@@ -204,10 +206,16 @@ def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: s
     return TokenCache(target)
 
 
-def _write_windows(texts, tokenizer, window, out, offsets, dtype) -> None:
-    for example in _encode_windows(texts, tokenizer, window):
-        out.write(np.asarray(example, dtype=dtype).tobytes())
-        offsets.append(offsets[-1] + len(example))
+def _write_windows(texts, tokenizer, window, tokens, offsets, written, dtype) -> None:
+    """Append the encoded windows of `texts`; `written` counts [tokens, examples] so far."""
+    examples = list(_encode_windows(texts, tokenizer, window))
+    if not examples:
+        return
+    lengths = np.fromiter((len(e) for e in examples), dtype=np.int64, count=len(examples))
+    tokens.write(np.fromiter((t for e in examples for t in e), dtype=dtype, count=int(lengths.sum())).tobytes())
+    offsets.write((written[0] + np.cumsum(lengths)).tobytes())
+    written[0] += int(lengths.sum())
+    written[1] += len(examples)
 
 
 def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,

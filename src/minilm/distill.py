@@ -14,6 +14,7 @@ per rank; the main process alone writes.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -27,8 +28,8 @@ from minilm.losses import attention_relation_losses, output_kl
 from minilm.models import (check_same_tokenizer, freeze, load_encoder, load_tokenizer, save_model,
                            student_from_teacher)
 from minilm.relations import QKV, RelationModel, unused_by_relations
-from minilm.training import (MetricsLog, WallClock, autocast, check_finite, load_checkpoint, make_accelerator,
-                             make_optimizer, prepare_run_dir, save_checkpoint)
+from minilm.training import (MetricsLog, WallClock, autocast, check_finite, check_run_dir, load_checkpoint,
+                             make_accelerator, make_optimizer, save_checkpoint, start_run_dir)
 
 
 def check_loss_setup(cfg: DistillConfig, teacher_config, student_config) -> None:
@@ -70,12 +71,37 @@ def task_batches(cfg: DistillConfig, tokenizer, teacher, accelerator):
     return batches, dev, train.label_names
 
 
+def distill_losses(teacher_view: RelationModel, model, batch: dict, cfg: DistillConfig, heads: dict,
+                   device_type: str) -> dict[str, torch.Tensor]:
+    """The named losses of one step: one teacher pass (no autograd), one student pass, the relation KLs.
+
+    `heads` holds the keyword arguments of `attention_relation_losses` (version, head counts, ...).
+    """
+    inputs = dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                  token_type_ids=batch.get("token_type_ids"))
+    with torch.inference_mode(), autocast(device_type, cfg.precision):
+        t_qkv, t_logits = teacher_view(**inputs)
+    # Inference tensors cannot enter autograd; a copy of Q/K/V (and logits) can, and is cheap.
+    t_qkv = QKV(*(x.clone() for x in t_qkv))
+    with autocast(device_type, cfg.precision):
+        s_qkv, s_logits = model(**inputs)
+    losses = attention_relation_losses(t_qkv, s_qkv, batch["attention_mask"], **heads)
+    if cfg.task:
+        losses["output"] = cfg.output_weight * output_kl(t_logits.clone(), s_logits, cfg.temperature)
+        if cfg.hard_label_weight > 0:
+            hard = (F.mse_loss(s_logits.float().squeeze(-1), batch["labels"].float()) if s_logits.shape[-1] == 1
+                    else F.cross_entropy(s_logits.float(), batch["labels"]))
+            losses["hard"] = cfg.hard_label_weight * hard
+    return losses
+
+
 def distill(cfg: DistillConfig) -> Path:
     """Run (or resume) a distillation; returns the directory of the final student."""
     from accelerate.utils import set_seed
 
+    require(cfg.max_steps >= 1, f"max_steps must be at least 1, got {cfg.max_steps}")
     accelerator = make_accelerator(cfg)
-    resume_from = prepare_run_dir(cfg, accelerator)
+    resume_from = check_run_dir(cfg)
     set_seed(cfg.seed)
     out, main = Path(cfg.output_dir), accelerator.is_main_process
     tokenizer = load_tokenizer(cfg.teacher)
@@ -86,7 +112,7 @@ def distill(cfg: DistillConfig) -> Path:
         arch = " ".join(teacher.config.architectures or [])
         require("ForSequenceClassification" in arch,
                 f"task-specific distillation needs a teacher fine-tuned on {cfg.task} "
-                f"(run `minilm finetune --model {cfg.teacher} --task {cfg.task}` first)")
+                f"(run: minilm finetune --model {cfg.teacher} --task {cfg.task})")
         num_labels = teacher.config.num_labels
         teacher = load_encoder(cfg.teacher, num_labels=num_labels)
     else:
@@ -114,6 +140,7 @@ def distill(cfg: DistillConfig) -> Path:
 
     teacher_view = RelationModel(teacher, cfg.teacher_layer, full=bool(cfg.task))
     model = RelationModel(student, -1, full=bool(cfg.task))
+    start_run_dir(cfg, accelerator)  # every check passed: only now write to output_dir
     optimizer, scheduler = make_optimizer(model, cfg, cfg.max_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
@@ -124,56 +151,43 @@ def distill(cfg: DistillConfig) -> Path:
     heads = dict(teacher_heads=teacher.config.num_attention_heads, student_heads=student.config.num_attention_heads,
                  num_relation_heads=cfg.relation_heads, relations=cfg.relations, version=cfg.version,
                  query_chunk=cfg.query_chunk)
-    clock, best, tokens = WallClock(cfg.max_minutes), None, 0
-    bar = tqdm(total=cfg.max_steps, initial=start, desc="distill", disable=not main, dynamic_ncols=True)
-    step = start
-    while step < cfg.max_steps:
-        batch = {k: v.to(accelerator.device) for k, v in batches[step].items()}
-        inputs = dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                      token_type_ids=batch.get("token_type_ids"))
-        with torch.inference_mode(), autocast(accelerator, cfg):
-            t_qkv, t_logits = teacher_view(**inputs)
-        # Inference tensors cannot enter autograd; a copy of Q/K/V (and logits) can, and is cheap.
-        t_qkv = QKV(*(x.clone() for x in t_qkv))
+    best_file = out / "best" / "dev.json"
+    best = json.loads(best_file.read_text())["main"] if resume_from and best_file.is_file() else None
+    clock, tokens = WallClock(cfg.max_minutes), 0
+    with tqdm(total=cfg.max_steps, initial=start, desc="distill", disable=not main, dynamic_ncols=True) as bar:
         model.train()
-        with autocast(accelerator, cfg):
-            s_qkv, s_logits = model(**inputs)
-        losses = attention_relation_losses(t_qkv, s_qkv, batch["attention_mask"], **heads)
-        if cfg.task:
-            losses["output"] = cfg.output_weight * output_kl(t_logits.clone(), s_logits, cfg.temperature)
-            if cfg.hard_label_weight > 0:
-                hard = (F.mse_loss(s_logits.float().squeeze(-1), batch["labels"].float()) if num_labels == 1
-                        else F.cross_entropy(s_logits.float(), batch["labels"]))
-                losses["hard"] = cfg.hard_label_weight * hard
-        loss = sum(losses.values())
-        check_finite(loss, step + 1, out)
-        accelerator.backward(loss)
-        if cfg.grad_clip > 0:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
-        bar.update(1)
+        step = start
+        while step < cfg.max_steps:
+            batch = {k: v.to(accelerator.device) for k, v in batches[step].items()}
+            losses = distill_losses(teacher_view, model, batch, cfg, heads, accelerator.device.type)
+            loss = sum(losses.values())
+            check_finite(loss, step + 1, out)
+            accelerator.backward(loss)
+            if cfg.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+            bar.update(1)
 
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
-            values = {k: accelerator.reduce(v.detach(), reduction="mean").item() for k, v in losses.items()}
-            values["loss"] = sum(values.values())
-            rate = tokens / max(clock.elapsed(), 1e-9)
-            bar.set_postfix(loss=f"{values['loss']:.4f}", tok_s=f"{rate:,.0f}")
-            log.write({"step": step, **values, "lr": scheduler.get_last_lr()[0], "tokens_per_s": rate,
-                       "elapsed_s": clock.elapsed()})
-        if cfg.task and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-            best = _evaluate_and_keep_best(accelerator, student, tokenizer, dev, cfg, out, step, best, log)
-        stop = clock.spent(accelerator)
-        if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or stop:
-            save_checkpoint(accelerator, student, tokenizer, out, step, cfg.keep)
-        if stop:
-            if main:
-                print(f"wall-clock budget of {cfg.max_minutes} min spent at step {step}")
-            break
-    bar.close()
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                values = {k: accelerator.reduce(v.detach(), reduction="mean").item() for k, v in losses.items()}
+                values["loss"] = sum(values.values())
+                rate = tokens / max(clock.elapsed(), 1e-9)
+                bar.set_postfix(loss=f"{values['loss']:.4f}", tok_s=f"{rate:,.0f}")
+                log.write({"step": step, **values, "lr": scheduler.get_last_lr()[0], "tokens_per_s": rate,
+                           "elapsed_s": clock.elapsed()})
+            if cfg.task and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+                best = _evaluate_and_keep_best(accelerator, student, tokenizer, dev, cfg, out, step, best, log)
+            stop = clock.spent(accelerator)
+            if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or stop:
+                save_checkpoint(accelerator, student, tokenizer, out, step, cfg.keep)
+            if stop:
+                if main:
+                    print(f"wall-clock budget of {cfg.max_minutes} min spent at step {step}")
+                break
     final = out / "model"
     if main:
         save_model(student, tokenizer, final)
@@ -192,5 +206,6 @@ def _evaluate_and_keep_best(accelerator, student, tokenizer, dev, cfg, out, step
     if best is None or scores["main"] > best:
         best = scores["main"]
         save_model(student, tokenizer, out / "best")
+        (out / "best" / "dev.json").write_text(json.dumps({**scores, "step": step}, indent=1))
     accelerator.wait_for_everyone()
     return best

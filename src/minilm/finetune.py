@@ -22,8 +22,8 @@ from minilm.errors import require
 from minilm.glue import TaskData, encode_task, load_task
 from minilm.metrics import main_metric, task_metrics
 from minilm.models import count_parameters, load_encoder, load_tokenizer, pick_device, save_model
-from minilm.training import (MetricsLog, WallClock, autocast, check_finite, load_checkpoint, make_accelerator,
-                             make_optimizer, prepare_run_dir, save_checkpoint)
+from minilm.training import (MetricsLog, WallClock, autocast, check_finite, check_run_dir, load_checkpoint,
+                             make_accelerator, make_optimizer, save_checkpoint, start_run_dir)
 
 
 @torch.inference_mode()
@@ -62,7 +62,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
     from accelerate.utils import set_seed
 
     accelerator = make_accelerator(cfg)
-    resume_from = prepare_run_dir(cfg, accelerator)
+    resume_from = check_run_dir(cfg)
     set_seed(cfg.seed)
     out, main = Path(cfg.output_dir), accelerator.is_main_process
     read = dict(task_dir=cfg.task_dir, text_columns=cfg.text_columns, label_column=cfg.label_column,
@@ -84,6 +84,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
     batches = StepBatches(encode_task(train, tokenizer, cfg.max_length), cfg.batch_size, tokenizer.pad_token_id,
                           cfg.seed, accelerator.process_index, accelerator.num_processes)
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, int(cfg.epochs * batches.per_epoch))
+    start_run_dir(cfg, accelerator)  # every check passed: only now write to output_dir
     optimizer, scheduler = make_optimizer(model, cfg, total)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
@@ -91,46 +92,45 @@ def finetune(cfg: FinetuneConfig) -> Path:
     log = MetricsLog(out, main, start)
     best = json.loads((out / "best" / "dev.json").read_text()) if (out / "best" / "dev.json").is_file() else None
     clock = WallClock(cfg.max_minutes)
-    bar = tqdm(total=total, initial=start, desc=f"finetune {cfg.task}", disable=not main, dynamic_ncols=True)
-    step = start
-    while step < total:
-        batch = {k: v.to(accelerator.device) for k, v in batches[step].items()}
-        labels = batch.pop("labels")
-        model.train()
-        with autocast(accelerator, cfg):
-            logits = model(**batch).logits.float()
-        loss = (F.mse_loss(logits.squeeze(-1), labels) if train.label_names is None
-                else F.cross_entropy(logits, labels))
-        check_finite(loss, step + 1, out)
-        accelerator.backward(loss)
-        if cfg.grad_clip > 0:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        bar.update(1)
-        if step % cfg.log_every == 0:
-            value = accelerator.reduce(loss.detach(), reduction="mean").item()
-            bar.set_postfix(loss=f"{value:.4f}")
-            log.write({"step": step, "loss": value, "lr": scheduler.get_last_lr()[0], "elapsed_s": clock.elapsed()})
-        stop = clock.spent(accelerator)
-        if step % cfg.eval_every == 0 or step == total or stop:
-            if main:
-                scores = evaluate_model(accelerator.unwrap_model(model), tokenizer, dev, cfg.max_length, 128,
-                                        accelerator.device)
-                log.write({"step": step, **{f"dev_{k}": v for k, v in scores.items()}})
-                bar.write(f"step {step}: dev {dev.metric} {scores['main']:.2f}")
-                if best is None or scores["main"] > best["main"]:
-                    best = {**scores, "step": step}
-                    save_model(accelerator.unwrap_model(model), tokenizer, out / "best")
-                    (out / "best" / "dev.json").write_text(json.dumps(best, indent=1))
-            accelerator.wait_for_everyone()
-        if (cfg.save_every and step % cfg.save_every == 0) or step == total or stop:
-            save_checkpoint(accelerator, accelerator.unwrap_model(model), tokenizer, out, step, cfg.keep)
-        if stop:
-            break
-    bar.close()
+    with tqdm(total=total, initial=start, desc=f"finetune {cfg.task}", disable=not main, dynamic_ncols=True) as bar:
+        step = start
+        while step < total:
+            batch = {k: v.to(accelerator.device) for k, v in batches[step].items()}
+            labels = batch.pop("labels")
+            model.train()
+            with autocast(accelerator.device.type, cfg.precision):
+                logits = model(**batch).logits.float()
+            loss = (F.mse_loss(logits.squeeze(-1), labels) if train.label_names is None
+                    else F.cross_entropy(logits, labels))
+            check_finite(loss, step + 1, out)
+            accelerator.backward(loss)
+            if cfg.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            bar.update(1)
+            if step % cfg.log_every == 0:
+                value = accelerator.reduce(loss.detach(), reduction="mean").item()
+                bar.set_postfix(loss=f"{value:.4f}")
+                log.write({"step": step, "loss": value, "lr": scheduler.get_last_lr()[0], "elapsed_s": clock.elapsed()})
+            stop = clock.spent(accelerator)
+            if step % cfg.eval_every == 0 or step == total or stop:
+                if main:
+                    scores = evaluate_model(accelerator.unwrap_model(model), tokenizer, dev, cfg.max_length, 128,
+                                            accelerator.device)
+                    log.write({"step": step, **{f"dev_{k}": v for k, v in scores.items()}})
+                    bar.write(f"step {step}: dev {dev.metric} {scores['main']:.2f}")
+                    if best is None or scores["main"] > best["main"]:
+                        best = {**scores, "step": step}
+                        save_model(accelerator.unwrap_model(model), tokenizer, out / "best")
+                        (out / "best" / "dev.json").write_text(json.dumps(best, indent=1))
+                accelerator.wait_for_everyone()
+            if (cfg.save_every and step % cfg.save_every == 0) or step == total or stop:
+                save_checkpoint(accelerator, accelerator.unwrap_model(model), tokenizer, out, step, cfg.keep)
+            if stop:
+                break
     if main:
         best_model = load_encoder(str(out / "best"), num_labels=train.num_labels)
         speed = inference_speed(best_model, tokenizer, dev, cfg.max_length, accelerator.device)
@@ -161,7 +161,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     tokenizer = load_tokenizer(cfg.model)
     model = load_encoder(cfg.model, num_labels=None)
     require("ForSequenceClassification" in " ".join(model.config.architectures or []),
-            f"model '{cfg.model}' has no task head; fine-tune it first with `minilm finetune`")
+            f"model '{cfg.model}' has no task head; fine-tune it first with minilm finetune")
     model = load_encoder(cfg.model, num_labels=model.config.num_labels).to(device)
     names = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
     data = load_task(cfg.task, cfg.split, cfg.task_dir, cfg.text_columns, cfg.label_column, cfg.regression,

@@ -21,7 +21,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from minilm.errors import require
 
@@ -57,6 +56,47 @@ def _rows_kl(t_left, t_right, s_left, s_right, key_mask) -> torch.Tensor:
     return terms.sum(-1)
 
 
+def auto_query_chunk(batch: int, heads: int, seq: int, budget: int = 1 << 23) -> int:
+    """Query rows per chunk so that one (batch, heads, rows, seq) map holds about `budget` elements."""
+    return max(1, min(seq, budget // max(batch * heads * seq, 1)))
+
+
+class _ChunkedRelationKL(torch.autograd.Function):
+    """Sum over chunks of query rows of weighted row KLs, with a hand-written backward.
+
+    Nothing of size (batch, heads, seq, seq) is saved: the backward recomputes each chunk's two
+    relation distributions and uses d KL(p_t || softmax(z_s)) / d z_s = p_s - p_t (zero on padded
+    keys, where both are zero), then z_s = left @ right^T / sqrt(d) for the input gradients.
+    The teacher side gets no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, t_left, t_right, s_left, s_right, key_mask, row_weight, chunk):
+        total = s_left.new_zeros(())
+        for start in range(0, s_left.shape[2], chunk):
+            rows = slice(start, start + chunk)
+            kl = _rows_kl(t_left[:, :, rows], t_right, s_left[:, :, rows], s_right, key_mask)
+            total += (kl.sum(1) * row_weight[:, rows]).sum()
+        ctx.save_for_backward(t_left, t_right, s_left, s_right, key_mask, row_weight)
+        ctx.chunk = chunk
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        t_left, t_right, s_left, s_right, key_mask, row_weight = ctx.saved_tensors
+        scale = 1.0 / math.sqrt(s_left.shape[-1])
+        grad_left = torch.empty_like(s_left)
+        grad_right = torch.zeros_like(s_right)
+        for start in range(0, s_left.shape[2], ctx.chunk):
+            rows = slice(start, start + ctx.chunk)
+            p_t = _relation_log_probs(t_left[:, :, rows], t_right, key_mask).exp()
+            p_s = _relation_log_probs(s_left[:, :, rows], s_right, key_mask).exp()
+            g = (p_s - p_t) * (row_weight[:, None, rows, None] * (grad * scale))  # d loss / d logits
+            grad_left[:, :, rows] = g @ s_right
+            grad_right += g.transpose(-1, -2) @ s_left[:, :, rows]
+        return None, None, grad_left, grad_right, None, None, None
+
+
 def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student_left: torch.Tensor,
                 student_right: torch.Tensor, attention_mask: torch.Tensor, num_relation_heads: int,
                 query_chunk: int | None = None) -> torch.Tensor:
@@ -67,9 +107,9 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
         student_left, student_right: (batch, seq, student_hidden); the hidden sizes may differ.
         attention_mask: (batch, seq), 1 for real tokens, 0 for padding.
         num_relation_heads: A; each hidden size must be divisible by it.
-        query_chunk: if set, process query rows in chunks of this size under activation
-            checkpointing, so that neither the full (batch, A, seq, seq) maps nor their gradients
-            are held at once. The value and gradients equal the unchunked computation.
+        query_chunk: query rows per chunk (default: about 8M map elements per chunk). Only one
+            chunk's (batch, A, rows, seq) maps exist at a time, in the forward and in the
+            recomputing backward; the value and gradients do not depend on the chunk size.
 
     Returns:
         Scalar: sum over heads and real query rows of KL(teacher || student), divided by
@@ -83,20 +123,8 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
     lengths = mask.sum(-1).clamp(min=1).float()  # |x| per example
     row_weight = mask.float() / (num_relation_heads * lengths[:, None])  # (batch, seq)
 
-    seq = mask.shape[1]
-    if not query_chunk or query_chunk >= seq:
-        rows = _rows_kl(t_left, t_right, s_left, s_right, key_mask)  # (batch, A, seq)
-        return (rows.sum(1) * row_weight).sum() / mask.shape[0]
-
-    def chunk_loss(t_l, s_l, weight, t_r, s_r):
-        return (_rows_kl(t_l, t_r, s_l, s_r, key_mask).sum(1) * weight).sum()
-
-    total = s_left.new_zeros(())
-    for start in range(0, seq, query_chunk):
-        stop = min(start + query_chunk, seq)
-        total = total + checkpoint(chunk_loss, t_left[:, :, start:stop], s_left[:, :, start:stop],
-                                   row_weight[:, start:stop], t_right, s_right, use_reentrant=False)
-    return total / mask.shape[0]
+    chunk = query_chunk or auto_query_chunk(mask.shape[0], num_relation_heads, mask.shape[1])
+    return _ChunkedRelationKL.apply(t_left, t_right, s_left, s_right, key_mask, row_weight, chunk) / mask.shape[0]
 
 
 def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, attention_mask: torch.Tensor,

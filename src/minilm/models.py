@@ -126,15 +126,17 @@ def copy_teacher_layers(student: nn.Module, teacher: nn.Module, teacher_layers: 
     for dst, src, what in pairs:
         src_state, dst_state = src.state_dict(), dst.state_dict()
         mismatched = [k for k in dst_state if k in src_state and src_state[k].shape != dst_state[k].shape]
-        require(not mismatched, f"student_init=teacher: teacher {what} does not fit the student "
-                                f"({mismatched[0]}: {tuple(src_state[mismatched[0]].shape)} vs "
-                                f"{tuple(dst_state[mismatched[0]].shape)}); use student_init=random")
+        if mismatched:
+            key = mismatched[0]
+            raise MiniLMError(f"student_init=teacher: teacher {what} does not fit the student ({key}: "
+                              f"{tuple(src_state[key].shape)} vs {tuple(dst_state[key].shape)}); "
+                              "use student_init=random")
         dst.load_state_dict(src_state, strict=False)
 
 
 def student_from_teacher(teacher: nn.Module, layers: int, hidden: int, heads: int, ffn: int | None = None,
                          dropout: float = 0.1, init: str = "random", init_layers: list[int] | None = None,
-                         num_labels: int | None = None, seed: int = 0) -> nn.Module:
+                         num_labels: int | None = None, seed: int = 0, attn_implementation: str = "sdpa") -> nn.Module:
     """Build a student BERT sharing the teacher's vocabulary: random or teacher-layer initialisation.
 
     With `num_labels` the student is a sequence classifier (for task-specific distillation).
@@ -146,10 +148,10 @@ def student_from_teacher(teacher: nn.Module, layers: int, hidden: int, heads: in
     torch.manual_seed(seed)
     if num_labels is None:
         config.architectures = None
-        student = AutoModel.from_config(config, attn_implementation="sdpa")
+        student = AutoModel.from_config(config, attn_implementation=attn_implementation)
     else:
         config.num_labels = num_labels
-        student = AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
+        student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
     if init == "teacher":
         copy_teacher_layers(student, teacher, init_layers or default_init_layers(
             teacher.config.num_hidden_layers, layers))

@@ -116,6 +116,7 @@ class RelationModel(nn.Module):
 
     def __init__(self, model: nn.Module, layer: int = -1, full: bool = False):
         super().__init__()
+        _layer_index(model, layer)  # fail now, not at the first step, on a layer the model lacks
         self.model = model
         self.layer = layer
         self.full = full

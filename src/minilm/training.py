@@ -41,49 +41,52 @@ def make_accelerator(cfg):
     return Accelerator(cpu=cfg.device == "cpu", mixed_precision="no")
 
 
-def autocast(accelerator, cfg):
-    """bf16 autocast for model code (projections, attention); losses cast back to float32 themselves."""
-    if cfg.precision != "bf16":
-        return torch.autocast(accelerator.device.type, enabled=False)
-    return torch.autocast(accelerator.device.type, dtype=torch.bfloat16)
+def autocast(device_type: str, precision: str):
+    """bf16 autocast for model code (projections, attention); the losses cast to float32 themselves."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def prepare_run_dir(cfg, accelerator) -> Path | None:
-    """Check the output directory; return the checkpoint to resume from, if any.
+def _settings(cfg) -> dict[str, Any]:
+    return {k: v for k, v in to_dict(cfg).items() if k not in RESUMABLE}
 
-    A directory holding another run (different settings) is refused unless `overwrite` is set.
+
+def check_run_dir(cfg) -> Path | None:
+    """Check the output directory without writing; return the checkpoint to resume from, if any.
+
+    A directory holding another run (different settings) or unrelated files is refused unless
+    `overwrite` is set; one holding this run resumes from its newest checkpoint when `resume` is set.
     """
     out = Path(cfg.output_dir)
-    settings = {k: v for k, v in to_dict(cfg).items() if k not in RESUMABLE}
+    require(not out.exists() or out.is_dir(), f"output_dir {out} exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()) or cfg.overwrite:
+        return None
     run_file = out / "run.json"
-    resume_from = None
-    if out.exists() and not out.is_dir():
-        raise MiniLMError(f"output_dir {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
-        require(run_file.is_file(), f"output_dir {out} is not empty and holds no minilm run; "
-                                    "choose another --output-dir or pass --overwrite")
-        previous = json.loads(run_file.read_text())
-        changed = sorted(k for k in set(settings) | set(previous) if settings.get(k) != previous.get(k))
-        require(not changed, f"output_dir {out} holds a different run (changed: {', '.join(changed[:5])}); "
-                             "choose another --output-dir, or pass --overwrite to replace it")
-        checkpoints = list_checkpoints(out)
-        if cfg.resume and checkpoints:
-            resume_from = checkpoints[-1]
-        elif checkpoints or (out / "metrics.jsonl").exists():
-            require(cfg.resume, f"output_dir {out} holds a started run; pass --resume or --overwrite")
-    accelerator.wait_for_everyone()
+    require(run_file.is_file(), f"output_dir {out} is not empty and holds no minilm run; "
+                                "choose another --output-dir or pass --overwrite")
+    previous = json.loads(run_file.read_text())
+    settings = _settings(cfg)
+    changed = sorted(k for k in set(settings) | set(previous) if settings.get(k) != previous.get(k))
+    require(not changed, f"output_dir {out} holds a different run (changed: {', '.join(changed[:5])}); "
+                         "choose another --output-dir, or pass --overwrite to replace it")
+    checkpoints = list_checkpoints(out)
+    require(cfg.resume or not checkpoints, f"output_dir {out} holds a started run; pass --resume or --overwrite")
+    return checkpoints[-1] if checkpoints else None
+
+
+def start_run_dir(cfg, accelerator) -> None:
+    """Create the output directory (clearing a previous run under `overwrite`) and record the run."""
+    out = Path(cfg.output_dir)
     if accelerator.is_main_process:
         if cfg.overwrite and out.is_dir():
-            for name in ("checkpoints", "metrics.jsonl", "run.json", "model", "best", "metrics.json"):
+            for name in ("checkpoints", "metrics.jsonl", "run.json", "model", "best", "metrics.json", "tensorboard"):
                 target = out / name
                 if target.is_dir():
                     shutil.rmtree(target)
                 elif target.exists():
                     target.unlink()
         out.mkdir(parents=True, exist_ok=True)
-        run_file.write_text(json.dumps(settings, indent=1, sort_keys=True))
+        (out / "run.json").write_text(json.dumps(_settings(cfg), indent=1, sort_keys=True))
     accelerator.wait_for_everyone()
-    return resume_from
 
 
 def list_checkpoints(out: Path) -> list[Path]:
@@ -102,9 +105,11 @@ def make_optimizer(model: torch.nn.Module, cfg, total_steps: int):
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 else decay).append(p)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=cfg.lr, betas=tuple(cfg.betas))
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    try:  # the fused kernel (CPU and CUDA in recent torch) is several times faster than the loop
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
     warmup = cfg.warmup_steps if cfg.warmup_steps >= 0 else total_steps // 10
     warmup = min(warmup, max(total_steps - 1, 0))
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)

@@ -1,0 +1,341 @@
+"""`minilm bench`: the distillation step, ours versus a faithful naive one, measured in one run.
+
+Rows:
+* matrix-multiply peak (float32 and bf16), measured here, so step rates can be put against it;
+* distillation step (batch x seq of random tokens, no padding) at each `seq_lengths`, and on real
+  SST-2 batches (naive: padded to 128 as the original project did; ours: dynamic padding with
+  length grouping), for `naive` (HF models called with output_attentions=True and
+  output_hidden_states=True, eager attention, float32, teacher under no_grad, loss from the returned
+  probabilities) and `fast` (our training step: truncated SDPA runs, bf16 autocast, float32 KL);
+* inference: teacher vs student examples/s at batch 32 and latency at batch 1 on SST-2 dev.
+
+Each step row runs in its own spawned process, so that its peak memory (resident set, sampled every
+millisecond, above the level before the first step; `max_memory_allocated` on CUDA) is its own.
+Useful FLOPs count the matrix multiplies the fast step cannot avoid (see `fast_step_flops`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from minilm.config import DATA_ROOT, BenchConfig, DistillConfig
+from minilm.errors import require
+
+
+def matmul_tflops(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 1.5) -> float:
+    """Best sustained n x n x n matmul rate, in TFLOP/s."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(3):
+            a @ b
+        _sync(device)
+        best = max(best, 3 * 2 * n ** 3 / (time.perf_counter() - start) / 1e12)
+    return best
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def fast_step_flops(t_cfg, s_cfg, batch: int, seq: int, relations: int = 2) -> float:
+    """Matmul FLOPs of one fast step: what L_AT + L_VR cannot do without.
+
+    Teacher forward: (L_t - 1) blocks + the last block's Q/K/V projections. Student: (L_s - 1) blocks +
+    Q/K/V, forward and backward (backward = 2 x forward). Relations: (seq x seq) logits per relation,
+    teacher once, student three times. A block: Q/K/V/O projections 8 T H^2, scores and context
+    4 T^2 H, feed-forward 4 T H F.
+    """
+    def block(h, f):
+        return 8 * seq * h * h + 4 * seq * seq * h + 4 * seq * h * f
+
+    def qkv(h):
+        return 6 * seq * h * h
+
+    teacher = (t_cfg.num_hidden_layers - 1) * block(t_cfg.hidden_size, t_cfg.intermediate_size) + qkv(t_cfg.hidden_size)
+    student = (s_cfg.num_hidden_layers - 1) * block(s_cfg.hidden_size, s_cfg.intermediate_size) + qkv(s_cfg.hidden_size)
+    rel = relations * 2 * seq * seq * (t_cfg.hidden_size + 3 * s_cfg.hidden_size)
+    return float(batch * (teacher + 3 * student + rel))
+
+
+def naive_losses(teacher, student, batch: dict) -> dict[str, torch.Tensor]:
+    """The usual implementation: full eager forwards returning every layer's maps and states."""
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        t_out = teacher(**inputs, output_attentions=True, output_hidden_states=True)
+    s_out = student(**inputs, output_attentions=True, output_hidden_states=True)
+    mask = batch["attention_mask"].bool()
+    heads = teacher.config.num_attention_heads
+
+    def value_relation(model, hidden):
+        v = model.encoder.layer[-1].attention.self.value(hidden)
+        v = v.view(*v.shape[:2], heads, -1).transpose(1, 2)
+        scores = v @ v.transpose(-1, -2) / math.sqrt(v.shape[-1])
+        return torch.softmax(scores.masked_fill(~mask[:, None, None, :], -1e9), -1)
+
+    def kl_of_probs(p, q):
+        terms = p * (torch.log(p.clamp_min(1e-30)) - torch.log(q.clamp_min(1e-30)))
+        rows = terms.sum(-1).sum(1)  # (batch, seq)
+        return ((rows * mask).sum(-1) / (heads * mask.sum(-1))).mean()
+
+    return {"attention": kl_of_probs(t_out.attentions[-1], s_out.attentions[-1]),
+            "value": kl_of_probs(value_relation(teacher, t_out.hidden_states[-2]),
+                                 value_relation(student, s_out.hidden_states[-2]))}
+
+
+def _models(cfg: BenchConfig, attn: str, device):
+    from minilm.models import freeze, load_encoder, student_from_teacher
+
+    teacher = freeze(load_encoder(cfg.teacher, attn_implementation=attn)).to(device)
+    student = student_from_teacher(teacher, cfg.student_layers, cfg.student_hidden, cfg.student_heads, seed=0,
+                                   attn_implementation=attn)
+    return teacher, student.to(device).train()
+
+
+def _batches(cfg: BenchConfig, tokenizer, seq: int | str, count: int) -> list[dict]:
+    """`count` batches: random tokens (batch x seq, no padding), or real SST-2 sentences."""
+    from minilm.data import length_grouped_batches, pad_batch
+
+    if isinstance(seq, int):
+        g = torch.Generator().manual_seed(0)
+        return [{"input_ids": torch.randint(1000, 29000, (cfg.batch_size, seq), generator=g),
+                 "attention_mask": torch.ones(cfg.batch_size, seq, dtype=torch.long)} for _ in range(count)]
+    from minilm.glue import load_task
+
+    path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
+    sentences = [t[0] for t in load_task("sst2", "train", str(path.parent)).texts[:cfg.batch_size * 50]]
+    ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
+    if seq == "sst2-padded":  # the original project: every batch padded to 128
+        return [_pad_to(ids[i * cfg.batch_size:(i + 1) * cfg.batch_size], 128) for i in range(count)]
+    order = length_grouped_batches(np.asarray([len(x) for x in ids]), cfg.batch_size, seed=0, epoch=0)
+    return [pad_batch([ids[j] for j in order[i]], 0) for i in range(count)]
+
+
+def _pad_to(ids: list[list[int]], width: int) -> dict:
+    out = torch.zeros(len(ids), width, dtype=torch.long)
+    mask = torch.zeros(len(ids), width, dtype=torch.long)
+    for i, x in enumerate(ids):
+        out[i, :len(x)] = torch.tensor(x)
+        mask[i, :len(x)] = 1
+    return {"input_ids": out, "attention_mask": mask}
+
+
+class PeakMemory:
+    """Peak memory above the level at entry: sampled RSS on CPU, allocator peak on CUDA (bytes)."""
+
+    def __init__(self, device):
+        self.device, self.peak, self._stop = device, 0, threading.Event()
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+            return self
+        self.base = self.peak = self.rss()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self.thread.join()
+        self.used = max(self.peak - self.base, 0)
+
+
+def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: str, queue) -> None:
+    """One row: build models and batches, warm up, time `cfg.steps` optimizer steps."""
+    from minilm.distill import distill_losses
+    from minilm.models import load_tokenizer
+    from minilm.relations import RelationModel, unused_by_relations
+    from minilm.training import make_optimizer
+
+    torch.manual_seed(0)
+    device = torch.device(device_name)
+    teacher, student = _models(cfg, "eager" if mode == "naive" else "sdpa", device)
+    tokenizer = load_tokenizer(cfg.teacher)
+    batches = [{k: v.to(device) for k, v in b.items()} for b in _batches(cfg, tokenizer, seq, cfg.steps + 1)]
+    dcfg = DistillConfig(precision=precision)
+    heads = dict(version="v1", teacher_heads=teacher.config.num_attention_heads,
+                 student_heads=student.config.num_attention_heads)
+    if mode == "fast":
+        for p in unused_by_relations(student):
+            p.requires_grad_(False)
+        teacher_view, model = RelationModel(teacher), RelationModel(student)
+        if cfg.compile:
+            model = torch.compile(model)
+        compute = lambda b: distill_losses(teacher_view, model, b, dcfg, heads, device.type)  # noqa: E731
+    else:
+        compute = lambda b: naive_losses(teacher, student, b)  # noqa: E731
+    if mode == "fast":  # our training step's optimizer (fused AdamW)
+        optimizer, _ = make_optimizer(student, DistillConfig(lr=1e-5), 100)
+    else:  # what a plain loop uses
+        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)
+
+    def step(b):
+        losses = compute(b)
+        loss = sum(losses.values())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    step(batches[0])  # warm-up (allocations, kernel choice, compilation)
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches[1:])
+    with PeakMemory(device) as memory:
+        _sync(device)
+        start = time.perf_counter()
+        for b in batches[1:]:
+            step(b)
+        _sync(device)
+        seconds = time.perf_counter() - start
+    padded = sum(b["attention_mask"].numel() for b in batches[1:])
+    queue.put({"mode": mode, "seq": seq, "precision": precision, "tokens_per_s": tokens / seconds,
+               "step_s": seconds / cfg.steps, "peak_mem_mb": memory.used / 2 ** 20, "padding": 1 - tokens / padded,
+               "batch_shape": list(batches[1]["input_ids"].shape),
+               "flops": sum(fast_step_flops(teacher.config, student.config, *b["input_ids"].shape)
+                            for b in batches[1:]) / seconds})
+
+
+def _run_isolated(cfg, mode, seq, device, precision) -> dict:
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_step_worker, args=(cfg, mode, seq, device.type, precision, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def agreement(cfg: BenchConfig, device) -> dict:
+    """Fast (float32) and naive losses on the same batch and weights: relative difference."""
+    from minilm.distill import distill_losses
+    from minilm.models import load_tokenizer
+    from minilm.relations import RelationModel
+
+    teacher, student = _models(cfg, "eager", device)
+    student.eval()  # no dropout, so both see the same function
+    batch = {k: v.to(device) for k, v in _batches(cfg, load_tokenizer(cfg.teacher), "sst2", 1)[0].items()}
+    heads = dict(version="v1", teacher_heads=teacher.config.num_attention_heads,
+                 student_heads=student.config.num_attention_heads)
+    with torch.no_grad():
+        fast = distill_losses(RelationModel(teacher), RelationModel(student), batch, DistillConfig(precision="fp32"),
+                              heads, device.type)
+        naive = naive_losses(teacher, student, batch)
+    return {k: {"fast": float(fast[k]), "naive": float(naive[k]),
+                "rel_diff": abs(float(fast[k]) - float(naive[k])) / abs(float(naive[k]))} for k in fast}
+
+
+def inference(cfg: BenchConfig, device) -> dict:
+    """Teacher vs student: examples/s at batch 32 and median latency at batch 1 on SST-2 dev."""
+    from minilm.data import pad_batch
+    from minilm.glue import load_task
+    from minilm.models import load_tokenizer
+
+    teacher, student = _models(cfg, "sdpa", device)
+    tokenizer = load_tokenizer(cfg.teacher)
+    path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
+    sentences = [t[0] for t in load_task("sst2", "dev", str(path.parent)).texts]
+    ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
+    result = {}
+    for name, model in (("teacher", teacher), ("student", student)):
+        model.eval()
+        with torch.inference_mode():
+            batches = [pad_batch(ids[i:i + 32], 0) for i in range(0, len(ids), 32)]
+            model(**{k: v.to(device) for k, v in batches[0].items()})
+            _sync(device)
+            start = time.perf_counter()
+            for b in batches:
+                model(**{k: v.to(device) for k, v in b.items()})
+            _sync(device)
+            rate = len(ids) / (time.perf_counter() - start)
+            latencies = []
+            for x in ids[:200]:
+                b = pad_batch([x], 0)
+                start = time.perf_counter()
+                model(**{k: v.to(device) for k, v in b.items()})
+                _sync(device)
+                latencies.append(time.perf_counter() - start)
+        result[name] = {"examples_per_s": rate, "latency_ms_b1": 1000 * float(np.median(latencies))}
+    result["speedup"] = result["student"]["examples_per_s"] / result["teacher"]["examples_per_s"]
+    return result
+
+
+def bench(cfg: BenchConfig) -> dict:
+    from minilm.models import pick_device
+
+    device = pick_device(cfg.device)
+    require(cfg.steps >= 1 and cfg.batch_size >= 1, "steps and batch_size must be positive")
+    sst2 = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
+    require(sst2.is_file(), f"SST-2 train.tsv not found at {sst2}; pass --sst2 PATH")
+    peak = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
+    print(f"matmul peak on {device}: fp32 {peak['fp32']:.2f} TFLOP/s, bf16 {peak['bf16']:.2f} TFLOP/s "
+          f"({torch.get_num_threads()} threads)")
+    rows = []
+    for seq in [*cfg.seq_lengths, "sst2"]:
+        naive_seq = "sst2-padded" if seq == "sst2" else seq
+        for mode, precision, s in (("naive", "fp32", naive_seq), ("fast", "fp32", seq), ("fast", "bf16", seq)):
+            row = _run_isolated(cfg, mode, s, device, precision)
+            row["peak_fraction_bf16"] = row["flops"] / 1e12 / peak["bf16"]
+            rows.append(row)
+            print(f"  {mode:5s} {precision:4s} {str(s):12s} {row['tokens_per_s']:9,.0f} tok/s  "
+                  f"{row['peak_mem_mb']:8,.0f} MB  {100 * row['peak_fraction_bf16']:5.1f}% of bf16 peak")
+    result = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "config": {k: v for k, v in vars(cfg).items()}, "matmul_tflops": peak, "steps": rows,
+              "agreement_fp32": agreement(cfg, device), "inference": inference(cfg, device)}
+    print(format_table(result))
+    if cfg.output:
+        Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.output).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def format_table(result: dict) -> str:
+    """Markdown: fast vs naive per sequence setting, then inference."""
+    lines = ["| batch | step | precision | tokens/s | vs naive | peak MB | vs naive | % bf16 peak |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    naive = {str(r["seq"]).replace("-padded", ""): r for r in result["steps"] if r["mode"] == "naive"}
+    for r in result["steps"]:
+        base = naive[str(r["seq"]).replace("-padded", "")]
+        shape = "x".join(map(str, r["batch_shape"])) + (" SST-2" if "sst2" in str(r["seq"]) else "")
+        lines.append(f"| {shape} | {r['mode']} | {r['precision']} | {r['tokens_per_s']:,.0f} | "
+                     f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['peak_mem_mb']:,.0f} | "
+                     f"{r['peak_mem_mb'] / max(base['peak_mem_mb'], 1e-9):.2f}x | "
+                     f"{100 * r['peak_fraction_bf16']:.1f}% |")
+    inf = result["inference"]
+    lines += ["", "| model | examples/s (batch 32) | latency ms (batch 1) |", "|---|---:|---:|"]
+    for name in ("teacher", "student"):
+        lines.append(f"| {name} | {inf[name]['examples_per_s']:,.0f} | {inf[name]['latency_ms_b1']:.1f} |")
+    lines.append(f"\nstudent inference speed-up: {inf['speedup']:.2f}x")
+    agree = result["agreement_fp32"]
+    lines.append("fast vs naive loss (fp32): " + ", ".join(f"{k} rel diff {v['rel_diff']:.2e}" for k, v in agree.items()))
+    return "\n".join(lines)

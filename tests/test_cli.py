@@ -1,0 +1,169 @@
+"""Every bad input named in docs/errors.md: a one-line error, exit status 2, no traceback, no output.
+
+Each case below is a row of docs/errors.md; `test_errors_doc_lists_every_case` keeps them in step.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from clirun import REPO, run_cli
+
+ERRORS_DOC = REPO / "docs" / "errors.md"
+
+
+def _files(tmp: Path) -> dict:
+    """Small inputs for the cases: good and bad corpora, task folders, odd output directories."""
+    (tmp / "good.txt").write_text("a short line of text\nanother line of words here\n" * 20)
+    (tmp / "empty.txt").write_text("\n \n")
+    (tmp / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    (tmp / "cols.tsv").write_text("text\tlabel\nfine\t1\nbroken\t0\textra\n")
+    task = tmp / "task"
+    task.mkdir()
+    (task / "train.tsv").write_text("sentence\tlabel\ngood movie\t1\nbad movie\t0\nodd one\t7\n")
+    (task / "dev.tsv").write_text("sentence\tlabel\ngood\t1\n")
+    empty_task = tmp / "empty_task"
+    empty_task.mkdir()
+    (empty_task / "train.tsv").write_text("sentence\tlabel\ngood movie\t1\n")
+    (empty_task / "dev.tsv").write_text("sentence\tlabel\n")
+    other_run = tmp / "other_run"
+    other_run.mkdir()
+    (other_run / "run.json").write_text(json.dumps({"student_layers": 9}))
+    not_a_run = tmp / "not_a_run"
+    not_a_run.mkdir()
+    (not_a_run / "notes.txt").write_text("mine")
+    (tmp / "bad.yaml").write_text("student_layers: two\n")
+    return {"tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, tiny_teacher_dir, tokenizer):
+    tmp = tmp_path_factory.mktemp("cli_inputs")
+    _files(tmp)
+    # A student directory whose tokenizer has an extra token: not the teacher's vocabulary.
+    from conftest import tiny_bert
+
+    odd = tmp / "odd_student"
+    tiny_bert(attn="sdpa").save_pretrained(odd)
+    other = type(tokenizer).from_pretrained(tiny_teacher_dir)
+    other.add_tokens(["zzzunseenzzz"])
+    other.save_pretrained(odd)
+    return tmp
+
+
+def distill_args(teacher, tmp, *extra):
+    return ["distill", "--teacher", teacher, "--data", str(tmp / "good.txt"), "--output-dir", str(tmp / "out"),
+            "--max-steps", "2", "--batch-size", "4", "--max-length", "32", "--cache-dir", str(tmp / "cache"),
+            "--student-layers", "1", "--student-hidden", "32", "--student-heads", "4", *extra]
+
+
+# (id, argument builder(teacher, tmp), message fragment): each is a row of docs/errors.md.
+CASES = [
+    ("missing data file", lambda t, d: distill_args(t, d, "--data", str(d / "nope.txt")), "data file not found"),
+    ("empty corpus", lambda t, d: distill_args(t, d, "--data", str(d / "empty.txt")), "the corpus is empty"),
+    ("non-UTF-8 text", lambda t, d: distill_args(t, d, "--data", str(d / "latin1.txt")), "not UTF-8 text"),
+    ("TSV row with wrong column count", lambda t, d: distill_args(t, d, "--data", str(d / "cols.tsv")),
+     "cols.tsv:3: expected 2 columns, found 3"),
+    ("unknown packaged teacher", lambda t, d: distill_args("packaged:bert-huge", d), "unknown packaged teacher"),
+    ("missing teacher directory", lambda t, d: distill_args("./no/such/teacher", d), "model directory not found"),
+    ("v1 with unequal head counts", lambda t, d: distill_args(t, d, "--student-hidden", "32", "--student-heads", "2"),
+     "MiniLM v1 needs equal attention head counts"),
+    ("relation heads do not divide the teacher", lambda t, d: distill_args(t, d, "--version", "v2",
+                                                                            "--relation-heads", "6"),
+     "relation_heads 6 does not divide the teacher hidden size 32"),
+    ("student wider than the relation split allows",
+     lambda t, d: distill_args(t, d, "--version", "v2", "--relation-heads", "8", "--student-hidden", "36",
+                               "--student-heads", "4"), "does not divide the student hidden size 36"),
+    ("student hidden not divisible by its heads", lambda t, d: distill_args(t, d, "--student-hidden", "30"),
+     "student_hidden 30 is not divisible by student_heads 4"),
+    ("teacher layer that does not exist", lambda t, d: distill_args(t, d, "--teacher-layer", "7"),
+     "layer 7 does not exist"),
+    ("sequence longer than the position embeddings", lambda t, d: distill_args(t, d, "--max-length", "256"),
+     "max_length 256 exceeds the teacher's 128 positions"),
+    ("teacher and student tokenizers differ",
+     lambda t, d: distill_args(t, d, "--student-init", str(d / "odd_student")), "tokenizers differ"),
+    ("output directory holds a different run",
+     lambda t, d: distill_args(t, d, "--output-dir", str(d / "other_run")), "holds a different run"),
+    ("output directory holds other files",
+     lambda t, d: distill_args(t, d, "--output-dir", str(d / "not_a_run")), "holds no minilm run"),
+    ("missing config file", lambda t, d: ["distill", "--config", str(d / "nope.yaml")], "config file not found"),
+    ("wrong type in config", lambda t, d: ["distill", "--config", str(d / "bad.yaml")],
+     "config key 'student_layers' expects int"),
+    ("unknown task", lambda t, d: ["finetune", "--model", t, "--task", "foo", "--output-dir", str(d / "ft")],
+     "unknown task 'foo'"),
+    ("unknown label in a task file",
+     lambda t, d: ["finetune", "--model", t, "--task", "sst2", "--task-dir", str(d / "task"),
+                   "--output-dir", str(d / "ft")], "train.tsv:4: unknown label '7'"),
+    ("empty split", lambda t, d: ["finetune", "--model", t, "--task", "sst2", "--task-dir", str(d / "empty_task"),
+                                  "--output-dir", str(d / "ft")], "the split is empty"),
+    ("evaluating a model without a task head",
+     lambda t, d: ["evaluate", "--model", t, "--task", "sst2", "--task-dir", str(d / "task")], "has no task head"),
+    ("loss turns NaN or infinite",
+     lambda t, d: distill_args(t, d, "--lr", "1e30", "--warmup-steps", "0", "--precision", "fp32",
+                               "--save-every", "1", "--max-steps", "20", "--output-dir", str(d / "nan_run")),
+     "the loss became"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_one_line_error(case, inputs, tiny_teacher_dir):
+    _, build, fragment = case
+    result = run_cli(*build(tiny_teacher_dir, inputs))
+    lines = [line for line in result.stderr.splitlines() if line.startswith("minilm: error:")]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1 and fragment in lines[0], result.stderr[-2000:]
+    assert not (inputs / "out").exists(), "a refused run must leave no output behind"
+
+
+def test_nan_stop_keeps_the_last_good_checkpoint(inputs, tiny_teacher_dir):
+    out = inputs / "nan_run"
+    if not out.exists():
+        run_cli(*CASES[-1][1](tiny_teacher_dir, inputs))
+    checkpoints = sorted((out / "checkpoints").glob("step-*"))
+    assert checkpoints, "the steps before the bad one were checkpointed"
+    message = run_cli(*CASES[-1][1](tiny_teacher_dir, inputs), "--overwrite").stderr
+    step = int(message.split("at step ")[1].split(";")[0])
+    assert f"step-{step - 1:08d}" in message  # the checkpoint of the step before is named and kept
+
+
+def test_errors_doc_lists_every_case():
+    text = ERRORS_DOC.read_text()
+    for name, _, fragment in CASES:
+        assert name in text and fragment in text, f"docs/errors.md lacks the row for: {name}"
+
+
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, tokenizer):
+    from accelerate import Accelerator
+
+    from conftest import tiny_bert
+    from minilm.errors import MiniLMError
+    from minilm.training import list_checkpoints, save_checkpoint
+
+    accelerator = Accelerator(cpu=True)
+    model = tiny_bert()
+    optimizer = accelerator.prepare(__import__("torch").optim.AdamW(model.parameters()))
+    assert optimizer is not None
+    save_checkpoint(accelerator, model, tokenizer, tmp_path, 1, keep=2)
+
+    class FullDisk:
+        def save_pretrained(self, path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(MiniLMError, match="No space left on device; last good checkpoint: .*step-00000001"):
+        save_checkpoint(accelerator, FullDisk(), tokenizer, tmp_path, 2, keep=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000001"]
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+
+def test_help_explains_every_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("distill", "finetune", "evaluate", "bench", "report"):
+        assert command in result.stdout
+    sub = run_cli("distill", "--help")
+    assert "--student-layers" in sub.stdout and "--config" in sub.stdout

@@ -1,0 +1,85 @@
+"""GLUE and custom task readers: every layout, labels, malformed rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from minilm.errors import MiniLMError
+from minilm.glue import GLUE_TASKS, encode_task, load_task
+
+
+def write(directory, name, text, bom=False):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+
+
+def test_cola_headerless_four_columns_with_bom(tmp_path):
+    write(tmp_path, "train.tsv", "gj04\t1\t\tThe sailors rode the breeze.\ngj04\t0\t*\tThe more we study.\n", bom=True)
+    data = load_task("cola", "train", str(tmp_path))
+    assert data.texts == [("The sailors rode the breeze.",), ("The more we study.",)]
+    assert data.labels == [1, 0] and data.metric == "mcc"
+
+
+def test_sst2_real_dev(data_root):
+    data = load_task("sst2", "dev")
+    assert len(data.texts) == 872 and set(data.labels) == {0, 1}
+    assert data.num_labels == 2
+
+
+def test_pair_task_mrpc(tmp_path):
+    write(tmp_path, "dev.tsv", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA cat sat.\tA cat was sitting.\n"
+                               "0\t3\t4\tIt rains.\tStocks fell.\n")
+    data = load_task("mrpc", "dev", str(tmp_path))
+    assert data.texts[0] == ("A cat sat.", "A cat was sitting.") and data.labels == [1, 0]
+    assert data.metric == "accuracy_f1"
+
+
+def test_string_labels_mnli_and_matched_split(tmp_path):
+    write(tmp_path, "dev_matched.tsv", "index\tsentence1\tsentence2\tgold_label\n0\tA man.\tA person.\tentailment\n"
+                                       "1\tA dog.\tA cat.\tcontradiction\n")
+    data = load_task("mnli", "dev", str(tmp_path))
+    assert data.labels == [1, 0] and data.label_names == GLUE_TASKS["mnli"].labels
+
+
+def test_stsb_regression(tmp_path):
+    write(tmp_path, "train.tsv", "index\tsentence1\tsentence2\tscore\n0\tA plane.\tAn airplane.\t5.000\n"
+                                 "1\tA man.\tA dog.\t0.5\n")
+    data = load_task("sts-b", "train", str(tmp_path))
+    assert data.labels == [5.0, 0.5] and data.label_names is None and data.num_labels == 1
+
+
+def test_custom_tsv_and_jsonl(tmp_path):
+    write(tmp_path, "train.tsv", "review\tstars\ngreat\tpos\nawful\tneg\nfine\tpos\n")
+    data = load_task("reviews", "train", str(tmp_path), text_columns=["review"], label_column="stars")
+    assert data.label_names == ("neg", "pos") and data.labels == [1, 0, 1]
+    write(tmp_path / "j", "train.jsonl", '{"q": "a?", "a": "b.", "y": 0.5}\n{"q": "c?", "a": "d.", "y": 1}\n')
+    pairs = load_task("qa", "train", str(tmp_path / "j"), ["q", "a"], "y", regression=True)
+    assert pairs.texts == [("a?", "b."), ("c?", "d.")] and pairs.labels == [0.5, 1.0]
+
+
+@pytest.mark.parametrize("row,message", [("good\t2\n", "unknown label '2'"), ("\t1\n", "empty text"),
+                                         ("good\t1\textra\n", "expected 2 columns, found 3")])
+def test_malformed_rows_name_file_and_line(tmp_path, row, message):
+    write(tmp_path, "train.tsv", "sentence\tlabel\nfine\t1\n" + row)
+    with pytest.raises(MiniLMError, match=rf"train.tsv:3: {message}"):
+        load_task("sst2", "train", str(tmp_path))
+    data = load_task("sst2", "train", str(tmp_path), skip_bad_rows=True)
+    assert data.skipped == 1 and data.labels == [1]
+
+
+def test_missing_split_column_and_unknown_task(tmp_path):
+    write(tmp_path, "train.tsv", "text\tlabel\nfine\t1\n")
+    with pytest.raises(MiniLMError, match="no column"):
+        load_task("sst2", "train", str(tmp_path))
+    with pytest.raises(MiniLMError, match="no dev.tsv"):
+        load_task("sst2", "dev", str(tmp_path))
+    with pytest.raises(MiniLMError, match="unknown task 'foo'"):
+        load_task("foo", "train", str(tmp_path))
+
+
+def test_encode_pairs_uses_segment_ids(tmp_path, tokenizer):
+    write(tmp_path, "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\tA b.\tC d e.\tentailment\n")
+    examples = encode_task(load_task("rte", "train", str(tmp_path)), tokenizer, 32)
+    item = examples[0]
+    assert item["input_ids"][0] == tokenizer.cls_token_id and item["label"] == 0
+    assert 0 in item["token_type_ids"] and 1 in item["token_type_ids"]
