@@ -18,6 +18,8 @@ from minilm.errors import MiniLMError
 COMMANDS = {
     "distill": (C.DistillConfig, "minilm.distill:distill",
                 "distill a teacher into a smaller student (task-agnostic, or task-specific with --task)"),
+    "student": (C.StudentConfig, "minilm.models:make_student",
+                "build an untrained student from a teacher (random or teacher-layer init) and save it"),
     "finetune": (C.FinetuneConfig, "minilm.finetune:finetune",
                  "fine-tune an encoder on a GLUE or custom task, keeping the best dev checkpoint"),
     "evaluate": (C.EvaluateConfig, "minilm.finetune:evaluate",

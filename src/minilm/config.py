@@ -92,6 +92,22 @@ class DistillConfig(TrainConfig):
 
 
 @dataclass
+class StudentConfig:
+    """`minilm student`: build an untrained student (random or teacher-layer init) and save it."""
+
+    teacher: str = PACKAGED_TEACHER
+    output_dir: str = "runs/student"
+    student_layers: int = 3
+    student_hidden: int = 384
+    student_heads: int = 12
+    student_ffn: int | None = None  # default 4 x student_hidden
+    student_init: str = "random"  # random or teacher
+    student_init_layers: list[int] | None = None  # 1-based teacher layers to copy (default: evenly spaced)
+    dropout: float = 0.1
+    seed: int = 42
+
+
+@dataclass
 class FinetuneConfig(TrainConfig):
     """`minilm finetune`: fine-tune an encoder with a classification/regression head on a task."""
 

@@ -25,8 +25,8 @@ from minilm.config import DistillConfig
 from minilm.data import StepBatches, build_token_cache
 from minilm.errors import require
 from minilm.losses import attention_relation_losses, output_kl
-from minilm.models import (check_same_tokenizer, freeze, load_encoder, load_tokenizer, save_model,
-                           student_from_teacher)
+from minilm.models import (check_same_tokenizer, freeze, load_encoder, load_model_config, load_tokenizer,
+                           save_model, student_from_teacher)
 from minilm.relations import QKV, RelationModel, unused_by_relations
 from minilm.training import (MetricsLog, WallClock, autocast, check_finite, check_run_dir, load_checkpoint,
                              make_accelerator, make_optimizer, save_checkpoint, start_run_dir)
@@ -108,12 +108,12 @@ def distill(cfg: DistillConfig) -> Path:
 
     num_labels = None
     if cfg.task:
-        teacher = load_encoder(cfg.teacher, num_labels=None)
-        arch = " ".join(teacher.config.architectures or [])
+        teacher_config = load_model_config(cfg.teacher)
+        arch = " ".join(teacher_config.architectures or [])
         require("ForSequenceClassification" in arch,
                 f"task-specific distillation needs a teacher fine-tuned on {cfg.task} "
                 f"(run: minilm finetune --model {cfg.teacher} --task {cfg.task})")
-        num_labels = teacher.config.num_labels
+        num_labels = teacher_config.num_labels
         teacher = load_encoder(cfg.teacher, num_labels=num_labels)
     else:
         teacher = load_encoder(cfg.teacher)
@@ -191,6 +191,12 @@ def distill(cfg: DistillConfig) -> Path:
     final = out / "model"
     if main:
         save_model(student, tokenizer, final)
+        if cfg.task and (out / "best" / "dev.json").is_file():
+            from minilm.finetune import write_summary
+
+            best = json.loads((out / "best" / "dev.json").read_text())
+            write_summary(out, cfg.teacher, cfg.task, dev, best, step, clock.elapsed(), cfg.max_length,
+                          accelerator.device)
     accelerator.wait_for_everyone()
     return final
 

@@ -21,7 +21,8 @@ from minilm.data import StepBatches, pad_batch
 from minilm.errors import require
 from minilm.glue import TaskData, encode_task, load_task
 from minilm.metrics import main_metric, task_metrics
-from minilm.models import count_parameters, load_encoder, load_tokenizer, pick_device, save_model
+from minilm.models import (count_parameters, load_encoder, load_model_config, load_tokenizer, pick_device,
+                           save_model)
 from minilm.training import (MetricsLog, WallClock, autocast, check_finite, check_run_dir, load_checkpoint,
                              make_accelerator, make_optimizer, save_checkpoint, start_run_dir)
 
@@ -132,16 +133,23 @@ def finetune(cfg: FinetuneConfig) -> Path:
             if stop:
                 break
     if main:
-        best_model = load_encoder(str(out / "best"), num_labels=train.num_labels)
-        speed = inference_speed(best_model, tokenizer, dev, cfg.max_length, accelerator.device)
-        summary = {"model": cfg.model, "task": cfg.task, "metric": dev.metric, "best": best,
-                   "layers": best_model.config.num_hidden_layers, "hidden": best_model.config.hidden_size,
-                   "parameters": count_parameters(best_model), "steps": step, "train_seconds": clock.elapsed(),
-                   **speed}
-        (out / "metrics.json").write_text(json.dumps(summary, indent=1))
-        print(f"best dev {dev.metric}: {best['main']:.2f} at step {best['step']}; model in {out / 'best'}")
+        write_summary(out, cfg.model, cfg.task, dev, best, step, clock.elapsed(), cfg.max_length, accelerator.device)
     accelerator.wait_for_everyone()
     return out / "best"
+
+
+def write_summary(out: Path, source: str, task: str, dev: TaskData, best: dict, steps: int, seconds: float,
+                  max_length: int, device) -> dict:
+    """`out/metrics.json`: best dev scores, size and inference speed of `out/best` (read by `minilm report`)."""
+    tokenizer = load_tokenizer(str(out / "best"))
+    best_model = load_encoder(str(out / "best"), num_labels=dev.num_labels)
+    summary = {"model": source, "task": task, "metric": dev.metric, "best": best,
+               "layers": best_model.config.num_hidden_layers, "hidden": best_model.config.hidden_size,
+               "parameters": count_parameters(best_model), "steps": steps, "train_seconds": seconds,
+               **inference_speed(best_model, tokenizer, dev, max_length, device)}
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
+    print(f"best dev {dev.metric}: {best['main']:.2f} at step {best['step']}; model in {out / 'best'}")
+    return summary
 
 
 def inference_speed(model, tokenizer, data: TaskData, max_length: int, device, batch_size: int = 32,
@@ -159,10 +167,10 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     """Score a fine-tuned checkpoint; write metrics.json and predictions.tsv."""
     device = pick_device(cfg.device)
     tokenizer = load_tokenizer(cfg.model)
-    model = load_encoder(cfg.model, num_labels=None)
-    require("ForSequenceClassification" in " ".join(model.config.architectures or []),
+    config = load_model_config(cfg.model)
+    require("ForSequenceClassification" in " ".join(config.architectures or []),
             f"model '{cfg.model}' has no task head; fine-tune it first with minilm finetune")
-    model = load_encoder(cfg.model, num_labels=model.config.num_labels).to(device)
+    model = load_encoder(cfg.model, num_labels=config.num_labels).to(device)
     names = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
     data = load_task(cfg.task, cfg.split, cfg.task_dir, cfg.text_columns, cfg.label_column, cfg.regression,
                      cfg.skip_bad_rows, label_names=None if cfg.regression or names == ("score",) else names)

@@ -54,6 +54,12 @@ def _from_pretrained(auto_cls, name: str, **kwargs):
         raise MiniLMError(f"cannot load model '{name}': {first}") from None
 
 
+def load_model_config(name: str):
+    from transformers import AutoConfig
+
+    return _from_pretrained(AutoConfig, name)
+
+
 def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
@@ -123,6 +129,13 @@ def copy_teacher_layers(student: nn.Module, teacher: nn.Module, teacher_layers: 
         require(1 <= j <= len(t_layers), f"student_init_layers: teacher has no layer {j} (it has {len(t_layers)})")
     pairs = [(s_base.embeddings, t_base.embeddings, "embeddings")]
     pairs += [(s_layers[i], t_layers[j - 1], f"layer {j}") for i, j in enumerate(teacher_layers)]
+    # A fine-tuned teacher's pooler and task head are a better start than random ones.
+    for name in ("pooler",):
+        if getattr(s_base, name, None) is not None and getattr(t_base, name, None) is not None:
+            pairs.append((getattr(s_base, name), getattr(t_base, name), name))
+    if student is not s_base and teacher is not t_base and hasattr(student, "classifier") \
+            and hasattr(teacher, "classifier") and student.config.num_labels == teacher.config.num_labels:
+        pairs.append((student.classifier, teacher.classifier, "classifier"))
     for dst, src, what in pairs:
         src_state, dst_state = src.state_dict(), dst.state_dict()
         mismatched = [k for k in dst_state if k in src_state and src_state[k].shape != dst_state[k].shape]
@@ -183,3 +196,16 @@ def pick_device(name: str) -> torch.device:
     require(name in ("cpu", "cuda") or name.startswith("cuda:"), f"unknown device '{name}'; use auto, cpu or cuda")
     require(not name.startswith("cuda") or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
     return torch.device(name)
+
+
+def make_student(cfg) -> Path:
+    """`minilm student`: save a new student (and the teacher's tokenizer) to `cfg.output_dir`."""
+    out = Path(cfg.output_dir)
+    require(not out.exists() or not any(out.iterdir()), f"output_dir {out} is not empty; choose another")
+    tokenizer = load_tokenizer(cfg.teacher)
+    teacher = load_encoder(cfg.teacher)
+    student = student_from_teacher(teacher, cfg.student_layers, cfg.student_hidden, cfg.student_heads,
+                                   cfg.student_ffn, cfg.dropout, cfg.student_init, cfg.student_init_layers,
+                                   seed=cfg.seed)
+    save_model(student, tokenizer, out)
+    return out
