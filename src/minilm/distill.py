@@ -178,7 +178,7 @@ def distill(cfg: DistillConfig) -> Path:
                 rate = tokens / max(clock.elapsed(), 1e-9)
                 bar.set_postfix(loss=f"{values['loss']:.4f}", tok_s=f"{rate:,.0f}")
                 log.write({"step": step, **values, "lr": scheduler.get_last_lr()[0], "tokens_per_s": rate,
-                           "elapsed_s": clock.elapsed()})
+                           "elapsed_s": clock.elapsed(), "processes": accelerator.num_processes})
             if cfg.task and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 best = _evaluate_and_keep_best(accelerator, student, tokenizer, dev, cfg, out, step, best, log)
             stop = clock.spent(accelerator)

@@ -38,7 +38,9 @@ def make_accelerator(cfg):
     require(cfg.precision in ("bf16", "fp32"), f"precision must be bf16 or fp32, got '{cfg.precision}'")
     require(cfg.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got '{cfg.device}'")
     require(cfg.device != "cuda" or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
-    return Accelerator(cpu=cfg.device == "cpu", mixed_precision="no")
+    # accelerate only forms a multi-process CPU group (gloo) when told cpu=True.
+    cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    return Accelerator(cpu=cpu, mixed_precision="no")
 
 
 def autocast(device_type: str, precision: str):
