@@ -179,9 +179,9 @@ def distill(cfg: DistillConfig) -> Path:
                 bar.set_postfix(loss=f"{values['loss']:.4f}", tok_s=f"{rate:,.0f}")
                 log.write({"step": step, **values, "lr": scheduler.get_last_lr()[0], "tokens_per_s": rate,
                            "elapsed_s": clock.elapsed(), "processes": accelerator.num_processes})
-            if cfg.task and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-                best = _evaluate_and_keep_best(accelerator, student, tokenizer, dev, cfg, out, step, best, log)
             stop = clock.spent(accelerator)
+            if cfg.task and (step % cfg.eval_every == 0 or step == cfg.max_steps or stop):
+                best = _evaluate_and_keep_best(accelerator, student, tokenizer, dev, cfg, out, step, best, log)
             if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or stop:
                 save_checkpoint(accelerator, student, tokenizer, out, step, cfg.keep)
             if stop:
