@@ -242,14 +242,15 @@ def agreement(cfg: BenchConfig, device) -> dict:
     from minilm.models import load_tokenizer
     from minilm.relations import RelationModel
 
-    teacher, student = _models(cfg, "eager", device)
-    student.eval()  # no dropout, so both see the same function
+    teacher, student = _models(cfg, "eager", device)  # the naive step's models
+    fast_teacher, fast_student = _models(cfg, "sdpa", device)  # the same weights (same seed), fast kernels
+    student.eval(), fast_student.eval()  # no dropout, so both compute the same function
     batch = {k: v.to(device) for k, v in _batches(cfg, load_tokenizer(cfg.teacher), "sst2", 1)[0].items()}
     heads = dict(version="v1", teacher_heads=teacher.config.num_attention_heads,
                  student_heads=student.config.num_attention_heads)
     with torch.no_grad():
-        fast = distill_losses(RelationModel(teacher), RelationModel(student), batch, DistillConfig(precision="fp32"),
-                              heads, device.type)
+        fast = distill_losses(RelationModel(fast_teacher), RelationModel(fast_student), batch,
+                              DistillConfig(precision="fp32"), heads, device.type)
         naive = naive_losses(teacher, student, batch)
     return {k: {"fast": float(fast[k]), "naive": float(naive[k]),
                 "rel_diff": abs(float(fast[k]) - float(naive[k])) / abs(float(naive[k]))} for k in fast}

@@ -1,0 +1,55 @@
+"""The benchmark's pieces: the naive reference step agrees with ours, FLOPs counted as documented."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from conftest import tiny_bert
+from minilm.bench import PeakMemory, fast_step_flops, format_table, naive_losses
+from minilm.losses import attention_relation_losses
+from minilm.relations import truncated_qkv
+
+
+def test_naive_step_loss_equals_fast_loss_in_float32():
+    teacher, student = tiny_bert(seed=1, init_range=0.2).eval(), tiny_bert(layers=1, seed=2, init_range=0.2).eval()
+    ids = torch.randint(1000, 2000, (3, 9))
+    mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 3 + [0] * 6])
+    with torch.no_grad():
+        naive = naive_losses(teacher, student, {"input_ids": ids, "attention_mask": mask})
+        fast = attention_relation_losses(truncated_qkv(teacher, ids, mask), truncated_qkv(student, ids, mask), mask,
+                                         "v1", teacher_heads=4, student_heads=4)
+    for name in ("attention", "value"):
+        assert fast[name].item() == pytest.approx(naive[name].item(), rel=1e-4)
+
+
+def test_fast_step_flops_by_hand():
+    cfg = SimpleNamespace(num_hidden_layers=2, hidden_size=4, intermediate_size=8)
+    # seq 2: block = 8*2*16 + 4*4*4 + 4*2*4*8 = 256 + 64 + 256 = 576; qkv = 6*2*16 = 192.
+    # teacher = 576 + 192 = 768; student the same, x3; relations 2 * 2*4*(4 + 12) = 256.
+    assert fast_step_flops(cfg, cfg, batch=1, seq=2) == 768 + 3 * 768 + 256
+    assert fast_step_flops(cfg, cfg, batch=5, seq=2) == 5 * (768 + 3 * 768 + 256)
+
+
+def test_peak_memory_sees_a_large_allocation():
+    with PeakMemory(torch.device("cpu")) as memory:
+        block = torch.ones(64, 2 ** 20)  # 256 MiB, touched
+        block += 1
+        import time
+
+        time.sleep(0.05)
+        del block
+    assert memory.used > 128 * 2 ** 20
+
+
+def test_format_table_compares_with_the_naive_row():
+    row = dict(batch_shape=[32, 128], peak_fraction_bf16=0.1)
+    result = {"steps": [dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=100.0, peak_mem_mb=400.0),
+                        dict(row, mode="fast", precision="bf16", seq=128, tokens_per_s=300.0, peak_mem_mb=100.0)],
+              "inference": {"teacher": {"examples_per_s": 10.0, "latency_ms_b1": 5.0},
+                            "student": {"examples_per_s": 25.0, "latency_ms_b1": 2.0}, "speedup": 2.5},
+              "agreement_fp32": {"attention": {"rel_diff": 1e-7}}}
+    text = format_table(result)
+    assert "| 32x128 | fast | bf16 | 300 | 3.00x | 100 | 0.25x |" in text and "2.50x" in text
