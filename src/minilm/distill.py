@@ -29,7 +29,8 @@ from minilm.models import (check_same_tokenizer, freeze, load_encoder, load_mode
                            save_model, student_from_teacher)
 from minilm.relations import QKV, RelationModel, unused_by_relations
 from minilm.training import (MetricsLog, WallClock, autocast, check_finite, check_run_dir, load_checkpoint,
-                             make_accelerator, make_optimizer, save_checkpoint, start_run_dir)
+                             make_accelerator, make_optimizer, optimizer_step, save_checkpoint,
+                             start_run_dir)
 
 
 def check_loss_setup(cfg: DistillConfig, teacher_config, student_config) -> None:
@@ -162,12 +163,7 @@ def distill(cfg: DistillConfig) -> Path:
             losses = distill_losses(teacher_view, model, batch, cfg, heads, accelerator.device.type)
             loss = sum(losses.values())
             check_finite(loss, step + 1, out)
-            accelerator.backward(loss)
-            if cfg.grad_clip > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(accelerator, model, optimizer, scheduler, loss, cfg.grad_clip)
             step += 1
             tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
             bar.update(1)

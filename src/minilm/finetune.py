@@ -24,7 +24,8 @@ from minilm.metrics import main_metric, task_metrics
 from minilm.models import (count_parameters, load_encoder, load_model_config, load_tokenizer, pick_device,
                            save_model)
 from minilm.training import (MetricsLog, WallClock, autocast, check_finite, check_run_dir, load_checkpoint,
-                             make_accelerator, make_optimizer, save_checkpoint, start_run_dir)
+                             make_accelerator, make_optimizer, optimizer_step, save_checkpoint,
+                             start_run_dir)
 
 
 @torch.inference_mode()
@@ -104,12 +105,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
             loss = (F.mse_loss(logits.squeeze(-1), labels) if train.label_names is None
                     else F.cross_entropy(logits, labels))
             check_finite(loss, step + 1, out)
-            accelerator.backward(loss)
-            if cfg.grad_clip > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(accelerator, model, optimizer, scheduler, loss, cfg.grad_clip)
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0:

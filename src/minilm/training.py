@@ -117,6 +117,16 @@ def make_optimizer(model: torch.nn.Module, cfg, total_steps: int):
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
+def optimizer_step(accelerator, model, optimizer, scheduler, loss: torch.Tensor, grad_clip: float) -> None:
+    """Backward (DDP averages gradients across ranks), clip, AdamW step, schedule step, clear gradients."""
+    accelerator.backward(loss)
+    if grad_clip > 0:
+        accelerator.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def save_checkpoint(accelerator, hf_model, tokenizer, out: Path, step: int, keep: int,
                     extra: dict | None = None) -> Path:
     """Atomically write checkpoint `step` (all ranks must call this) and rotate old ones.
