@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int = 42
     precision: str = "bf16"  # bf16 (autocast; softmax and KL stay float32) or fp32
     device: str = "auto"  # auto, cpu or cuda
+    compile: bool = False  # torch.compile the trained model (through accelerate's dynamo backend)
     log_every: int = 10
     save_every: int = 500  # checkpoint interval in steps (0: only at the end)
     keep: int = 2  # checkpoints kept in output_dir/checkpoints

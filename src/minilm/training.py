@@ -24,7 +24,7 @@ from minilm.errors import MiniLMError, require
 
 # Settings that may change between a run and its resumption without making it another run.
 RESUMABLE = {"max_minutes", "resume", "overwrite", "log_every", "save_every", "keep", "device", "cache_dir",
-             "eval_every"}
+             "eval_every", "compile"}
 
 
 def make_accelerator(cfg):
@@ -40,7 +40,7 @@ def make_accelerator(cfg):
     require(cfg.device != "cuda" or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
     # accelerate only forms a multi-process CPU group (gloo) when told cpu=True.
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
-    return Accelerator(cpu=cpu, mixed_precision="no")
+    return Accelerator(cpu=cpu, mixed_precision="no", dynamo_backend="inductor" if cfg.compile else "no")
 
 
 def autocast(device_type: str, precision: str):
