@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 M=".venv/bin/minilm"
 R=runs/sst2
-# (a) teacher, fine-tuned (3 epochs).
+# (a) teacher, fine-tuned: the selected grid point (lr 1e-4, 1 epoch; the other: a_teacher_grid_lr5e-5.yaml).
 [ -f $R/a_teacher/metrics.json ] || $M finetune --config configs/sst2_testbed/a_teacher.yaml
 # (b) random init, fine-tuned only.
 [ -d $R/b_init ] || $M student --output-dir $R/b_init --student-layers 3 --student-init random
@@ -26,4 +26,5 @@ R=runs/sst2
 [ -f $R/e_task_distill/best/eval-sst2-dev/metrics.json ] || $M evaluate --model $R/e_task_distill/best --task sst2
 # The table and plots.
 $M report --runs $R/a_teacher $R/b_random $R/c_teacher_layers $R/d_minilm $R/e_task_distill \
-    --teacher-run $R/a_teacher --output docs/sst2_testbed
+    --teacher-run $R/a_teacher --output docs/sst2_testbed --speed-data ../shared/data/glue/SST-2/dev.tsv \
+    --speed-examples 872

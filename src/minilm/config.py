@@ -169,6 +169,9 @@ class ReportConfig:
     runs: list[str] = field(default_factory=list)  # run directories (each with metrics.json / metrics.jsonl)
     teacher_run: str | None = None  # the run that retention and speed-up are measured against
     output: str = "docs/report"  # directory for report.md and the PNG plots
+    speed_data: str | None = None  # texts (file or hf: spec) to re-measure every model's speed on, in this one run
+    speed_examples: int = 512
+    device: str = "cpu"
 
 
 def _strip_optional(tp: Any) -> tuple[Any, bool]:

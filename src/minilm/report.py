@@ -3,7 +3,8 @@
 Reads each run directory's `metrics.json` (written by `minilm finetune` and by task-specific
 `minilm distill`) and `metrics.jsonl`; writes `report.md`, `loss.png` and `dev.png` to `output`.
 Retention is the run's dev metric over the teacher run's; speed-up is its inference examples/s
-(batch 32, measured when the run ended) over the teacher's.
+(batch 32) over the teacher's: as measured when each run ended, or, with `speed_data`, re-measured for
+every model one after another in this run (the fair comparison).
 """
 
 from __future__ import annotations
@@ -73,12 +74,40 @@ def plot(runs: list[dict], key: str, ylabel: str, path: Path) -> bool:
     return drawn
 
 
+def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
+    """Re-measure each run's best model on the same texts, one after another in this process.
+
+    Speeds written when each run ended were taken under whatever else the machine was doing; a
+    comparison needs them measured side by side.
+    """
+    from itertools import islice
+
+    from minilm.data import read_texts
+    from minilm.finetune import inference_speed
+    from minilm.glue import TaskData
+    from minilm.models import load_encoder, load_model_config, load_tokenizer, pick_device
+
+    texts = [(t,) for t in islice(read_texts(cfg.speed_data), cfg.speed_examples)]
+    require(len(texts) > 0, f"no texts in {cfg.speed_data}")
+    device = pick_device(cfg.device)
+    for run in runs:
+        best = str(Path(run["dir"]) / "best")
+        num_labels = load_model_config(best).num_labels
+        model = load_encoder(best, num_labels=num_labels).to(device)
+        data = TaskData(texts, [0] * len(texts), ("0",) * num_labels, "accuracy", cfg.speed_data)
+        run["summary"].update(inference_speed(model, load_tokenizer(best), data, 128, device))
+
+
 def report(cfg: ReportConfig) -> Path:
     require(len(cfg.runs) > 0, "no runs given: pass run directories with --runs")
     runs = [load_run(r) for r in cfg.runs]
     metrics = {r["summary"]["metric"] for r in runs}
     require(len(metrics) == 1, f"the runs use different metrics ({', '.join(sorted(metrics))}); report one task at a time")
     teacher = load_run(cfg.teacher_run) if cfg.teacher_run else None
+    if teacher is not None:
+        teacher = next((r for r in runs if r["dir"] == teacher["dir"]), teacher)
+    if cfg.speed_data:
+        measure_speeds(runs if teacher is None or teacher in runs else runs + [teacher], cfg)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     text = ["# Runs", "", table(runs, teacher), ""]
