@@ -338,5 +338,8 @@ def format_table(result: dict) -> str:
         lines.append(f"| {name} | {inf[name]['examples_per_s']:,.0f} | {inf[name]['latency_ms_b1']:.1f} |")
     lines.append(f"\nstudent inference speed-up: {inf['speedup']:.2f}x")
     agree = result["agreement_fp32"]
-    lines.append("fast vs naive loss (fp32): " + ", ".join(f"{k} rel diff {v['rel_diff']:.2e}" for k, v in agree.items()))
+    ok = all(v["rel_diff"] < 1e-3 for v in agree.values())
+    lines.append("fast vs naive loss (fp32, same batch and weights): "
+                 + ", ".join(f"{k} rel diff {v['rel_diff']:.2e}" for k, v in agree.items())
+                 + (" -> agree (< 1e-3)" if ok else " -> DISAGREE (>= 1e-3)"))
     return "\n".join(lines)
