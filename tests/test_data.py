@@ -103,3 +103,15 @@ def test_pad_batch_with_labels_and_types():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["token_type_ids"].tolist() == [[0, 0, 1], [0, 0, 0]]
     assert batch["labels"].dtype == torch.long and batch["labels"].tolist() == [1, 0]
+
+
+def test_a_stale_cache_directory_is_replaced(tmp_path, tokenizer):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("one line\nanother line\n")
+    cache = build_token_cache([str(corpus)], tokenizer, 16, tmp_path / "cache", progress=False)
+    directory = cache.directory
+    del cache
+    for name in ("meta.json",):
+        (directory / name).unlink()  # as if written by an older layout or cut short
+    again = build_token_cache([str(corpus)], tokenizer, 16, tmp_path / "cache", progress=False)
+    assert again.directory == directory and len(again) == 2

@@ -32,6 +32,7 @@ from minilm.errors import MiniLMError, require
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "content")
 ENCODE_BATCH = 1000
+CACHE_FORMAT = 2  # part of the cache key: bump when the on-disk layout changes
 
 
 def _open_text(path: Path):
@@ -114,7 +115,7 @@ def _read_hub(spec: str, text_column: str | None) -> Iterator[str]:
 def _fingerprint(specs: list[str], tokenizer, max_length: int, text_column: str | None) -> str:
     h = hashlib.sha256()
     vocab = sorted(tokenizer.get_vocab().items())
-    h.update(json.dumps([type(tokenizer).__name__, vocab, max_length, text_column]).encode())
+    h.update(json.dumps([CACHE_FORMAT, type(tokenizer).__name__, vocab, max_length, text_column]).encode())
     for spec in specs:
         if spec.startswith("hf:"):
             h.update(spec.encode())
@@ -196,6 +197,8 @@ def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: s
         meta = {"inputs": specs, "max_length": max_length, "dtype": np.dtype(dtype).name,
                 "tokens": written[0], "examples": written[1]}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        if target.exists() and not (target / "meta.json").is_file():
+            shutil.rmtree(target)  # an incomplete cache of an older layout: replace it
         try:
             os.replace(tmp, target)
         except OSError:  # another process finished the same cache first
