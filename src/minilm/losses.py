@@ -37,23 +37,28 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.float().view(batch, seq, num_heads, hidden // num_heads).transpose(1, 2)
 
 
-def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
     """log softmax(left @ right^T / sqrt(d)) over real keys only.
 
-    left: (batch, heads, q, d); right: (batch, heads, seq, d); key_mask: (batch, 1, 1, seq) bool.
-    Returns (batch, heads, q, seq); padded keys get probability 0 (a finite, hugely negative log).
+    left: (batch, heads, q, d); right: (batch, heads, seq, d); key_mask: (batch, 1, 1, seq) bool, or
+    None when nothing is padded. Returns (batch, heads, q, seq); padded keys get probability 0
+    exactly (their logit is the most negative float, so exp underflows to 0 and the log stays finite).
     """
-    logits = left @ right.transpose(-1, -2) / math.sqrt(left.shape[-1])
-    return torch.log_softmax(logits.masked_fill(~key_mask, torch.finfo(logits.dtype).min), dim=-1)
+    logits = (left * (1.0 / math.sqrt(left.shape[-1]))) @ right.transpose(-1, -2)  # scale the small side
+    if key_mask is not None:
+        logits.masked_fill_(~key_mask, torch.finfo(logits.dtype).min)
+    return torch.log_softmax(logits, dim=-1)
 
 
-def _rows_kl(t_left, t_right, s_left, s_right, key_mask) -> torch.Tensor:
-    """KL(teacher row || student row) for each query row: (batch, heads, q)."""
-    t_logp = _relation_log_probs(t_left, t_right, key_mask)
-    s_logp = _relation_log_probs(s_left, s_right, key_mask)
-    # Padded keys carry p_t = 0; take them out explicitly rather than trusting 0 * (huge - huge).
-    terms = torch.where(key_mask, t_logp.exp() * (t_logp - s_logp), torch.zeros((), device=t_logp.device))
-    return terms.sum(-1)
+def _rows_kl(t_logp: torch.Tensor, s_logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """KL(teacher row || student row) for each query row, (batch, heads, q), and the teacher probabilities.
+
+    Overwrites `t_logp` (in-place work saves a full map's allocation and its page faults, which cost
+    as much as the arithmetic on a CPU). On a padded key p_t is exactly 0 and both logs are finite,
+    so its term is exactly 0.
+    """
+    p_t = t_logp.exp()
+    return t_logp.sub_(s_logp).mul_(p_t).sum(-1), p_t
 
 
 def auto_query_chunk(batch: int, heads: int, seq: int, budget: int = 1 << 23) -> int:
@@ -64,34 +69,47 @@ def auto_query_chunk(batch: int, heads: int, seq: int, budget: int = 1 << 23) ->
 class _ChunkedRelationKL(torch.autograd.Function):
     """Sum over chunks of query rows of weighted row KLs, with a hand-written backward.
 
-    Nothing of size (batch, heads, seq, seq) is saved: the backward recomputes each chunk's two
-    relation distributions and uses d KL(p_t || softmax(z_s)) / d z_s = p_s - p_t (zero on padded
-    keys, where both are zero), then z_s = left @ right^T / sqrt(d) for the input gradients.
-    The teacher side gets no gradient.
+    The gradient is d KL(p_t || softmax(z_s)) / d z_s = p_s - p_t (zero on padded keys, where both are
+    zero), then z_s = left @ right^T / sqrt(d) gives the input gradients; the teacher gets none.
+    With a single chunk, p_t and p_s are kept from the forward (two maps per relation); with several,
+    nothing of size (batch, heads, seq, seq) is kept and the backward recomputes each chunk, so at
+    most one chunk's maps exist at a time.
     """
 
     @staticmethod
     def forward(ctx, t_left, t_right, s_left, s_right, key_mask, row_weight, chunk):
         total = s_left.new_zeros(())
-        for start in range(0, s_left.shape[2], chunk):
+        seq = s_left.shape[2]
+        ctx.chunk, ctx.saved_maps = chunk, chunk >= seq
+        for start in range(0, seq, chunk):
             rows = slice(start, start + chunk)
-            kl = _rows_kl(t_left[:, :, rows], t_right, s_left[:, :, rows], s_right, key_mask)
+            s_logp = _relation_log_probs(s_left[:, :, rows], s_right, key_mask)
+            kl, p_t = _rows_kl(_relation_log_probs(t_left[:, :, rows], t_right, key_mask), s_logp)
             total += (kl.sum(1) * row_weight[:, rows]).sum()
-        ctx.save_for_backward(t_left, t_right, s_left, s_right, key_mask, row_weight)
-        ctx.chunk = chunk
+        if ctx.saved_maps:
+            ctx.save_for_backward(s_left, s_right, row_weight, p_t, s_logp.exp_())
+        else:
+            ctx.save_for_backward(s_left, s_right, row_weight, t_left, t_right, key_mask)
         return total
 
     @staticmethod
     def backward(ctx, grad):
-        t_left, t_right, s_left, s_right, key_mask, row_weight = ctx.saved_tensors
+        if ctx.saved_maps:
+            if getattr(ctx, "used", False):
+                raise RuntimeError("relation_kl's backward runs once (its saved maps are reused in place)")
+            ctx.used = True
+            s_left, s_right, row_weight, p_t, p_s = ctx.saved_tensors
+        else:
+            s_left, s_right, row_weight, t_left, t_right, key_mask = ctx.saved_tensors
         scale = 1.0 / math.sqrt(s_left.shape[-1])
         grad_left = torch.empty_like(s_left)
         grad_right = torch.zeros_like(s_right)
         for start in range(0, s_left.shape[2], ctx.chunk):
             rows = slice(start, start + ctx.chunk)
-            p_t = _relation_log_probs(t_left[:, :, rows], t_right, key_mask).exp()
-            p_s = _relation_log_probs(s_left[:, :, rows], s_right, key_mask).exp()
-            g = (p_s - p_t) * (row_weight[:, None, rows, None] * (grad * scale))  # d loss / d logits
+            if not ctx.saved_maps:
+                p_t = _relation_log_probs(t_left[:, :, rows], t_right, key_mask).exp_()
+                p_s = _relation_log_probs(s_left[:, :, rows], s_right, key_mask).exp_()
+            g = p_s.sub_(p_t).mul_(row_weight[:, None, rows, None] * (grad * scale))  # d loss / d logits
             grad_left[:, :, rows] = g @ s_right
             grad_right += g.transpose(-1, -2) @ s_left[:, :, rows]
         return None, None, grad_left, grad_right, None, None, None
@@ -119,7 +137,7 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
     mask = attention_mask.bool()
     t_left, t_right = (split_heads(x.detach(), num_relation_heads) for x in (teacher_left, teacher_right))
     s_left, s_right = (split_heads(x, num_relation_heads) for x in (student_left, student_right))
-    key_mask = mask[:, None, None, :]
+    key_mask = None if bool(mask.all()) else mask[:, None, None, :]  # no padding: skip the masking
     lengths = mask.sum(-1).clamp(min=1).float()  # |x| per example
     row_weight = mask.float() / (num_relation_heads * lengths[:, None])  # (batch, seq)
 
