@@ -182,7 +182,8 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
     device = torch.device(device_name)
     teacher, student = _models(cfg, "eager" if mode == "naive" else "sdpa", device)
     tokenizer = load_tokenizer(cfg.teacher)
-    batches = [{k: v.to(device) for k, v in b.items()} for b in _batches(cfg, tokenizer, seq, cfg.steps + 1)]
+    warmup = 2
+    batches = [{k: v.to(device) for k, v in b.items()} for b in _batches(cfg, tokenizer, seq, cfg.steps + warmup)]
     dcfg = DistillConfig(precision=precision)
     heads = dict(version="v1", teacher_heads=teacher.config.num_attention_heads,
                  student_heads=student.config.num_attention_heads)
@@ -209,21 +210,23 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
         optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
-    step(batches[0])  # warm-up (allocations, kernel choice, compilation)
-    tokens = sum(int(b["attention_mask"].sum()) for b in batches[1:])
+    for b in batches[:warmup]:  # warm-up: allocator, kernel choice, compilation
+        step(b)
+    batches = batches[warmup:]
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
     with PeakMemory(device) as memory:
         _sync(device)
         start = time.perf_counter()
-        for b in batches[1:]:
+        for b in batches:
             step(b)
         _sync(device)
         seconds = time.perf_counter() - start
-    padded = sum(b["attention_mask"].numel() for b in batches[1:])
+    padded = sum(b["attention_mask"].numel() for b in batches)
     queue.put({"mode": mode, "seq": seq, "precision": precision, "tokens_per_s": tokens / seconds,
                "step_s": seconds / cfg.steps, "peak_mem_mb": memory.used / 2 ** 20, "padding": 1 - tokens / padded,
-               "batch_shape": list(batches[1]["input_ids"].shape),
+               "batch_shape": list(batches[0]["input_ids"].shape),
                "flops": sum(fast_step_flops(teacher.config, student.config, *b["input_ids"].shape)
-                            for b in batches[1:]) / seconds})
+                            for b in batches) / seconds})
 
 
 def _run_isolated(cfg, mode, seq, device, precision) -> dict:
