@@ -151,7 +151,8 @@ class TokenCache:
 
 def _encode_windows(texts: list[str], tokenizer, window: int) -> Iterator[list[int]]:
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+    # verbose=False: long lines are cut into windows below, so the "longer than the model" warning is noise.
+    for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]:
         for start in range(0, len(ids), window):
             yield [cls] + ids[start:start + window] + [sep]
 
