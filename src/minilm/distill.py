@@ -14,7 +14,6 @@ per rank; the main process alone writes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from tqdm import tqdm
 from minilm.config import DistillConfig
 from minilm.data import StepBatches, build_token_cache
 from minilm.errors import require
+from minilm.finetune import best_so_far, evaluate_and_keep_best, write_summary
 from minilm.losses import attention_relation_losses, output_kl
 from minilm.models import (check_same_tokenizer, freeze, load_encoder, load_model_config, load_tokenizer,
                            save_model, student_from_teacher)
@@ -152,8 +152,7 @@ def distill(cfg: DistillConfig) -> Path:
     heads = dict(teacher_heads=teacher.config.num_attention_heads, student_heads=student.config.num_attention_heads,
                  num_relation_heads=cfg.relation_heads, relations=cfg.relations, version=cfg.version,
                  query_chunk=cfg.query_chunk)
-    best_file = out / "best" / "dev.json"
-    best = json.loads(best_file.read_text())["main"] if resume_from and best_file.is_file() else None
+    best = best_so_far(out) if resume_from else None
     clock, tokens = WallClock(cfg.max_minutes), 0
     with tqdm(total=cfg.max_steps, initial=start, desc="distill", disable=not main, dynamic_ncols=True) as bar:
         model.train()
@@ -177,7 +176,10 @@ def distill(cfg: DistillConfig) -> Path:
                            "elapsed_s": clock.elapsed(), "processes": accelerator.num_processes})
             stop = clock.spent(accelerator)
             if cfg.task and (step % cfg.eval_every == 0 or step == cfg.max_steps or stop):
-                best = _evaluate_and_keep_best(accelerator, student, tokenizer, dev, cfg, out, step, best, log)
+                if main:
+                    best, _ = evaluate_and_keep_best(student, tokenizer, dev, cfg.max_length, accelerator.device,
+                                                     out, step, best, log)
+                accelerator.wait_for_everyone()
             if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or stop:
                 save_checkpoint(accelerator, student, tokenizer, out, step, cfg.keep)
             if stop:
@@ -187,27 +189,9 @@ def distill(cfg: DistillConfig) -> Path:
     final = out / "model"
     if main:
         save_model(student, tokenizer, final)
-        if cfg.task and (out / "best" / "dev.json").is_file():
-            from minilm.finetune import write_summary
-
-            best = json.loads((out / "best" / "dev.json").read_text())
+        if cfg.task and best is not None:
             write_summary(out, cfg.teacher, cfg.task, dev, best, step, clock.elapsed(), cfg.max_length,
                           accelerator.device)
     accelerator.wait_for_everyone()
     return final
 
-
-def _evaluate_and_keep_best(accelerator, student, tokenizer, dev, cfg, out, step, best, log):
-    from minilm.finetune import evaluate_model
-
-    if not accelerator.is_main_process:
-        accelerator.wait_for_everyone()
-        return best
-    scores = evaluate_model(student, tokenizer, dev, cfg.max_length, 128, accelerator.device)
-    log.write({"step": step, **{f"dev_{k}": v for k, v in scores.items()}})
-    if best is None or scores["main"] > best:
-        best = scores["main"]
-        save_model(student, tokenizer, out / "best")
-        (out / "best" / "dev.json").write_text(json.dumps({**scores, "step": step}, indent=1))
-    accelerator.wait_for_everyone()
-    return best

@@ -92,7 +92,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
     accelerator.register_for_checkpointing(scheduler)
     start = load_checkpoint(accelerator, resume_from)["step"] if resume_from else 0
     log = MetricsLog(out, main, start)
-    best = json.loads((out / "best" / "dev.json").read_text()) if (out / "best" / "dev.json").is_file() else None
+    best = best_so_far(out) if resume_from else None
     clock = WallClock(cfg.max_minutes)
     with tqdm(total=total, initial=start, desc=f"finetune {cfg.task}", disable=not main, dynamic_ncols=True) as bar:
         step = start
@@ -115,14 +115,9 @@ def finetune(cfg: FinetuneConfig) -> Path:
             stop = clock.spent(accelerator)
             if step % cfg.eval_every == 0 or step == total or stop:
                 if main:
-                    scores = evaluate_model(accelerator.unwrap_model(model), tokenizer, dev, cfg.max_length, 128,
-                                            accelerator.device)
-                    log.write({"step": step, **{f"dev_{k}": v for k, v in scores.items()}})
+                    best, scores = evaluate_and_keep_best(accelerator.unwrap_model(model), tokenizer, dev,
+                                                          cfg.max_length, accelerator.device, out, step, best, log)
                     bar.write(f"step {step}: dev {dev.metric} {scores['main']:.2f}")
-                    if best is None or scores["main"] > best["main"]:
-                        best = {**scores, "step": step}
-                        save_model(accelerator.unwrap_model(model), tokenizer, out / "best")
-                        (out / "best" / "dev.json").write_text(json.dumps(best, indent=1))
                 accelerator.wait_for_everyone()
             if (cfg.save_every and step % cfg.save_every == 0) or step == total or stop:
                 save_checkpoint(accelerator, accelerator.unwrap_model(model), tokenizer, out, step, cfg.keep)
@@ -132,6 +127,27 @@ def finetune(cfg: FinetuneConfig) -> Path:
         write_summary(out, cfg.model, cfg.task, dev, best, step, clock.elapsed(), cfg.max_length, accelerator.device)
     accelerator.wait_for_everyone()
     return out / "best"
+
+
+def best_so_far(out: Path) -> dict | None:
+    """The dev record of `out/best` (scores and step), if a checkpoint was kept there."""
+    path = out / "best" / "dev.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def evaluate_and_keep_best(model, tokenizer, dev: TaskData, max_length: int, device, out: Path, step: int,
+                           best: dict | None, log) -> tuple[dict, dict]:
+    """Score `model` on dev, log it, and save it to `out/best` (with dev.json) when it beats `best`.
+
+    Main process only. Returns the (possibly new) best record and this evaluation's scores.
+    """
+    scores = evaluate_model(model, tokenizer, dev, max_length, 128, device)
+    log.write({"step": step, **{f"dev_{k}": v for k, v in scores.items()}})
+    if best is None or scores["main"] > best["main"]:
+        best = {**scores, "step": step}
+        save_model(model, tokenizer, out / "best")
+        (out / "best" / "dev.json").write_text(json.dumps(best, indent=1))
+    return best, scores
 
 
 def write_summary(out: Path, source: str, task: str, dev: TaskData, best: dict, steps: int, seconds: float,
