@@ -70,3 +70,20 @@ def test_student_is_a_plain_hf_model_that_round_trips(tmp_path, tokenizer):
     assert type(AutoModel.from_pretrained(tmp_path)).__name__ == "BertModel"
     head = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=2)
     assert head.config.num_hidden_layers == 1
+
+
+def test_cast_linears_gives_autocast_outputs_bitwise():
+    from minilm.models import cast_linears
+    from minilm.relations import truncated_qkv
+
+    teacher = tiny_bert(attn="sdpa").eval()
+    ids = torch.randint(1000, 2000, (2, 9))
+    mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        before = truncated_qkv(teacher, ids, mask)
+        cast_linears(teacher, torch.bfloat16)
+        after = truncated_qkv(teacher, ids, mask)
+    assert teacher.encoder.layer[0].attention.self.query.weight.dtype == torch.bfloat16
+    assert teacher.embeddings.word_embeddings.weight.dtype == torch.float32  # embeddings and norms stay
+    for x, y in zip(before, after):
+        assert torch.equal(x, y)

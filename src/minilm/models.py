@@ -99,6 +99,21 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
+def cast_linears(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Store a frozen model's Linear weights and biases in `dtype` (bf16 for a bf16-autocast teacher).
+
+    Autocast casts every Linear's weight to bf16 at each call, and caches the cast only for weights
+    that require grad, so a frozen teacher's ~10M projection weights were re-cast every step. Stored
+    in bf16 they enter autocast's bf16 matmul unchanged: the outputs are bitwise those of autocast.
+    Embeddings and LayerNorms stay float32, as autocast keeps them. Cast only after a student has
+    copied teacher layers (`student_from_teacher`), or it copies rounded weights.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            module.to(dtype)
+    return model
+
+
 def student_config(teacher_config, layers: int, hidden: int, heads: int, ffn: int | None, dropout: float):
     """The teacher's config with the student's depth and width; vocabulary and positions stay shared."""
     require(layers >= 1, f"student_layers must be at least 1, got {layers}")
