@@ -1,0 +1,120 @@
+"""Cheaper CPU training kernels for the student: dropout from 16-bit random integers, and attention that uses it.
+
+Why (measured in `docs/performance.md`): on CPU, `torch.nn.functional.dropout` draws its mask with
+`bernoulli_`, about 6 ns per element on this project's machine, so the student's attention-probability
+dropout over (batch, heads, seq, seq) cost more than its matrix multiplies. And a dropout on the
+attention probabilities keeps SDPA on its math path anyway, whose bf16 form (softmax upcast to float32
+and back) is slower than the plain one below; the fused CPU kernel's bf16 backward is slower still.
+
+* `fast_dropout` draws 64 random bits per four elements (`random_` over the full int64 range, the
+  default generator, so `torch.manual_seed` and checkpointed RNG states still govern it), keeps an
+  element when its 16-bit draw is at or above `round(p * 65536)`, and scales the kept ones by
+  1 / (1 - p') where p' = round(p * 65536) / 65536 is the drop probability actually used (|p - p'| <=
+  7.7e-6), so the output's expectation is exactly the input. The backward reuses the saved uint8 mask.
+* `attention_with_fast_dropout` is the attention of HF's eager path (scaled Q K^T, mask, softmax in
+  the inputs' dtype, dropout, times V) with `fast_dropout`; without dropout (evaluation, p = 0) it is
+  HF's SDPA path unchanged.
+* `use_fast_dropout(model)` swaps both into a loaded model. Nothing is saved with the model: the
+  swapped modules hold no parameters and `save_pretrained` writes no attention implementation.
+
+On CUDA none of this is used: native dropout is fused there and SDPA's kernels apply dropout inside.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ATTENTION_NAME = "sdpa_fast_dropout"
+
+
+def keep_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[torch.Tensor, float]:
+    """A 0/1 uint8 mask (1 = keep) with P(0) = p' ~= p, and the scale 1 / (1 - p') for the kept.
+
+    uint8, not bool: multiplying a bf16/float32 tensor by a uint8 one is 3-5x faster on CPU than
+    `masked_fill` or `where` with a bool mask of the same shape (measured, docs/performance.md).
+    """
+    n = shape.numel()
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, None)
+    threshold = round(p * 65536)
+    # int16 draws are uniform on [-32768, 32767]: "at or above threshold - 32768" has probability 1 - threshold / 65536.
+    keep = bits.view(torch.int16)[:n].view(shape) >= threshold - 32768
+    return keep.view(torch.uint8), 1.0 / (1.0 - threshold / 65536)
+
+
+class _FastDropout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
+        keep, scale = keep_mask(x.shape, p, x.device)
+        ctx.scale = scale
+        ctx.save_for_backward(keep)
+        return (x * keep).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (keep,) = ctx.saved_tensors
+        return (grad * keep).mul_(ctx.scale), None
+
+
+def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """Dropout of any-shaped `x` with drop probability `p` (see the module docstring for the draw)."""
+    if not training or p == 0.0:
+        return x
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    return _FastDropout.apply(x, p)
+
+
+class FastDropout(nn.Dropout):
+    """`nn.Dropout` with the same `p`, drawing its mask as `fast_dropout` does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fast_dropout(x, self.p, self.training)
+
+
+def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                attention_mask: torch.Tensor | None, dropout: float = 0.0,
+                                scaling: float | None = None, **kwargs):
+    """HF attention-interface function. query/key/value: (batch, heads, seq, head_dim).
+
+    attention_mask: what HF's SDPA mask builder gives (boolean (batch, 1, seq, seq), True = attend, or
+    None when nothing is padded) or an additive float mask. Returns ((batch, seq, heads, head_dim), None).
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if dropout == 0.0:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=0.0, scaling=scaling,
+                                      **kwargs)
+    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    # Scaling the (seq, head_dim) queries costs a quarter of scaling the (seq, seq) scores at head_dim 32.
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2))
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask
+    probs = fast_dropout(torch.softmax(scores, dim=-1), dropout)
+    return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
+    AttentionInterface.register(ATTENTION_NAME, attention_with_fast_dropout)
+    # The same masks as SDPA: boolean, or None when no token is padded.
+    AttentionMaskInterface.register(ATTENTION_NAME, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
+
+
+def use_fast_dropout(model: nn.Module) -> nn.Module:
+    """Swap every `nn.Dropout` for `FastDropout` and the attention for `attention_with_fast_dropout`.
+
+    For CPU training only. Returns the same model.
+    """
+    _register()
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is nn.Dropout:
+                setattr(module, name, FastDropout(child.p))
+    model.set_attn_implementation(ATTENTION_NAME)
+    return model
