@@ -12,7 +12,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from minilm.bench import _batches, _models
 from minilm.config import BenchConfig, DistillConfig
-from minilm.distill import distill_losses
+from minilm.distill import distill_losses, use_step_kernels
 from minilm.models import load_tokenizer
 from minilm.relations import RelationModel, unused_by_relations
 from minilm.training import make_optimizer
@@ -29,6 +29,7 @@ def main() -> None:
     teacher, student = _models(cfg, "sdpa", device)
     for p in unused_by_relations(student):
         p.requires_grad_(False)
+    use_step_kernels(teacher, student, args.precision, "cpu")
     batches = _batches(cfg, load_tokenizer(cfg.teacher), args.seq, 3)
     dcfg = DistillConfig(precision=args.precision)
     heads = dict(version="v1", teacher_heads=12, student_heads=12)

@@ -46,10 +46,16 @@ def test_peak_memory_sees_a_large_allocation():
 
 def test_format_table_compares_with_the_naive_row():
     row = dict(batch_shape=[32, 128], peak_fraction_bf16=0.1)
-    result = {"steps": [dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=100.0, peak_mem_mb=400.0),
-                        dict(row, mode="fast", precision="bf16", seq=128, tokens_per_s=300.0, peak_mem_mb=100.0)],
+    result = {"steps": [dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=80.0, peak_mem_mb=500.0,
+                             allocator="default"),
+                        dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=100.0, peak_mem_mb=400.0,
+                             allocator="kept"),
+                        dict(row, mode="fast", precision="bf16", seq=128, tokens_per_s=300.0, peak_mem_mb=100.0,
+                             allocator="kept")],
               "inference": {"teacher": {"examples_per_s": 10.0, "latency_ms_b1": 5.0},
                             "student": {"examples_per_s": 25.0, "latency_ms_b1": 2.0}, "speedup": 2.5},
               "agreement_fp32": {"attention": {"rel_diff": 1e-7}}}
     text = format_table(result)
-    assert "| 32x128 | fast | bf16 | 300 | 3.00x | 100 | 0.25x |" in text and "2.50x" in text
+    # Ratios are against the naive row with the same allocator setting, not the default-malloc one.
+    assert "| 32x128 | fast | bf16 | kept | 300 | 3.00x | 100 | 0.25x |" in text and "2.50x" in text
+    assert "| 32x128 | naive | fp32 | default | 80 | 0.80x | 500 | 1.25x |" in text

@@ -10,7 +10,10 @@ Rows:
 * inference: teacher vs student examples/s at batch 32 and latency at batch 1 on SST-2 dev.
 
 Each step row runs in its own spawned process, so that its peak memory (resident set, sampled every
-millisecond, above the level before the first step; `max_memory_allocated` on CUDA) is its own.
+millisecond, above the level before the first warm-up step; `max_memory_allocated` on CUDA) is its own.
+Every CPU row runs with `keep_freed_memory` (what our training does), naive rows included, so that
+the ratios measure the code; one extra naive row shows glibc's default allocator. Rates are medians
+of per-step rates.
 Useful FLOPs count the matrix multiplies the fast step cannot avoid (see `fast_step_flops`).
 """
 
@@ -23,6 +26,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 import torch
@@ -171,15 +175,22 @@ class PeakMemory:
         self.used = max(self.peak - self.base, 0)
 
 
-def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: str, queue) -> None:
-    """One row: build models and batches, warm up, time `cfg.steps` optimizer steps."""
-    from minilm.distill import distill_losses
+def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: str, allocator: str,
+                 queue) -> None:
+    """One row: build models and batches, warm up, time `cfg.steps` optimizer steps one by one.
+
+    allocator: "kept" applies `keep_freed_memory` (what `minilm distill` does on CPU) whatever the
+    mode, so that fast/naive ratios measure the code alone; "default" leaves glibc's settings.
+    """
+    from minilm.distill import distill_losses, use_step_kernels
     from minilm.models import load_tokenizer
     from minilm.relations import RelationModel, unused_by_relations
-    from minilm.training import make_optimizer
+    from minilm.training import keep_freed_memory, make_optimizer
 
     torch.manual_seed(0)
     device = torch.device(device_name)
+    if device.type == "cpu" and allocator == "kept":
+        keep_freed_memory()
     teacher, student = _models(cfg, "eager" if mode == "naive" else "sdpa", device)
     tokenizer = load_tokenizer(cfg.teacher)
     warmup = 2
@@ -190,6 +201,7 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
     if mode == "fast":
         for p in unused_by_relations(student):
             p.requires_grad_(False)
+        use_step_kernels(teacher, student, precision, device.type, cfg.compile)
         teacher_view, model = RelationModel(teacher), RelationModel(student)
         if cfg.compile:
             model = torch.compile(model)
@@ -210,31 +222,42 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
         optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
-    for b in batches[:warmup]:  # warm-up: allocator, kernel choice, compilation
-        step(b)
-    batches = batches[warmup:]
-    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    # Peak memory from before the first step: with freed memory kept, the warm-up steps already hold
+    # the step's peak, so measuring only the timed steps would show nothing.
     with PeakMemory(device) as memory:
-        _sync(device)
-        start = time.perf_counter()
-        for b in batches:
+        for b in batches[:warmup]:  # warm-up: allocator, kernel choice, compilation
             step(b)
-        _sync(device)
-        seconds = time.perf_counter() - start
+        seconds = []
+        for b in batches[warmup:]:
+            _sync(device)
+            start = time.perf_counter()
+            step(b)
+            _sync(device)
+            seconds.append(time.perf_counter() - start)
+    batches = batches[warmup:]
+    tokens = [int(b["attention_mask"].sum()) for b in batches]
+    flops = [fast_step_flops(teacher.config, student.config, *b["input_ids"].shape) for b in batches]
     padded = sum(b["attention_mask"].numel() for b in batches)
-    queue.put({"mode": mode, "seq": seq, "precision": precision, "tokens_per_s": tokens / seconds,
-               "step_s": seconds / cfg.steps, "peak_mem_mb": memory.used / 2 ** 20, "padding": 1 - tokens / padded,
+    # Medians of per-step rates: one step slowed by another tenant of a shared machine moves a mean.
+    queue.put({"mode": mode, "seq": seq, "precision": precision, "allocator": allocator,
+               "tokens_per_s": float(np.median([n / t for n, t in zip(tokens, seconds)])),
+               "tokens_per_s_mean": sum(tokens) / sum(seconds), "step_s": seconds,
+               "peak_mem_mb": memory.used / 2 ** 20, "padding": 1 - sum(tokens) / padded,
                "batch_shape": list(batches[0]["input_ids"].shape),
-               "flops": sum(fast_step_flops(teacher.config, student.config, *b["input_ids"].shape)
-                            for b in batches) / seconds})
+               "flops": float(np.median([f / t for f, t in zip(flops, seconds)]))})
 
 
-def _run_isolated(cfg, mode, seq, device, precision) -> dict:
+def _run_isolated(cfg, mode, seq, device, precision, allocator: str = "kept") -> dict:
     context = mp.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_step_worker, args=(cfg, mode, seq, device.type, precision, queue))
+    process = context.Process(target=_step_worker, args=(cfg, mode, seq, device.type, precision, allocator, queue))
     process.start()
-    result = queue.get()
+    while True:  # a worker that dies (out of memory, a crash) must not leave us waiting forever
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            require(process.is_alive(), f"the {mode} {precision} step at {seq} died (exit code {process.exitcode})")
     process.join()
     return result
 
@@ -307,11 +330,14 @@ def bench(cfg: BenchConfig) -> dict:
     rows = []
     for seq in [*cfg.seq_lengths, "sst2"]:
         naive_seq = "sst2-padded" if seq == "sst2" else seq
-        for mode, precision, s in (("naive", "fp32", naive_seq), ("fast", "fp32", seq), ("fast", "bf16", seq)):
-            row = _run_isolated(cfg, mode, s, device, precision)
+        plan = [("naive", "fp32", naive_seq, "kept"), ("fast", "fp32", seq, "kept"), ("fast", "bf16", seq, "kept")]
+        if device.type == "cpu" and seq == (cfg.seq_lengths or [None])[0]:  # what the naive step gets without our allocator setting
+            plan.insert(0, ("naive", "fp32", naive_seq, "default"))
+        for mode, precision, s, allocator in plan:
+            row = _run_isolated(cfg, mode, s, device, precision, allocator)
             row["peak_fraction_bf16"] = row["flops"] / 1e12 / peak["bf16"]
             rows.append(row)
-            print(f"  {mode:5s} {precision:4s} {str(s):12s} {row['tokens_per_s']:9,.0f} tok/s  "
+            print(f"  {mode:5s} {precision:4s} {str(s):12s} {allocator:7s} {row['tokens_per_s']:9,.0f} tok/s  "
                   f"{row['peak_mem_mb']:8,.0f} MB  {100 * row['peak_fraction_bf16']:5.1f}% of bf16 peak")
     result = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "config": {k: v for k, v in vars(cfg).items()}, "matmul_tflops": peak, "steps": rows,
@@ -325,13 +351,15 @@ def bench(cfg: BenchConfig) -> dict:
 
 def format_table(result: dict) -> str:
     """Markdown: fast vs naive per sequence setting, then inference."""
-    lines = ["| batch | step | precision | tokens/s | vs naive | peak MB | vs naive | % bf16 peak |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
-    naive = {str(r["seq"]).replace("-padded", ""): r for r in result["steps"] if r["mode"] == "naive"}
+    lines = ["| batch | step | precision | malloc | tokens/s | vs naive | peak MB | vs naive | % bf16 peak |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    naive = {str(r["seq"]).replace("-padded", ""): r for r in result["steps"]
+             if r["mode"] == "naive" and r.get("allocator", "kept") == "kept"}
     for r in result["steps"]:
         base = naive[str(r["seq"]).replace("-padded", "")]
         shape = "x".join(map(str, r["batch_shape"])) + (" SST-2" if "sst2" in str(r["seq"]) else "")
-        lines.append(f"| {shape} | {r['mode']} | {r['precision']} | {r['tokens_per_s']:,.0f} | "
+        lines.append(f"| {shape} | {r['mode']} | {r['precision']} | {r.get('allocator', 'kept')} | "
+                     f"{r['tokens_per_s']:,.0f} | "
                      f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['peak_mem_mb']:,.0f} | "
                      f"{r['peak_mem_mb'] / max(base['peak_mem_mb'], 1e-9):.2f}x | "
                      f"{100 * r['peak_fraction_bf16']:.1f}% |")

@@ -24,9 +24,10 @@ from minilm.config import DistillConfig
 from minilm.data import StepBatches, build_token_cache
 from minilm.errors import require
 from minilm.finetune import best_so_far, evaluate_and_keep_best, write_summary
+from minilm.kernels import use_fast_dropout
 from minilm.losses import attention_relation_losses, output_kl
-from minilm.models import (check_same_tokenizer, freeze, load_encoder, load_model_config, load_tokenizer,
-                           save_model, student_from_teacher)
+from minilm.models import (cast_linears, check_same_tokenizer, freeze, load_encoder, load_model_config,
+                           load_tokenizer, save_model, student_from_teacher)
 from minilm.relations import QKV, RelationModel, unused_by_relations
 from minilm.training import (MetricsLog, WallClock, autocast, check_finite, check_run_dir, load_checkpoint,
                              make_accelerator, make_optimizer, optimizer_step, save_checkpoint,
@@ -70,6 +71,18 @@ def task_batches(cfg: DistillConfig, tokenizer, teacher, accelerator):
     batches = StepBatches(examples, cfg.batch_size, tokenizer.pad_token_id, cfg.seed,
                           accelerator.process_index, accelerator.num_processes)
     return batches, dev, train.label_names
+
+
+def use_step_kernels(teacher, student, precision: str, device_type: str, compile: bool = False) -> None:
+    """What the training step runs with, beyond SDPA: for bf16, the frozen teacher's projections stored
+    in bf16 (`cast_linears`: autocast re-cast them every step); on CPU, the student's dropout drawn from
+    16-bit random integers (`minilm.kernels`: `bernoulli_` cost more than the student's matmuls),
+    except under torch.compile, which generates its own dropout kernels.
+    """
+    if precision == "bf16":
+        cast_linears(teacher, torch.bfloat16)
+    if device_type == "cpu" and not compile:
+        use_fast_dropout(student)
 
 
 def distill_losses(teacher_view: RelationModel, model, batch: dict, cfg: DistillConfig, heads: dict,
@@ -139,6 +152,7 @@ def distill(cfg: DistillConfig) -> Path:
         for p in unused_by_relations(student):  # no gradient from L_AT + L_VR reaches them
             p.requires_grad_(False)
 
+    use_step_kernels(teacher, student, cfg.precision, accelerator.device.type, cfg.compile)  # after any layer copy
     teacher_view = RelationModel(teacher, cfg.teacher_layer, full=bool(cfg.task))
     model = RelationModel(student, -1, full=bool(cfg.task))
     start_run_dir(cfg, accelerator)  # every check passed: only now write to output_dir
