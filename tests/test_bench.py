@@ -45,7 +45,7 @@ def test_peak_memory_sees_a_large_allocation():
 
 
 def test_format_table_compares_with_the_naive_row():
-    row = dict(batch_shape=[32, 128], peak_fraction_bf16=0.1)
+    row = dict(batch_shape=[32, 128], peak_fraction_bf16=0.1, row_peak_bf16_tflops=0.4)
     result = {"steps": [dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=80.0, peak_mem_mb=500.0,
                              allocator="default"),
                         dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=100.0, peak_mem_mb=400.0,
@@ -58,4 +58,4 @@ def test_format_table_compares_with_the_naive_row():
     text = format_table(result)
     # Ratios are against the naive row with the same allocator setting, not the default-malloc one.
     assert "| 32x128 | fast | bf16 | kept | 300 | 3.00x | 100 | 0.25x |" in text and "2.50x" in text
-    assert "| 32x128 | naive | fp32 | default | 80 | 0.80x | 500 | 1.25x |" in text
+    assert "| 32x128 | naive | fp32 | default | 80 | 0.80x | 500 | 1.25x | 10.0% | 0.40 |" in text

@@ -9,7 +9,7 @@ from torch import nn
 
 from conftest import tiny_bert
 from minilm import kernels
-from minilm.kernels import ATTENTION_NAME, FastDropout, fast_dropout, keep_mask, use_fast_dropout
+from minilm.kernels import ATTENTION_NAME, FastDropout, cpu_attention, fast_dropout, keep_mask, use_cpu_kernels
 
 
 def test_dropout_is_the_identity_when_off():
@@ -69,17 +69,31 @@ def test_attention_math_path_equals_sdpa_without_the_drop(monkeypatch, padded):
         mask = torch.ones(2, 1, 7, 7, dtype=torch.bool)
         mask[1, :, :, 4:] = False
     module = nn.Module()
-    out, _ = kernels.attention_with_fast_dropout(module, q, k, v, mask, dropout=0.1, scaling=0.3)
+    out, _ = cpu_attention(module, q, k, v, mask, dropout=0.1, scaling=0.3)
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3).transpose(1, 2)
     assert out.shape == (2, 7, 4, 8)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
 
-def test_use_fast_dropout_keeps_the_model_function_and_what_is_saved(tmp_path):
+@pytest.mark.parametrize("padded", [False, True])
+def test_bf16_inference_math_path_equals_sdpa(padded):
+    q, k, v = (torch.randn(2, 4, 7, 8, dtype=torch.bfloat16) for _ in range(3))
+    mask = None
+    if padded:
+        mask = torch.ones(2, 1, 7, 7, dtype=torch.bool)
+        mask[1, :, :, 4:] = False
+    with torch.inference_mode():
+        out, _ = cpu_attention(nn.Module(), q, k, v, mask, dropout=0.0)
+        expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask).transpose(1, 2)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected, atol=2e-2, rtol=2e-2)  # bf16 rounding of the probabilities
+
+
+def test_use_cpu_kernels_keeps_the_model_function_and_what_is_saved(tmp_path):
     from transformers import AutoModel
 
     reference = tiny_bert(attn="sdpa").eval()
-    model = use_fast_dropout(tiny_bert(attn="sdpa"))
+    model = use_cpu_kernels(tiny_bert(attn="sdpa"))
     assert not any(type(m) is nn.Dropout for m in model.modules())
     assert any(isinstance(m, FastDropout) for m in model.modules())
     assert model.config._attn_implementation == ATTENTION_NAME

@@ -222,6 +222,9 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
         optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
+    # This process's own bf16 matmul peak, before and after its steps: on a shared machine the rate a
+    # row could reach drifts between rows, and each row's fraction of peak is against its own.
+    row_peak = matmul_tflops(torch.bfloat16, device, seconds=1.0)
     # Peak memory from before the first step: with freed memory kept, the warm-up steps already hold
     # the step's peak, so measuring only the timed steps would show nothing.
     with PeakMemory(device) as memory:
@@ -234,6 +237,7 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
             step(b)
             _sync(device)
             seconds.append(time.perf_counter() - start)
+    row_peak = max(row_peak, matmul_tflops(torch.bfloat16, device, seconds=1.0))
     batches = batches[warmup:]
     tokens = [int(b["attention_mask"].sum()) for b in batches]
     flops = [fast_step_flops(teacher.config, student.config, *b["input_ids"].shape) for b in batches]
@@ -244,7 +248,7 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
                "tokens_per_s_mean": sum(tokens) / sum(seconds), "step_s": seconds,
                "peak_mem_mb": memory.used / 2 ** 20, "padding": 1 - sum(tokens) / padded,
                "batch_shape": list(batches[0]["input_ids"].shape),
-               "flops": float(np.median([f / t for f, t in zip(flops, seconds)]))})
+               "flops": float(np.median([f / t for f, t in zip(flops, seconds)])), "row_peak_bf16_tflops": row_peak})
 
 
 def _run_isolated(cfg, mode, seq, device, precision, allocator: str = "kept") -> dict:
@@ -331,16 +335,20 @@ def bench(cfg: BenchConfig) -> dict:
     for seq in [*cfg.seq_lengths, "sst2"]:
         naive_seq = "sst2-padded" if seq == "sst2" else seq
         plan = [("naive", "fp32", naive_seq, "kept"), ("fast", "fp32", seq, "kept"), ("fast", "bf16", seq, "kept")]
-        if device.type == "cpu" and seq == (cfg.seq_lengths or [None])[0]:  # what the naive step gets without our allocator setting
+        if device.type == "cpu" and seq == (cfg.seq_lengths or [None])[0]:
+            # What a naive loop gets without our allocator setting.
             plan.insert(0, ("naive", "fp32", naive_seq, "default"))
         for mode, precision, s, allocator in plan:
             row = _run_isolated(cfg, mode, s, device, precision, allocator)
-            row["peak_fraction_bf16"] = row["flops"] / 1e12 / peak["bf16"]
+            row["peak_fraction_bf16"] = row["flops"] / 1e12 / row["row_peak_bf16_tflops"]
             rows.append(row)
             print(f"  {mode:5s} {precision:4s} {str(s):12s} {allocator:7s} {row['tokens_per_s']:9,.0f} tok/s  "
-                  f"{row['peak_mem_mb']:8,.0f} MB  {100 * row['peak_fraction_bf16']:5.1f}% of bf16 peak")
+                  f"{row['peak_mem_mb']:8,.0f} MB  {100 * row['peak_fraction_bf16']:5.1f}% of its bf16 peak "
+                  f"({row['row_peak_bf16_tflops']:.2f} TFLOP/s)")
+    peak_after = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
     result = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "config": {k: v for k, v in vars(cfg).items()}, "matmul_tflops": peak, "steps": rows,
+              "config": {k: v for k, v in vars(cfg).items()}, "matmul_tflops": peak,
+              "matmul_tflops_after": peak_after, "steps": rows,
               "agreement_fp32": agreement(cfg, device), "inference": inference(cfg, device)}
     print(format_table(result))
     if cfg.output:
@@ -351,8 +359,8 @@ def bench(cfg: BenchConfig) -> dict:
 
 def format_table(result: dict) -> str:
     """Markdown: fast vs naive per sequence setting, then inference."""
-    lines = ["| batch | step | precision | malloc | tokens/s | vs naive | peak MB | vs naive | % bf16 peak |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| batch | step | precision | malloc | tokens/s | vs naive | peak MB | vs naive | % bf16 peak | "
+             "its bf16 peak TFLOP/s |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     naive = {str(r["seq"]).replace("-padded", ""): r for r in result["steps"]
              if r["mode"] == "naive" and r.get("allocator", "kept") == "kept"}
     for r in result["steps"]:
@@ -362,7 +370,7 @@ def format_table(result: dict) -> str:
                      f"{r['tokens_per_s']:,.0f} | "
                      f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['peak_mem_mb']:,.0f} | "
                      f"{r['peak_mem_mb'] / max(base['peak_mem_mb'], 1e-9):.2f}x | "
-                     f"{100 * r['peak_fraction_bf16']:.1f}% |")
+                     f"{100 * r['peak_fraction_bf16']:.1f}% | {r.get('row_peak_bf16_tflops', float('nan')):.2f} |")
     inf = result["inference"]
     lines += ["", "| model | examples/s (batch 32) | latency ms (batch 1) |", "|---|---:|---:|"]
     for name in ("teacher", "student"):

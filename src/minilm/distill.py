@@ -24,7 +24,7 @@ from minilm.config import DistillConfig
 from minilm.data import StepBatches, build_token_cache
 from minilm.errors import require
 from minilm.finetune import best_so_far, evaluate_and_keep_best, write_summary
-from minilm.kernels import use_fast_dropout
+from minilm.kernels import use_cpu_kernels
 from minilm.losses import attention_relation_losses, output_kl
 from minilm.models import (cast_linears, check_same_tokenizer, freeze, load_encoder, load_model_config,
                            load_tokenizer, save_model, student_from_teacher)
@@ -75,14 +75,17 @@ def task_batches(cfg: DistillConfig, tokenizer, teacher, accelerator):
 
 def use_step_kernels(teacher, student, precision: str, device_type: str, compile: bool = False) -> None:
     """What the training step runs with, beyond SDPA: for bf16, the frozen teacher's projections stored
-    in bf16 (`cast_linears`: autocast re-cast them every step); on CPU, the student's dropout drawn from
-    16-bit random integers (`minilm.kernels`: `bernoulli_` cost more than the student's matmuls),
-    except under torch.compile, which generates its own dropout kernels.
+    in bf16 (`cast_linears`: autocast re-cast them every step); on CPU, `minilm.kernels` for both
+    models (the student's dropout drawn from 16-bit random integers, as `bernoulli_` cost more than its
+    matmuls; the plain attention path where it is faster), except under torch.compile, which
+    generates its own kernels.
     """
     if precision == "bf16":
         cast_linears(teacher, torch.bfloat16)
     if device_type == "cpu" and not compile:
-        use_fast_dropout(student)
+        if precision == "bf16":  # the teacher's plain attention path is for bf16 only
+            use_cpu_kernels(teacher)
+        use_cpu_kernels(student)
 
 
 def distill_losses(teacher_view: RelationModel, model, batch: dict, cfg: DistillConfig, heads: dict,

@@ -1,20 +1,21 @@
-"""Cheaper CPU training kernels for the student: dropout from 16-bit random integers, and attention that uses it.
+"""CPU kernels for the distillation step: dropout from 16-bit random integers, and the attention that uses it.
 
-Why (measured in `docs/performance.md`): on CPU, `torch.nn.functional.dropout` draws its mask with
-`bernoulli_`, about 6 ns per element on this project's machine, so the student's attention-probability
-dropout over (batch, heads, seq, seq) cost more than its matrix multiplies. And a dropout on the
-attention probabilities keeps SDPA on its math path anyway, whose bf16 form (softmax upcast to float32
-and back) is slower than the plain one below; the fused CPU kernel's bf16 backward is slower still.
+Why (measured in `docs/performance.md` and `benchmarks/cpu_kernels.py`): on CPU,
+`torch.nn.functional.dropout` draws its mask with `bernoulli_`, about 6 ns per element on this
+project's machine, so the student's attention-probability dropout over (batch, heads, seq, seq) cost
+more than its matrix multiplies. A dropout on the attention probabilities keeps SDPA on its math path
+anyway, whose bf16 form (softmax upcast to float32 and back) is slower than the plain one below; the
+fused CPU kernel's bf16 backward is slower still, and for bf16 inference at 128 tokens the plain path
+takes half the fused kernel's time.
 
 * `fast_dropout` draws 64 random bits per four elements (`random_` over the full int64 range, the
   default generator, so `torch.manual_seed` and checkpointed RNG states still govern it), keeps an
   element when its 16-bit draw is at or above `round(p * 65536)`, and scales the kept ones by
   1 / (1 - p') where p' = round(p * 65536) / 65536 is the drop probability actually used (|p - p'| <=
   7.7e-6), so the output's expectation is exactly the input. The backward reuses the saved uint8 mask.
-* `attention_with_fast_dropout` is the attention of HF's eager path (scaled Q K^T, mask, softmax in
-  the inputs' dtype, dropout, times V) with `fast_dropout`; without dropout (evaluation, p = 0) it is
-  HF's SDPA path unchanged.
-* `use_fast_dropout(model)` swaps both into a loaded model. Nothing is saved with the model: the
+* `cpu_attention` is the attention of HF's eager path (scaled Q K^T, mask, softmax in the inputs'
+  dtype, dropout, times V) with `fast_dropout`, where that is the faster path; HF's SDPA path elsewhere.
+* `use_cpu_kernels(model)` swaps both into a loaded model. Nothing is saved with the model: the
   swapped modules hold no parameters and `save_pretrained` writes no attention implementation.
 
 On CUDA none of this is used: native dropout is fused there and SDPA's kernels apply dropout inside.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ATTENTION_NAME = "sdpa_fast_dropout"
+ATTENTION_NAME = "minilm_cpu"
 
 
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[torch.Tensor, float]:
@@ -72,17 +73,28 @@ class FastDropout(nn.Dropout):
         return fast_dropout(x, self.p, self.training)
 
 
-def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                                attention_mask: torch.Tensor | None, dropout: float = 0.0,
-                                scaling: float | None = None, **kwargs):
+# Longest sequence for which bf16 inference takes the math path. Measured on this project's machine,
+# (batch, 12 heads, seq, 32), 4096 tokens, unpadded / a quarter padded: at 128, 6.5 / 8.8 ms against
+# SDPA's fused kernel's 10.9 / 11.5; at 256, 12.9 / 15.7 against 18.4 / 20.0; at 512 about even.
+MATH_INFERENCE_MAX_SEQ = 256
+
+
+def cpu_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                  attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
+                  **kwargs):
     """HF attention-interface function. query/key/value: (batch, heads, seq, head_dim).
 
-    attention_mask: what HF's SDPA mask builder gives (boolean (batch, 1, seq, seq), True = attend, or
-    None when nothing is padded) or an additive float mask. Returns ((batch, seq, heads, head_dim), None).
+    The math path (scaled Q K^T, additive mask, softmax in the inputs' dtype, `fast_dropout`, times V)
+    where it is the faster one on CPU: training with dropout (the probabilities must exist to be
+    dropped), and bf16 inference up to MATH_INFERENCE_MAX_SEQ tokens. HF's SDPA path otherwise.
+    attention_mask: what HF's SDPA mask builder gives (boolean (batch, 1, q, k), True = attend, or None
+    when nothing is padded) or an additive float mask. Returns ((batch, seq, heads, head_dim), None).
     """
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    if dropout == 0.0:
+    short_bf16_inference = (not torch.is_grad_enabled() and query.dtype == torch.bfloat16
+                            and key.shape[-2] <= MATH_INFERENCE_MAX_SEQ)
+    if dropout == 0.0 and not short_bf16_inference:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=0.0, scaling=scaling,
                                       **kwargs)
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
@@ -90,9 +102,11 @@ def attention_with_fast_dropout(module: nn.Module, query: torch.Tensor, key: tor
     scores = torch.matmul(query * scaling, key.transpose(-1, -2))
     if attention_mask is not None:
         if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask
+            # An additive (batch, 1, q, k) bias broadcast over heads: a bool mask over the full
+            # (batch, heads, q, k) scores ran 4x slower on CPU than a float add.
+            attention_mask = torch.zeros(attention_mask.shape, dtype=scores.dtype, device=scores.device
+                                         ).masked_fill_(~attention_mask, torch.finfo(scores.dtype).min)
+        scores = scores.add_(attention_mask)
     probs = fast_dropout(torch.softmax(scores, dim=-1), dropout)
     return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
@@ -101,15 +115,15 @@ def _register() -> None:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
-    AttentionInterface.register(ATTENTION_NAME, attention_with_fast_dropout)
+    AttentionInterface.register(ATTENTION_NAME, cpu_attention)
     # The same masks as SDPA: boolean, or None when no token is padded.
     AttentionMaskInterface.register(ATTENTION_NAME, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
 
 
-def use_fast_dropout(model: nn.Module) -> nn.Module:
-    """Swap every `nn.Dropout` for `FastDropout` and the attention for `attention_with_fast_dropout`.
+def use_cpu_kernels(model: nn.Module) -> nn.Module:
+    """Swap every `nn.Dropout` for `FastDropout` and the attention for `cpu_attention`.
 
-    For CPU training only. Returns the same model.
+    For CPU runs (teacher or student); in eval mode the model computes what it did. Returns the model.
     """
     _register()
     for module in list(model.modules()):
