@@ -15,7 +15,7 @@ from minilm.config import BenchConfig, DistillConfig
 from minilm.distill import distill_losses, use_step_kernels
 from minilm.models import load_tokenizer
 from minilm.relations import RelationModel, unused_by_relations
-from minilm.training import make_optimizer
+from minilm.training import keep_freed_memory, make_optimizer
 
 
 def main() -> None:
@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16")
     parser.add_argument("--rows", type=int, default=25)
     args = parser.parse_args()
+    keep_freed_memory()  # as `minilm distill` does on CPU
     cfg = BenchConfig(steps=2)
     device = torch.device("cpu")
     teacher, student = _models(cfg, "sdpa", device)
