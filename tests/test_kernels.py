@@ -109,3 +109,15 @@ def test_use_cpu_kernels_keeps_the_model_function_and_what_is_saved(tmp_path):
     assert torch.isfinite(out).all() and model.embeddings.word_embeddings.weight.grad is not None
     model.save_pretrained(tmp_path)
     assert AutoModel.from_pretrained(tmp_path).config._attn_implementation != ATTENTION_NAME
+
+
+def test_swapping_a_model_in_eval_mode_keeps_dropout_off():
+    # The frozen teacher is swapped while in eval mode; a swapped-in dropout must not switch itself on.
+    reference = tiny_bert(attn="sdpa").eval()
+    model = use_cpu_kernels(tiny_bert(attn="sdpa").eval())
+    assert not any(m.training for m in model.modules())
+    ids = torch.randint(1000, 2000, (2, 9))
+    with torch.no_grad():
+        first = model(input_ids=ids).last_hidden_state
+        torch.testing.assert_close(model(input_ids=ids).last_hidden_state, first, atol=0, rtol=0)
+        torch.testing.assert_close(first, reference(input_ids=ids).last_hidden_state)

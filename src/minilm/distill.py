@@ -83,8 +83,7 @@ def use_step_kernels(teacher, student, precision: str, device_type: str, compile
     if precision == "bf16":
         cast_linears(teacher, torch.bfloat16)
     if device_type == "cpu" and not compile:
-        if precision == "bf16":  # the teacher's plain attention path is for bf16 only
-            use_cpu_kernels(teacher)
+        use_cpu_kernels(teacher)
         use_cpu_kernels(student)
 
 

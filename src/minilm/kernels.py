@@ -129,6 +129,7 @@ def use_cpu_kernels(model: nn.Module) -> nn.Module:
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if type(child) is nn.Dropout:
-                setattr(module, name, FastDropout(child.p))
+                # A new module starts in training mode; a frozen teacher's must stay off.
+                setattr(module, name, FastDropout(child.p).train(child.training))
     model.set_attn_implementation(ATTENTION_NAME)
     return model
