@@ -54,8 +54,11 @@ def test_format_table_compares_with_the_naive_row():
                              allocator="kept")],
               "inference": {"teacher": {"examples_per_s": 10.0, "latency_ms_b1": 5.0},
                             "student": {"examples_per_s": 25.0, "latency_ms_b1": 2.0}, "speedup": 2.5},
-              "agreement_fp32": {"attention": {"rel_diff": 1e-7}}}
+              "agreement": {"fp32": {"attention": {"rel_diff": 1e-7}},
+                            "bf16": {"attention": {"rel_diff": 2e-2}}}}
     text = format_table(result)
     # Ratios are against the naive row with the same allocator setting, not the default-malloc one.
     assert "| 32x128 | fast | bf16 | kept | 300 | 3.00x | 100 | 0.25x |" in text and "2.50x" in text
     assert "| 32x128 | naive | fp32 | default | 80 | 0.80x | 500 | 1.25x | 10.0% | 0.40 |" in text
+    assert "fast (fp32) vs naive (fp32) loss, same batch and weights: attention rel diff 1.00e-07 -> agree" in text
+    assert "fast (bf16) vs naive (fp32) loss, same batch and weights: attention rel diff 2.00e-02 -> DISAGREE" in text
