@@ -44,7 +44,8 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    step(batches[0])
+    for _ in range(3):  # warm-up: the allocator's heap reaches its steady size, as in a long run
+        step(batches[0])
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for batch in batches[1:]:
             step(batch)

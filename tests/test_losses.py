@@ -94,16 +94,39 @@ def test_padding_invariance_value_and_gradient():
     assert torch.all(g_pad[:, 6:] == 0)
 
 
-def test_query_chunks_match_unchunked_value_and_gradients():
+@pytest.mark.parametrize("budget", [None, 3 * 11 * 11, 3 * 4 * 11])  # all at once; one example; 4 rows
+def test_chunks_match_unchunked_value_and_gradients(monkeypatch, budget):
+    from minilm import losses
+
     t, s, mask = ragged(batch=3, seq=11, lengths=(11, 7, 3), hidden_t=24, hidden_s=12)
     results = []
-    for chunk in (None, 4):
+    for chunk_budget in (1 << 30, budget):
+        monkeypatch.setattr(losses, "CHUNK_ELEMENTS", chunk_budget or losses.CHUNK_ELEMENTS)
         sl, sr = (x.clone().requires_grad_() for x in (s[0], s[1]))
-        loss = relation_kl(t[0], t[1], sl, sr, mask, 3, query_chunk=chunk)
+        loss = relation_kl(t[0], t[1], sl, sr, mask, 3)
         loss.backward()
         results.append((loss.detach(), sl.grad, sr.grad))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
+
+
+def test_query_chunk_fixes_the_rows_and_backward_can_run_twice():
+    t, s, mask = ragged(batch=3, seq=11, lengths=(11, 7, 3), hidden_t=24, hidden_s=12)
+    sl = s[0].clone().requires_grad_()
+    whole = relation_kl(t[0], t[1], sl, s[1], mask, 3)
+    chunked = relation_kl(t[0], t[1], sl, s[1], mask, 3, query_chunk=4)
+    torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-8)
+    first = torch.autograd.grad(chunked, sl, retain_graph=True)[0]
+    torch.testing.assert_close(torch.autograd.grad(chunked * 2, sl)[0], 2 * first)
+    torch.testing.assert_close(first, torch.autograd.grad(whole, sl)[0], rtol=1e-6, atol=1e-8)
+
+
+def test_no_gradient_wanted_gives_the_same_value():
+    t, s, mask = ragged()
+    with_grad = relation_kl(t[0], t[1], s[0].clone().requires_grad_(), s[1], mask, 4)
+    with torch.no_grad():
+        without = relation_kl(t[0], t[1], s[0], s[1], mask, 4)
+    assert without.item() == with_grad.item()
 
 
 def test_teacher_gets_no_gradient():
@@ -221,8 +244,11 @@ def test_hand_written_backward_matches_autograd(same_tensor, chunk):
 
 
 def test_auto_chunk_bounds_map_size():
-    from minilm.losses import auto_query_chunk
+    from minilm.losses import CHUNK_ELEMENTS, auto_chunk
 
-    assert auto_query_chunk(32, 12, 128) == 128  # small maps: one chunk
-    rows = auto_query_chunk(32, 12, 512)
-    assert 1 <= rows < 512 and 32 * 12 * rows * 512 <= 1 << 23
+    examples, rows = auto_chunk(32, 12, 128)
+    assert rows == 128 and 1 <= examples < 32 and examples * 12 * 128 * 128 <= CHUNK_ELEMENTS
+    examples, rows = auto_chunk(32, 12, 512)  # one example's map is over budget: split its rows
+    assert examples == 1 and 1 <= rows < 512 and 12 * rows * 512 <= CHUNK_ELEMENTS
+    assert auto_chunk(32, 12, 512, rows=8) == (CHUNK_ELEMENTS // (12 * 8 * 512), 8)
+    assert auto_chunk(2, 1, 4) == (2, 4)  # tiny maps: one chunk

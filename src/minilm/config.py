@@ -82,7 +82,7 @@ class DistillConfig(TrainConfig):
     relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])  # v2 only
     relation_heads: int = 48  # v2 only (MiniLMv2 uses 48 for base-size teachers)
     teacher_layer: int = -1  # 1-based teacher layer to mimic; -1 = last (MiniLMv2: an upper-middle one)
-    query_chunk: int | None = None  # compute the relation KL in query-row chunks of this size (saves memory)
+    query_chunk: int | None = None  # query rows per relation-KL chunk (default: chunks of ~2 MiB maps)
     # Task-specific distillation (MiniLM Sec. 4.3): a fine-tuned teacher, L = L_AT + L_VR + w * L_OUT.
     task: str | None = None  # GLUE task name (e.g. sst2) or custom; None = task-agnostic
     task_dir: str | None = None  # task data directory (default: DATA_ROOT/glue/<TASK>)
