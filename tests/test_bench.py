@@ -62,3 +62,18 @@ def test_format_table_compares_with_the_naive_row():
     assert "| 32x128 | naive | fp32 | default | 80 | 0.80x | 500 | 1.25x | 10.0% | 0.40 |" in text
     assert "fast (fp32) vs naive (fp32) loss, same batch and weights: attention rel diff 1.00e-07 -> agree" in text
     assert "fast (bf16) vs naive (fp32) loss, same batch and weights: attention rel diff 2.00e-02 -> DISAGREE" in text
+
+
+def test_merge_rounds_pools_steps_across_rounds():
+    from minilm.bench import merge_rounds
+
+    first = dict(mode="fast", tokens_per_s=100.0, step_s=[1.0, 2.0], step_tokens=[100, 100],
+                 step_flops=[10.0, 10.0], peak_mem_mb=50.0, row_peak_bf16_tflops=1.0)
+    second = dict(first, tokens_per_s=25.0, step_s=[4.0], step_tokens=[100], step_flops=[10.0], peak_mem_mb=70.0,
+                  row_peak_bf16_tflops=2.0)
+    row = merge_rounds([first, second])
+    # Per-step rates 100, 50, 25 tokens/s: the median over all three steps, not over the two rounds' medians.
+    assert row["tokens_per_s"] == 50.0 and row["rounds_tokens_per_s"] == [100.0, 25.0]
+    assert row["tokens_per_s_mean"] == 300 / 7
+    assert row["peak_mem_mb"] == 70.0 and row["rounds"] == 2 and row["step_s"] == [1.0, 2.0, 4.0]
+    assert row["peak_fraction_bf16"] == 5.0 / 1e12 / 2.0  # median FLOP rate over the largest peak seen

@@ -13,7 +13,9 @@ Each step row runs in its own spawned process, so that its peak memory (resident
 millisecond, above the level before the first warm-up step; `max_memory_allocated` on CUDA) is its own.
 Every CPU row runs with `keep_freed_memory` (what our training does), naive rows included, so that
 the ratios measure the code; one extra naive row shows glibc's default allocator. Rates are medians
-of per-step rates.
+of per-step rates. A shared machine's speed drifts by tens of percent over minutes, so each setting's
+rows run `rounds` times in turn (naive, fast, naive, fast, ...) and a row's rate is the median over
+all its rounds' steps: rows compared with each other saw the same drift.
 Useful FLOPs count the matrix multiplies the fast step cannot avoid (see `fast_step_flops`).
 """
 
@@ -244,11 +246,29 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
     padded = sum(b["attention_mask"].numel() for b in batches)
     # Medians of per-step rates: one step slowed by another tenant of a shared machine moves a mean.
     queue.put({"mode": mode, "seq": seq, "precision": precision, "allocator": allocator,
+               "step_tokens": tokens, "step_flops": flops,
                "tokens_per_s": float(np.median([n / t for n, t in zip(tokens, seconds)])),
                "tokens_per_s_mean": sum(tokens) / sum(seconds), "step_s": seconds,
                "peak_mem_mb": memory.used / 2 ** 20, "padding": 1 - sum(tokens) / padded,
                "batch_shape": list(batches[0]["input_ids"].shape),
                "flops": float(np.median([f / t for f, t in zip(flops, seconds)])), "row_peak_bf16_tflops": row_peak})
+
+
+def merge_rounds(runs: list[dict]) -> dict:
+    """One row from the same row's runs in several rounds: rates are medians over all their steps,
+    peak memory and the matmul peak the largest seen; `rounds_tokens_per_s` keeps each round's rate."""
+    seconds = [t for r in runs for t in r["step_s"]]
+    tokens = [n for r in runs for n in r["step_tokens"]]
+    flops = [f for r in runs for f in r["step_flops"]]
+    row = dict(runs[0], step_s=seconds, step_tokens=tokens, step_flops=flops, rounds=len(runs),
+               rounds_tokens_per_s=[r["tokens_per_s"] for r in runs],
+               tokens_per_s=float(np.median([n / t for n, t in zip(tokens, seconds)])),
+               tokens_per_s_mean=sum(tokens) / sum(seconds),
+               flops=float(np.median([f / t for f, t in zip(flops, seconds)])),
+               peak_mem_mb=max(r["peak_mem_mb"] for r in runs),
+               row_peak_bf16_tflops=max(r["row_peak_bf16_tflops"] for r in runs))
+    row["peak_fraction_bf16"] = row["flops"] / 1e12 / row["row_peak_bf16_tflops"]
+    return row
 
 
 def _run_isolated(cfg, mode, seq, device, precision, allocator: str = "kept") -> dict:
@@ -301,36 +321,44 @@ def agreement(cfg: BenchConfig, device) -> dict:
 
 
 def inference(cfg: BenchConfig, device) -> dict:
-    """Teacher vs student: examples/s at batch 32 and median latency at batch 1 on SST-2 dev."""
+    """Teacher vs student: examples/s at batch 32 and median latency at batch 1 on SST-2 dev.
+
+    The two models take turns batch by batch (and example by example), so that a drift in the shared
+    machine's speed reaches both alike.
+    """
     from minilm.data import pad_batch
     from minilm.glue import load_task
     from minilm.models import load_tokenizer
 
     teacher, student = _models(cfg, "sdpa", device)
+    models = {"teacher": teacher.eval(), "student": student.eval()}
     tokenizer = load_tokenizer(cfg.teacher)
     path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
     sentences = [t[0] for t in load_task("sst2", "dev", str(path.parent)).texts]
     ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
-    result = {}
-    for name, model in (("teacher", teacher), ("student", student)):
-        model.eval()
-        with torch.inference_mode():
-            batches = [pad_batch(ids[i:i + 32], 0) for i in range(0, len(ids), 32)]
-            model(**{k: v.to(device) for k, v in batches[0].items()})
-            _sync(device)
-            start = time.perf_counter()
-            for b in batches:
-                model(**{k: v.to(device) for k, v in b.items()})
-            _sync(device)
-            rate = len(ids) / (time.perf_counter() - start)
-            latencies = []
-            for x in ids[:200]:
-                b = pad_batch([x], 0)
-                start = time.perf_counter()
-                model(**{k: v.to(device) for k, v in b.items()})
-                _sync(device)
-                latencies.append(time.perf_counter() - start)
-        result[name] = {"examples_per_s": rate, "latency_ms_b1": 1000 * float(np.median(latencies))}
+    batches = [{k: v.to(device) for k, v in pad_batch(ids[i:i + 32], 0).items()} for i in range(0, len(ids), 32)]
+    singles = [{k: v.to(device) for k, v in pad_batch([x], 0).items()} for x in ids[:200]]
+
+    def timed(model, batch) -> float:
+        _sync(device)
+        start = time.perf_counter()
+        model(**batch)
+        _sync(device)
+        return time.perf_counter() - start
+
+    seconds = {name: 0.0 for name in models}
+    latencies: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for model in models.values():
+            model(**batches[0])  # warm-up
+        for b in batches:
+            for name, model in models.items():
+                seconds[name] += timed(model, b)
+        for b in singles:
+            for name, model in models.items():
+                latencies[name].append(timed(model, b))
+    result = {name: {"examples_per_s": len(ids) / seconds[name],
+                     "latency_ms_b1": 1000 * float(np.median(latencies[name]))} for name in models}
     result["speedup"] = result["student"]["examples_per_s"] / result["teacher"]["examples_per_s"]
     return result
 
@@ -345,6 +373,7 @@ def bench(cfg: BenchConfig) -> dict:
     peak = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
     print(f"matmul peak on {device}: fp32 {peak['fp32']:.2f} TFLOP/s, bf16 {peak['bf16']:.2f} TFLOP/s "
           f"({torch.get_num_threads()} threads)")
+    require(cfg.rounds >= 1, f"rounds must be at least 1, got {cfg.rounds}")
     rows = []
     for seq in [*cfg.seq_lengths, "sst2"]:
         naive_seq = "sst2-padded" if seq == "sst2" else seq
@@ -352,13 +381,16 @@ def bench(cfg: BenchConfig) -> dict:
         if device.type == "cpu" and seq == (cfg.seq_lengths or [None])[0]:
             # What a naive loop gets without our allocator setting.
             plan.insert(0, ("naive", "fp32", naive_seq, "default"))
-        for mode, precision, s, allocator in plan:
-            row = _run_isolated(cfg, mode, s, device, precision, allocator)
-            row["peak_fraction_bf16"] = row["flops"] / 1e12 / row["row_peak_bf16_tflops"]
-            rows.append(row)
-            print(f"  {mode:5s} {precision:4s} {str(s):12s} {allocator:7s} {row['tokens_per_s']:9,.0f} tok/s  "
-                  f"{row['peak_mem_mb']:8,.0f} MB  {100 * row['peak_fraction_bf16']:5.1f}% of its bf16 peak "
-                  f"({row['row_peak_bf16_tflops']:.2f} TFLOP/s)")
+        runs: dict[tuple, list[dict]] = {item: [] for item in plan}
+        for round_ in range(cfg.rounds):
+            for item in plan:
+                mode, precision, s, allocator = item
+                row = _run_isolated(cfg, mode, s, device, precision, allocator)
+                runs[item].append(row)
+                print(f"  round {round_ + 1}/{cfg.rounds}  {mode:5s} {precision:4s} {str(s):12s} {allocator:7s} "
+                      f"{row['tokens_per_s']:9,.0f} tok/s  {row['peak_mem_mb']:8,.0f} MB  "
+                      f"(bf16 peak {row['row_peak_bf16_tflops']:.2f} TFLOP/s)", flush=True)
+        rows += [merge_rounds(runs[item]) for item in plan]
     peak_after = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
     result = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "config": {k: v for k, v in vars(cfg).items()}, "matmul_tflops": peak,

@@ -155,7 +155,8 @@ class BenchConfig:
     student_heads: int = 12
     batch_size: int = 32
     seq_lengths: list[int] = field(default_factory=lambda: [128, 512])
-    steps: int = 5  # timed steps per measurement (after one warm-up)
+    steps: int = 5  # timed steps per measurement (after two warm-up steps)
+    rounds: int = 2  # times each setting's rows run, interleaved; rates are medians over all rounds' steps
     sst2: str | None = None  # SST-2 train.tsv for the real-batch row (default: DATA_ROOT/glue/SST-2/train.tsv)
     device: str = "auto"
     compile: bool = False
