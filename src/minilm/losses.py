@@ -29,12 +29,16 @@ V2_RELATIONS = {"qq": ("query", "query"), "kk": ("key", "key"), "vv": ("value", 
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """(batch, seq, hidden) -> (batch, heads, seq, hidden / heads), in float32."""
+    """(batch, seq, hidden) -> (batch, heads, seq, hidden / heads), float32 and contiguous.
+
+    Contiguous, so that the relation KL's chunks are views its matrix multiplies take without copying.
+    """
     batch, seq, hidden = x.shape
     require(hidden % num_heads == 0,
             f"hidden size {hidden} is not divisible by {num_heads} relation heads; choose a head count that "
             f"divides both teacher and student hidden sizes")
-    return x.float().view(batch, seq, num_heads, hidden // num_heads).transpose(1, 2)
+    heads = x.view(batch, seq, num_heads, hidden // num_heads).transpose(1, 2)
+    return heads.to(torch.float32, memory_format=torch.contiguous_format)
 
 
 def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
@@ -109,7 +113,7 @@ class _ChunkedRelationKL(torch.autograd.Function):
                 total += (kl.sum(1) * weight).sum()
                 if need_grad:
                     g = s_logp.exp_().sub_(p_t).mul_(weight[:, None, :, None] * scale)  # d loss / d (left right^T)
-                    grad_left[ex, :, r] = g @ s_right[ex]
+                    torch.matmul(g, s_right[ex], out=grad_left[ex, :, r])
                     grad_right[ex] += g.transpose(-1, -2) @ s_left[ex, :, r]
         ctx.save_for_backward(grad_left, grad_right)
         return total
@@ -140,8 +144,10 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
     """
     require(attention_mask.dim() == 2, "attention_mask must be (batch, seq)")
     mask = attention_mask.bool()
-    t_left, t_right = (split_heads(x.detach(), num_relation_heads) for x in (teacher_left, teacher_right))
-    s_left, s_right = (split_heads(x, num_relation_heads) for x in (student_left, student_right))
+    t_left, s_left = split_heads(teacher_left.detach(), num_relation_heads), split_heads(student_left, num_relation_heads)
+    # V-V (and Q-Q, K-K) relations: split the one tensor once.
+    t_right = t_left if teacher_right is teacher_left else split_heads(teacher_right.detach(), num_relation_heads)
+    s_right = s_left if student_right is student_left else split_heads(student_right, num_relation_heads)
     key_mask = None if bool(mask.all()) else mask[:, None, None, :]  # no padding: skip the masking
     lengths = mask.sum(-1).clamp(min=1).float()  # |x| per example
     row_weight = mask.float() / (num_relation_heads * lengths[:, None])  # (batch, seq)
