@@ -66,6 +66,7 @@ def test_finetune_evaluate_report_on_custom_tsv(tasks, tiny_teacher_dir, tmp_pat
 
     model = AutoModelForSequenceClassification.from_pretrained(out / "best")
     assert model.config.id2label == {0: "no", 1: "yes"}
+    assert "minilm_cpu" not in (out / "best" / "config.json").read_text()  # trained with minilm.kernels, saved plain
     ev = run_cli("evaluate", "--model", out / "best", "--task", "reviews", "--task-dir", tasks / "reviews",
                  "--text-columns", "review", "--label-column", "verdict", "--output", tmp_path / "ev")
     assert ev.returncode == 0, ev.stderr[-2000:]

@@ -20,6 +20,7 @@ from minilm.config import EvaluateConfig, FinetuneConfig
 from minilm.data import StepBatches, pad_batch
 from minilm.errors import require
 from minilm.glue import TaskData, encode_task, load_task
+from minilm.kernels import use_cpu_kernels
 from minilm.metrics import main_metric, task_metrics
 from minilm.models import (count_parameters, load_encoder, load_model_config, load_tokenizer, pick_device,
                            save_model)
@@ -82,6 +83,10 @@ def finetune(cfg: FinetuneConfig) -> Path:
     for module in model.modules():  # the configured dropout, also for checkpoints saved with another
         if isinstance(module, torch.nn.Dropout):
             module.p = cfg.dropout
+    if accelerator.device.type == "cpu" and not cfg.compile:
+        # The CPU dropout and attention of `minilm distill` (minilm.kernels); a 6x384 SST-2 step in bf16
+        # took 369 ms against 445 with bernoulli_ dropout. Nothing of it is saved with the model.
+        use_cpu_kernels(model)
 
     batches = StepBatches(encode_task(train, tokenizer, cfg.max_length), cfg.batch_size, tokenizer.pad_token_id,
                           cfg.seed, accelerator.process_index, accelerator.num_processes)
