@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from minilm.kernels import fast_dropout
+from minilm.kernels import fast_dropout, keep_mask
 from minilm.training import keep_freed_memory
 
 MAPS = (32, 12, 128, 128)
@@ -47,6 +47,14 @@ def dropout_rows() -> list[tuple[str, float, float]]:
         rows.append((f"dropout p=0.1 on {MAPS} {str(dtype)[6:]}: F.dropout (bernoulli_) vs fast_dropout",
                      median_ms(fwd_bwd(lambda t: F.dropout(t, 0.1, True), x)),
                      median_ms(fwd_bwd(lambda t: fast_dropout(t, 0.1), x))))
+    shape = torch.Size(MAPS)
+
+    def one_thread_mask():  # the mask as drawn before: torch's Mersenne Twister, one thread
+        bits = torch.empty((shape.numel() + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)
+        return bits.view(torch.int16).view(shape) >= round(0.1 * 65536) - 32768
+
+    rows.append((f"keep mask for {MAPS}: random_ (one thread) vs keep_mask (two SFC64 streams)",
+                 median_ms(one_thread_mask), median_ms(lambda: keep_mask(shape, 0.1, torch.device("cpu")))))
     x = torch.randn(MAPS, dtype=torch.bfloat16)
     drop = torch.rand(MAPS) < 0.1
     keep = (~drop).view(torch.uint8)

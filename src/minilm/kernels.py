@@ -8,9 +8,9 @@ anyway, whose bf16 form (softmax upcast to float32 and back) is slower than the 
 fused CPU kernel's bf16 backward is slower still, and for bf16 inference at 128 tokens the plain path
 takes half the fused kernel's time.
 
-* `fast_dropout` draws 64 random bits per four elements (`random_` over the full int64 range, the
-  default generator, so `torch.manual_seed` and checkpointed RNG states still govern it), keeps an
-  element when its 16-bit draw is at or above `round(p * 65536)`, and scales the kept ones by
+* `fast_dropout` draws 16 random bits per element (two SFC64 streams seeded from torch's default
+  generator, so `torch.manual_seed` and checkpointed RNG states still govern it; see `keep_mask`),
+  keeps an element when its draw is at or above `round(p * 65536)`, and scales the kept ones by
   1 / (1 - p') where p' = round(p * 65536) / 65536 is the drop probability actually used (|p - p'| <=
   7.7e-6), so the output's expectation is exactly the input. The backward reuses the saved uint8 mask.
 * `cpu_attention` is the attention of HF's eager path (scaled Q K^T, mask, softmax in the inputs'
