@@ -105,6 +105,13 @@ def test_pad_batch_with_labels_and_types():
     assert batch["labels"].dtype == torch.long and batch["labels"].tolist() == [1, 0]
 
 
+def test_pad_batch_to_a_fixed_width():
+    batch = pad_batch([[1, 2], [3]], pad_id=9, min_width=4)  # the naive bench row's padding to 128
+    assert batch["input_ids"].tolist() == [[1, 2, 9, 9], [3, 9, 9, 9]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 0, 0], [1, 0, 0, 0]]
+    assert pad_batch([[1, 2, 3]], pad_id=0, min_width=2)["input_ids"].shape == (1, 3)  # never truncates
+
+
 def test_a_stale_cache_directory_is_replaced(tmp_path, tokenizer):
     corpus = tmp_path / "c.txt"
     corpus.write_text("one line\nanother line\n")

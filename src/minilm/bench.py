@@ -126,18 +126,9 @@ def _batches(cfg: BenchConfig, tokenizer, seq: int | str, count: int) -> list[di
     sentences = [t[0] for t in load_task("sst2", "train", str(path.parent)).texts[:cfg.batch_size * 50]]
     ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
     if seq == "sst2-padded":  # the original project: every batch padded to 128
-        return [_pad_to(ids[i * cfg.batch_size:(i + 1) * cfg.batch_size], 128) for i in range(count)]
+        return [pad_batch(ids[i * cfg.batch_size:(i + 1) * cfg.batch_size], 0, min_width=128) for i in range(count)]
     order = length_grouped_batches(np.asarray([len(x) for x in ids]), cfg.batch_size, seed=0, epoch=0)
     return [pad_batch([ids[j] for j in order[i]], 0) for i in range(count)]
-
-
-def _pad_to(ids: list[list[int]], width: int) -> dict:
-    out = torch.zeros(len(ids), width, dtype=torch.long)
-    mask = torch.zeros(len(ids), width, dtype=torch.long)
-    for i, x in enumerate(ids):
-        out[i, :len(x)] = torch.tensor(x)
-        mask[i, :len(x)] = 1
-    return {"input_ids": out, "attention_mask": mask}
 
 
 class PeakMemory:

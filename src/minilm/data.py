@@ -241,15 +241,16 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoc
     return batches
 
 
-def pad_batch(examples: list, pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest example: input_ids, attention_mask (and token_type_ids, labels).
+def pad_batch(examples: list, pad_id: int, min_width: int = 0) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest example (or to `min_width` if wider): input_ids, attention_mask (and
+    token_type_ids, labels).
 
     An example is an array of token ids, or a dict with `input_ids`, optional `token_type_ids` and
     `label`. All tensors are (batch, seq) int64, labels (batch,) int64 or float32.
     """
     dicts = isinstance(examples[0], dict)
     sequences = [e["input_ids"] if dicts else e for e in examples]
-    width = max(len(s) for s in sequences)
+    width = max(min_width, *(len(s) for s in sequences))
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for i, s in enumerate(sequences):
