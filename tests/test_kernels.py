@@ -55,6 +55,19 @@ def test_dropout_follows_the_seed():
         fast_dropout(torch.ones(3), 1.0)
 
 
+@pytest.mark.parametrize("n", [70_001, 1 << 17])  # the worker-thread path; one size not a multiple of 8
+def test_mask_does_not_depend_on_the_worker_thread(monkeypatch, n):
+    torch.manual_seed(5)
+    threaded, _ = keep_mask(torch.Size([n]), 0.5, torch.device("cpu"))
+    monkeypatch.setattr(kernels, "_PARALLEL_FROM", 1 << 40)  # both streams on this thread
+    torch.manual_seed(5)
+    serial, _ = keep_mask(torch.Size([n]), 0.5, torch.device("cpu"))
+    assert threaded.shape == (n,) and torch.equal(threaded, serial)
+    half = n // 2
+    assert not torch.equal(threaded[:half // 2], threaded[half:half + half // 2])  # two different streams
+    assert not torch.equal(keep_mask(torch.Size([n]), 0.5, torch.device("cpu"))[0], threaded)  # next draw moves on
+
+
 def test_bf16_dropout_keeps_dtype():
     x = torch.randn(8, 16, dtype=torch.bfloat16)
     assert fast_dropout(x, 0.1).dtype == torch.bfloat16
