@@ -134,3 +134,16 @@ def test_swapping_a_model_in_eval_mode_keeps_dropout_off():
         first = model(input_ids=ids).last_hidden_state
         torch.testing.assert_close(model(input_ids=ids).last_hidden_state, first, atol=0, rtol=0)
         torch.testing.assert_close(first, reference(input_ids=ids).last_hidden_state)
+
+
+def test_a_forked_child_draws_masks_with_its_own_worker():
+    import multiprocessing as mp
+
+    keep_mask(torch.Size([1 << 17]), 0.1, torch.device("cpu"))  # the parent's worker thread exists now
+    with mp.get_context("fork").Pool(1) as pool:  # the child would hang on the parent's (absent) thread
+        shape = pool.apply_async(_child_mask_shape).get(timeout=60)
+    assert shape == (1 << 17,)
+
+
+def _child_mask_shape():
+    return tuple(keep_mask(torch.Size([1 << 17]), 0.1, torch.device("cpu"))[0].shape)

@@ -23,6 +23,7 @@ On CUDA none of this is used: native dropout is fused there and SDPA's kernels a
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,6 +42,14 @@ ATTENTION_NAME = "minilm_cpu"
 _STREAMS = 2
 _PARALLEL_FROM = 1 << 16  # elements; below this the worker hand-off costs more than it saves
 _worker: ThreadPoolExecutor | None = None
+
+
+def _forget_worker() -> None:  # a forked child has no copy of the thread: it starts its own
+    global _worker
+    _worker = None
+
+
+os.register_at_fork(after_in_child=_forget_worker)
 
 
 def _fill_keep(seed: np.random.SeedSequence, out: np.ndarray, threshold: int) -> None:
