@@ -1,11 +1,16 @@
 """Profile one fast distillation step (torch.profiler): where the time goes, by operator.
 
 Run: .venv/bin/python benchmarks/profile_step.py --seq 128 --precision bf16 > docs/profile_step_128.txt
+With `--phases N`: instead, N steps timed by phase (teacher forward, student forward, relation losses with
+their gradients, backward, clipping, AdamW), medians after the warm-up, in milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
+from collections import defaultdict
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -23,6 +28,7 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--precision", default="bf16")
     parser.add_argument("--rows", type=int, default=25)
+    parser.add_argument("--phases", type=int, default=0, help="time this many steps by phase instead of profiling")
     args = parser.parse_args()
     keep_freed_memory()  # as `minilm distill` does on CPU
     cfg = BenchConfig(steps=2)
@@ -35,17 +41,42 @@ def main() -> None:
     dcfg = DistillConfig(precision=args.precision)
     heads = dict(version="v1", teacher_heads=12, student_heads=12)
     optimizer, _ = make_optimizer(student, DistillConfig(lr=1e-5), 100)
-    teacher_view, model = RelationModel(teacher), RelationModel(student)
+    seconds = defaultdict(list)
+
+    def timed(name, fn):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            seconds[name].append(time.perf_counter() - start)
+            return out
+        return run
+
+    teacher_view = timed("teacher forward", RelationModel(teacher))
+    model = timed("student forward", RelationModel(student))
+    losses = timed("forward, all", distill_losses)
+    backward = timed("backward", torch.Tensor.backward)
+    clip = timed("clip", torch.nn.utils.clip_grad_norm_)
+    adamw = timed("AdamW", lambda: (optimizer.step(), optimizer.zero_grad(set_to_none=True)))
 
     def step(batch):
-        loss = sum(distill_losses(teacher_view, model, batch, dcfg, heads, "cpu").values())
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        backward(sum(losses(teacher_view, model, batch, dcfg, heads, "cpu").values()))
+        clip(student.parameters(), 1.0)
+        adamw()
 
     for _ in range(3):  # warm-up: the allocator's heap reaches its steady size, as in a long run
         step(batches[0])
+    if args.phases:
+        seconds.clear()
+        for i in range(args.phases):
+            step(batches[i % len(batches)])
+        median = {name: 1000 * statistics.median(times) for name, times in seconds.items()}
+        median["relation losses"] = median.pop("forward, all") - median["teacher forward"] - median["student forward"]
+        print(f"# fast step by phase, batch {cfg.batch_size} x {args.seq}, {args.precision}, medians of "
+              f"{args.phases} steps, ms")
+        for name in ("teacher forward", "student forward", "relation losses", "backward", "clip", "AdamW"):
+            print(f"{name:16s} {median[name]:7.1f}")
+        print(f"{'step':16s} {sum(median.values()):7.1f}")
+        return
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for batch in batches[1:]:
             step(batch)
