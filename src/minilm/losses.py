@@ -57,8 +57,8 @@ def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_mask: torch
 def _rows_kl(t_logp: torch.Tensor, s_logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """KL(teacher row || student row) for each query row, (batch, heads, q), and the teacher probabilities.
 
-    Overwrites `t_logp` (in place: one map fewer to allocate and to pass through the cache). On a padded key p_t is exactly 0 and both logs are finite,
-    so its term is exactly 0.
+    Overwrites `t_logp` (in place: one map fewer to allocate and to pass through the cache). On a
+    padded key p_t is exactly 0 and both logs are finite, so its term is exactly 0.
     """
     p_t = t_logp.exp()
     return t_logp.sub_(s_logp).mul_(p_t).sum(-1), p_t
@@ -144,7 +144,8 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
     """
     require(attention_mask.dim() == 2, "attention_mask must be (batch, seq)")
     mask = attention_mask.bool()
-    t_left, s_left = split_heads(teacher_left.detach(), num_relation_heads), split_heads(student_left, num_relation_heads)
+    t_left = split_heads(teacher_left.detach(), num_relation_heads)
+    s_left = split_heads(student_left, num_relation_heads)
     # V-V (and Q-Q, K-K) relations: split the one tensor once.
     t_right = t_left if teacher_right is teacher_left else split_heads(teacher_right.detach(), num_relation_heads)
     s_right = s_left if student_right is student_left else split_heads(student_right, num_relation_heads)
