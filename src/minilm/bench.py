@@ -199,12 +199,10 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
         if cfg.compile:
             model = torch.compile(model)
         compute = lambda b: distill_losses(teacher_view, model, b, dcfg, heads, device.type)  # noqa: E731
+        optimizer, _ = make_optimizer(student, DistillConfig(lr=1e-5), 100)  # our step's fused AdamW
     else:
         compute = lambda b: naive_losses(teacher, student, b)  # noqa: E731
-    if mode == "fast":  # our training step's optimizer (fused AdamW)
-        optimizer, _ = make_optimizer(student, DistillConfig(lr=1e-5), 100)
-    else:  # what a plain loop uses
-        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)
+        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)  # what a plain loop uses
 
     def step(b):
         losses = compute(b)
