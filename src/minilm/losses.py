@@ -41,17 +41,28 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return heads.to(torch.float32, memory_format=torch.contiguous_format)
 
 
-def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_bias: torch.Tensor | None) -> torch.Tensor:
     """log softmax(left @ right^T / sqrt(d)) over real keys only.
 
-    left: (batch, heads, q, d); right: (batch, heads, seq, d); key_mask: (batch, 1, 1, seq) bool, or
-    None when nothing is padded. Returns (batch, heads, q, seq); padded keys get probability 0
-    exactly (their logit is the most negative float, so exp underflows to 0 and the log stays finite).
+    left: (batch, heads, q, d); right: (batch, heads, seq, d); key_bias: (batch, 1, 1, seq) float32,
+    0 on real keys and the most negative float on padded ones, or None when nothing is padded.
+    Returns (batch, heads, q, seq); padded keys get probability 0 exactly (their logit rounds to the
+    most negative float, so exp underflows to 0 and the log stays finite).
     """
     logits = (left * (1.0 / math.sqrt(left.shape[-1]))) @ right.transpose(-1, -2)  # scale the small side
-    if key_mask is not None:
-        logits.masked_fill_(~key_mask, torch.finfo(logits.dtype).min)
+    if key_bias is not None:
+        logits.add_(key_bias)  # on CPU ~15x faster than masked_fill_ with a broadcast boolean mask
     return torch.log_softmax(logits, dim=-1)
+
+
+LOG2_E = math.log2(math.e)
+
+
+def _exp_(x: torch.Tensor) -> torch.Tensor:
+    """e^x in place, as 2^(x log2 e). CPU `torch.exp` goes through MKL's vector math library, which on
+    this project's AMD CPU took 0.17-0.31 ms for a (2, 12, 128, 128) float32 map, against 0.06 ms for
+    `exp2`'s own vectorised kernel; the extra rounding of x log2 e costs ~1e-6 relative."""
+    return x.mul_(LOG2_E).exp2_()
 
 
 def _rows_kl(t_logp: torch.Tensor, s_logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +71,7 @@ def _rows_kl(t_logp: torch.Tensor, s_logp: torch.Tensor) -> tuple[torch.Tensor, 
     Overwrites `t_logp` (in place: one map fewer to allocate and to pass through the cache). On a
     padded key p_t is exactly 0 and both logs are finite, so its term is exactly 0.
     """
-    p_t = t_logp.exp()
+    p_t = _exp_(t_logp.clone())
     return t_logp.sub_(s_logp).mul_(p_t).sum(-1), p_t
 
 
@@ -95,26 +106,30 @@ class _ChunkedRelationKL(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, t_left, t_right, s_left, s_right, key_mask, row_weight, examples, rows):
+    def forward(ctx, t_left, t_right, s_left, s_right, key_bias, row_weight, examples, rows):
         need_grad = ctx.needs_input_grad[2] or ctx.needs_input_grad[3]
         batch, _, seq, d = s_left.shape
         scale = 1.0 / math.sqrt(d)
         total = s_left.new_zeros(())
         grad_left = torch.empty_like(s_left) if need_grad else None
-        grad_right = torch.zeros_like(s_right) if need_grad else None
+        one_pass = rows >= seq  # every key column's gradient is finished within one chunk: no sum over chunks
+        grad_right = (torch.empty_like(s_right) if one_pass else torch.zeros_like(s_right)) if need_grad else None
         for b in range(0, batch, examples):
             ex = slice(b, b + examples)
-            mask = None if key_mask is None else key_mask[ex]
+            bias = None if key_bias is None else key_bias[ex]
             for start in range(0, seq, rows):
                 r = slice(start, start + rows)
-                s_logp = _relation_log_probs(s_left[ex, :, r], s_right[ex], mask)
-                kl, p_t = _rows_kl(_relation_log_probs(t_left[ex, :, r], t_right[ex], mask), s_logp)
+                s_logp = _relation_log_probs(s_left[ex, :, r], s_right[ex], bias)
+                kl, p_t = _rows_kl(_relation_log_probs(t_left[ex, :, r], t_right[ex], bias), s_logp)
                 weight = row_weight[ex, r]
                 total += (kl.sum(1) * weight).sum()
                 if need_grad:
-                    g = s_logp.exp_().sub_(p_t).mul_(weight[:, None, :, None] * scale)  # d loss / d (left right^T)
+                    g = _exp_(s_logp).sub_(p_t).mul_(weight[:, None, :, None] * scale)  # d loss / d (left right^T)
                     torch.matmul(g, s_right[ex], out=grad_left[ex, :, r])
-                    grad_right[ex] += g.transpose(-1, -2) @ s_left[ex, :, r]
+                    if one_pass:
+                        torch.matmul(g.transpose(-1, -2), s_left[ex, :, r], out=grad_right[ex])
+                    else:
+                        grad_right[ex] += g.transpose(-1, -2) @ s_left[ex, :, r]
         ctx.save_for_backward(grad_left, grad_right)
         return total
 
@@ -149,12 +164,15 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
     # V-V (and Q-Q, K-K) relations: split the one tensor once.
     t_right = t_left if teacher_right is teacher_left else split_heads(teacher_right.detach(), num_relation_heads)
     s_right = s_left if student_right is student_left else split_heads(student_right, num_relation_heads)
-    key_mask = None if bool(mask.all()) else mask[:, None, None, :]  # no padding: skip the masking
+    key_bias = None  # no padding: skip the masking
+    if not bool(mask.all()):
+        key_bias = torch.zeros(mask.shape, device=mask.device).masked_fill_(~mask, torch.finfo(torch.float32).min)
+        key_bias = key_bias[:, None, None, :]
     lengths = mask.sum(-1).clamp(min=1).float()  # |x| per example
     row_weight = mask.float() / (num_relation_heads * lengths[:, None])  # (batch, seq)
 
     examples, rows = auto_chunk(*s_left.shape[:3], rows=query_chunk)
-    return _ChunkedRelationKL.apply(t_left, t_right, s_left, s_right, key_mask, row_weight, examples, rows
+    return _ChunkedRelationKL.apply(t_left, t_right, s_left, s_right, key_bias, row_weight, examples, rows
                                     ) / mask.shape[0]
 
 
