@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import mmap
+import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -33,15 +36,30 @@ def test_fast_step_flops_by_hand():
     assert fast_step_flops(cfg, cfg, batch=5, seq=2) == 5 * (768 + 3 * 768 + 256)
 
 
-def test_peak_memory_sees_a_large_allocation():
-    with PeakMemory(torch.device("cpu")) as memory:
-        block = torch.ones(64, 2 ** 20)  # 256 MiB, touched
-        block += 1
-        import time
+def _touch_mapping(n_bytes: int) -> None:
+    """Make n_bytes resident and release them: an anonymous mapping outside malloc, so that the resident
+    set grows whatever the allocator keeps from earlier tests (`keep_freed_memory` is process-wide)."""
+    mapping = mmap.mmap(-1, n_bytes)
+    pages = np.frombuffer(mapping, dtype=np.uint8)
+    pages[:] = 1
+    del pages
+    mapping.close()
 
+
+@pytest.mark.parametrize("high_water_mark", [True, False])
+def test_peak_memory_sees_a_brief_allocation(monkeypatch, high_water_mark):
+    if not high_water_mark:  # the sampling thread, used where /proc/self/clear_refs cannot be written
+        monkeypatch.setattr(PeakMemory, "_reset_high_water_mark", staticmethod(lambda: False))
+    with PeakMemory(torch.device("cpu")) as first:
+        _touch_mapping(256 * 2 ** 20)
+        if not high_water_mark:
+            time.sleep(0.05)  # sampling needs the peak to last; the kernel's high-water mark does not
+    assert (first.thread is None) == high_water_mark
+    assert 240 * 2 ** 20 < first.used < 320 * 2 ** 20
+    with PeakMemory(torch.device("cpu")) as second:  # the first peak must not carry over
+        _touch_mapping(32 * 2 ** 20)
         time.sleep(0.05)
-        del block
-    assert memory.used > 128 * 2 ** 20
+    assert 24 * 2 ** 20 < second.used < 96 * 2 ** 20
 
 
 def test_format_table_compares_with_the_naive_row():

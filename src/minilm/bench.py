@@ -9,8 +9,9 @@ Rows:
   probabilities) and `fast` (our training step: truncated SDPA runs, bf16 autocast, float32 KL);
 * inference: teacher vs student examples/s at batch 32 and latency at batch 1 on SST-2 dev.
 
-Each step row runs in its own spawned process, so that its peak memory (resident set, sampled every
-millisecond, above the level before the first warm-up step; `max_memory_allocated` on CUDA) is its own.
+Each step row runs in its own spawned process, so that its peak memory (the kernel's high-water mark of
+the resident set above the level before the first warm-up step, see `PeakMemory`; `max_memory_allocated`
+on CUDA) is its own.
 Every CPU row runs with `keep_freed_memory` (what our training does), naive rows included, so that
 the ratios measure the code; one extra naive row shows glibc's default allocator. Rates are medians
 of per-step rates. A shared machine's speed drifts by tens of percent over minutes, so each setting's
@@ -132,15 +133,38 @@ def _batches(cfg: BenchConfig, tokenizer, seq: int | str, count: int) -> list[di
 
 
 class PeakMemory:
-    """Peak memory above the level at entry: sampled RSS on CPU, allocator peak on CUDA (bytes)."""
+    """Peak memory above the level at entry (bytes): on CUDA the allocator's peak; on Linux CPU the kernel's
+    own high-water mark of the resident set (VmHWM, reset at entry through /proc/self/clear_refs), which
+    costs nothing while the steps run; elsewhere the resident set sampled every millisecond by a thread.
+
+    The sampling thread is the fallback only: on a 2-core machine its wake-ups preempt a compute thread
+    and its GIL requests stall the Python between kernels, which slowed the timed steps it watched.
+    """
 
     def __init__(self, device):
-        self.device, self.peak, self._stop = device, 0, threading.Event()
+        self.device, self.peak, self._stop, self.thread = device, 0, threading.Event(), None
 
     @staticmethod
     def rss() -> int:
         with open("/proc/self/statm") as handle:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    @staticmethod
+    def _reset_high_water_mark() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")  # Linux >= 4.0: VmHWM := the current resident set
+            return True
+        except OSError:
+            return False
+
+    @staticmethod
+    def _high_water_mark() -> int:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise OSError("no VmHWM in /proc/self/status")
 
     def __enter__(self):
         if self.device.type == "cuda":
@@ -149,8 +173,9 @@ class PeakMemory:
             self.base = torch.cuda.memory_allocated()
             return self
         self.base = self.peak = self.rss()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
+        if not self._reset_high_water_mark():
+            self.thread = threading.Thread(target=self._sample, daemon=True)
+            self.thread.start()
         return self
 
     def _sample(self):
@@ -162,6 +187,8 @@ class PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
             self.peak = torch.cuda.max_memory_allocated()
+        elif self.thread is None:
+            self.peak = self._high_water_mark()
         else:
             self._stop.set()
             self.thread.join()
