@@ -83,3 +83,62 @@ def test_encode_pairs_uses_segment_ids(tmp_path, tokenizer):
     item = examples[0]
     assert item["input_ids"][0] == tokenizer.cls_token_id and item["label"] == 0
     assert 0 in item["token_type_ids"] and 1 in item["token_type_ids"]
+
+
+class _HubSplit:
+    """Stands in for a `datasets.Dataset` of the hub's `glue` set: column_names, rows, columns, features."""
+
+    def __init__(self, columns: dict, class_names: list[str] | None):
+        self.columns, self.column_names = columns, list(columns)
+        self.features = {"label": type("ClassLabel", (), {"names": class_names})()}
+
+    def __iter__(self):
+        return (dict(zip(self.columns, values)) for values in zip(*self.columns.values()))
+
+    def __getitem__(self, column):
+        return self.columns[column]
+
+
+def fake_hub(monkeypatch, split: _HubSplit, calls: list):
+    import sys
+    import types
+
+    def load_dataset(path, name, split=None):
+        calls.append((path, name, split))
+        return split_data
+
+    split_data = split
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+
+
+def test_hub_mnli_labels_follow_class_names_not_hub_ids(monkeypatch):
+    calls = []
+    # The hub's MNLI ids: 0 entailment, 1 neutral, 2 contradiction; ours (the GLUE files') sort the names.
+    fake_hub(monkeypatch, _HubSplit({"premise": ["A man sleeps.", "A dog runs."], "hypothesis": ["He rests.", "A cat"],
+                                     "label": [0, 2], "idx": [0, 1]}, ["entailment", "neutral", "contradiction"]),
+             calls)
+    data = load_task("mnli", "dev", "hf")
+    assert calls == [("glue", "mnli", "validation_matched")]
+    assert data.texts == [("A man sleeps.", "He rests."), ("A dog runs.", "A cat")]
+    assert [data.label_names[i] for i in data.labels] == ["entailment", "contradiction"]
+    # A fine-tuned model's own class order is honoured, as for the files.
+    order = ("neutral", "contradiction", "entailment")
+    data = load_task("mnli", "dev", "hf", label_names=order)
+    assert data.label_names == order and data.labels == [2, 1]
+
+
+def test_hub_binary_and_regression_tasks(monkeypatch):
+    calls = []
+    fake_hub(monkeypatch, _HubSplit({"sentence": ["good", "bad"], "label": [1, 0], "idx": [0, 1]},
+                                    ["negative", "positive"]), calls)
+    data = load_task("sst2", "train", "hf")
+    assert data.labels == [1, 0] and data.label_names == ("0", "1") and data.source == "hf:glue/sst2/train"
+    fake_hub(monkeypatch, _HubSplit({"sentence1": ["a"], "sentence2": ["b"], "label": [3.5], "idx": [0]}, None), calls)
+    data = load_task("stsb", "dev", "hf")
+    assert data.labels == [3.5] and data.label_names is None and data.texts == [("a", "b")]
+
+
+def test_hub_unlabeled_test_split_is_an_error(monkeypatch):
+    fake_hub(monkeypatch, _HubSplit({"sentence": ["x"], "label": [-1], "idx": [0]}, ["negative", "positive"]), [])
+    with pytest.raises(MiniLMError, match="has no labels"):
+        load_task("sst2", "test", "hf")

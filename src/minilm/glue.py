@@ -133,7 +133,7 @@ def load_task(task: str, split: str, task_dir: str | None = None, text_columns: 
     """Read one split of a task. `label_names` fixes the class order (e.g. from a fine-tuned model)."""
     spec = task_spec(task, text_columns, label_column, regression)
     if task_dir == "hf":
-        return _load_hub(spec, split)
+        return _load_hub(spec, split, label_names)
     directory = Path(task_dir) if task_dir else DATA_ROOT / "glue" / spec.directory
     require(directory.is_dir(), f"task directory not found: {directory}")
     path = _split_file(directory, spec.splits.get(split, split))
@@ -182,14 +182,26 @@ def load_task(task: str, split: str, task_dir: str | None = None, text_columns: 
     return TaskData(texts, raw_labels, names, spec.metric, str(path), skipped)
 
 
-def _load_hub(spec: TaskSpec, split: str) -> TaskData:
+def _hub_label_map(hub_names: list[str], names: tuple) -> list[int]:
+    """Hub class id -> our class id. The hub names its classes (MNLI: entailment, neutral, contradiction);
+    the GLUE files use those names for MNLI, QNLI and RTE, and "0"/"1" in the hub's order elsewhere."""
+    ids = []
+    for hub_id, hub_name in enumerate(hub_names):
+        ours = hub_name if hub_name in names else str(hub_id)
+        require(ours in names, f"hub class '{hub_name}' has no counterpart in the labels {', '.join(names)}")
+        ids.append(names.index(ours))
+    return ids
+
+
+def _load_hub(spec: TaskSpec, split: str, label_names: tuple | None = None) -> TaskData:
     try:
         import datasets
     except ImportError:
         raise MiniLMError("task_dir=hf needs the datasets package: pip install 'minilm[hub]'") from None
     require(spec.name in GLUE_TASKS, "task_dir=hf serves the GLUE tasks only")
     try:
-        ds = datasets.load_dataset("glue", spec.name, split=HUB_SPLITS.get(split, split))
+        file_split = spec.splits.get(split, split)  # MNLI: dev -> dev_matched -> validation_matched
+        ds = datasets.load_dataset("glue", spec.name, split=HUB_SPLITS.get(file_split, file_split))
     except Exception as exc:
         raise MiniLMError(f"cannot load glue/{spec.name} from the hub: {str(exc).splitlines()[0]}") from None
     text_keys = [k for k in ("sentence", "question", "question1", "sentence1", "premise") if k in ds.column_names][:1]
@@ -197,8 +209,14 @@ def _load_hub(spec: TaskSpec, split: str) -> TaskData:
     if spec.name == "qnli":
         text_keys = ["question", "sentence"]
     texts = [tuple(r[k] for k in text_keys) for r in ds]
-    labels = [float(v) if spec.labels is None else int(v) for v in ds["label"]]
-    return TaskData(texts, labels, spec.labels, spec.metric, f"hf:glue/{spec.name}/{split}")
+    source = f"hf:glue/{spec.name}/{split}"
+    if spec.labels is None:  # STS-B: similarity scores
+        return TaskData(texts, [float(v) for v in ds["label"]], None, spec.metric, source)
+    names = label_names or spec.labels
+    to_ours = _hub_label_map(ds.features["label"].names, names)
+    raw = list(ds["label"])
+    require(all(v >= 0 for v in raw), f"{source} has no labels (the hub's test splits are unlabeled)")
+    return TaskData(texts, [to_ours[v] for v in raw], names, spec.metric, source)
 
 
 class TaskExamples:
