@@ -95,3 +95,17 @@ def test_merge_rounds_pools_steps_across_rounds():
     assert row["tokens_per_s_mean"] == 300 / 7
     assert row["peak_mem_mb"] == 70.0 and row["rounds"] == 2 and row["step_s"] == [1.0, 2.0, 4.0]
     assert row["peak_fraction_bf16"] == 5.0 / 1e12 / 2.0  # median FLOP rate over the largest peak seen
+
+
+@pytest.mark.parametrize("mode, precision", [("naive", "fp32"), ("fast", "bf16")])
+def test_step_row_runs_in_its_own_process(mode, precision):
+    """A whole bench row, end to end, on the packaged teacher: tiny batch, one timed step."""
+    from minilm.bench import _run_isolated
+    from minilm.config import BenchConfig
+
+    cfg = BenchConfig(batch_size=2, steps=1)
+    row = _run_isolated(cfg, mode, 16, torch.device("cpu"), precision)
+    assert (row["mode"], row["precision"], row["batch_shape"]) == (mode, precision, [2, 16])
+    assert len(row["step_s"]) == 1 and row["step_s"][0] > 0
+    assert row["tokens_per_s"] == pytest.approx(row["step_tokens"][0] / row["step_s"][0])
+    assert row["flops"] > 0 and row["peak_mem_mb"] >= 0 and row["padding"] == 0

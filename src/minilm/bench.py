@@ -205,7 +205,7 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
     from minilm.distill import distill_losses, use_step_kernels
     from minilm.models import load_tokenizer
     from minilm.relations import RelationModel, unused_by_relations
-    from minilm.training import keep_freed_memory, make_optimizer
+    from minilm.training import keep_freed_memory, make_accelerator, make_optimizer, optimizer_step
 
     torch.manual_seed(0)
     device = torch.device(device_name)
@@ -218,27 +218,30 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
     dcfg = DistillConfig(precision=precision)
     heads = dict(version="v1", teacher_heads=teacher.config.num_attention_heads,
                  student_heads=student.config.num_attention_heads)
-    if mode == "fast":
+    if mode == "fast":  # the training step itself: the kernels, losses and optimizer step `minilm distill` runs
         for p in unused_by_relations(student):
             p.requires_grad_(False)
         use_step_kernels(teacher, student, precision, device.type, cfg.compile)
         teacher_view, model = RelationModel(teacher), RelationModel(student)
         if cfg.compile:
             model = torch.compile(model)
-        compute = lambda b: distill_losses(teacher_view, model, b, dcfg, heads, device.type)  # noqa: E731
-        optimizer, _ = make_optimizer(student, DistillConfig(lr=1e-5), 100)  # our step's fused AdamW
-    else:
-        compute = lambda b: naive_losses(teacher, student, b)  # noqa: E731
-        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)  # what a plain loop uses
+        accelerator = make_accelerator(DistillConfig(precision=precision, device=device.type))
+        optimizer, scheduler = make_optimizer(student, DistillConfig(lr=1e-5), 100)
 
-    def step(b):
-        losses = compute(b)
-        loss = sum(losses.values())
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        def step(b):
+            loss = sum(distill_losses(teacher_view, model, b, dcfg, heads, device.type).values())
+            optimizer_step(accelerator, student, optimizer, scheduler, loss, grad_clip=1.0)
+            return float(loss.detach())
+    else:  # what a plain training loop does
+        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)
+
+        def step(b):
+            loss = sum(naive_losses(teacher, student, b).values())
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return float(loss.detach())
 
     # This process's own bf16 matmul peak, before and after its steps: on a shared machine the rate a
     # row could reach drifts between rows, and each row's fraction of peak is against its own.
