@@ -168,6 +168,8 @@ def save_checkpoint(accelerator, hf_model, tokenizer, out: Path, step: int, keep
             tmp.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp / "state"))
+        torch.save(_rng_states(), tmp / "state" / f"{RNG_FILE}_{accelerator.process_index}.pt")
+        accelerator.wait_for_everyone()  # every rank's files are in before the directory is renamed
         if accelerator.is_main_process:
             hf_model.save_pretrained(str(tmp / "model"))
             tokenizer.save_pretrained(str(tmp / "model"))
@@ -187,9 +189,29 @@ def save_checkpoint(accelerator, hf_model, tokenizer, out: Path, step: int, keep
     return final
 
 
+# This process's torch generators, saved by us as well as by accelerate: accelerate loads its copy with
+# `weights_only=True` and, when that fails, only logs "Could not load random states" at info level. It
+# failed with numpy 1.24 (its pickled RNG state names numpy classes outside torch's allow-list), and the
+# resumed run then silently drew other dropout masks. Tensors alone always load.
+RNG_FILE = "minilm_rng"
+
+
+def _rng_states() -> dict[str, Any]:
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
 def load_checkpoint(accelerator, checkpoint: Path) -> dict[str, Any]:
-    """Restore accelerate's state (weights, optimizer, scheduler, RNG); return trainer.json."""
-    accelerator.load_state(str(Path(checkpoint) / "state"))
+    """Restore accelerate's state (weights, optimizer, scheduler, RNG) and this process's torch
+    generators; return trainer.json."""
+    state = Path(checkpoint) / "state"
+    accelerator.load_state(str(state))
+    rng = state / f"{RNG_FILE}_{accelerator.process_index}.pt"
+    if rng.is_file():  # absent from checkpoints written before it existed
+        saved = torch.load(rng, weights_only=True)
+        torch.set_rng_state(saved["cpu"])
+        if saved["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda"])
     return json.loads((Path(checkpoint) / "trainer.json").read_text())
 
 
