@@ -199,8 +199,9 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
                  queue) -> None:
     """One row: build models and batches, warm up, time `cfg.steps` optimizer steps one by one.
 
-    allocator: "kept" applies `keep_freed_memory` (what `minilm distill` does on CPU) whatever the
-    mode, so that fast/naive ratios measure the code alone; "default" leaves glibc's settings.
+    allocator: "kept" applies `keep_freed_memory` (what `minilm distill` does on CPU), so that fast/naive
+    ratios measure the code alone; "default" leaves glibc's settings, for naive rows (the fast row's
+    accelerator, built as `minilm distill` builds it, keeps freed memory on CPU in any case).
     """
     from minilm.distill import distill_losses, use_step_kernels
     from minilm.models import load_tokenizer
