@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from minilm.kernels import fast_dropout, keep_mask
 from minilm.losses import _exp
-from minilm.training import keep_freed_memory
+from minilm.policy import keep_freed_memory
 
 MAPS = (32, 12, 128, 128)
 HEADS = (32, 12, 128, 32)

@@ -17,10 +17,10 @@ from torch.profiler import ProfilerActivity, profile
 
 from minilm.bench import _batches, _models
 from minilm.config import BenchConfig, DistillConfig
-from minilm.distill import distill_losses, use_step_kernels
 from minilm.models import load_tokenizer
-from minilm.relations import RelationModel, unused_by_relations
-from minilm.training import keep_freed_memory, make_optimizer
+from minilm.objectives import build_objective, distill_losses
+from minilm.policy import apply_step_policy
+from minilm.training import make_optimizer
 
 
 def main() -> None:
@@ -30,16 +30,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--phases", type=int, default=0, help="time this many steps by phase instead of profiling")
     args = parser.parse_args()
-    keep_freed_memory()  # as `minilm distill` does on CPU
     cfg = BenchConfig(steps=2)
     device = torch.device("cpu")
     teacher, student = _models(cfg, "sdpa", device)
-    for p in unused_by_relations(student):
-        p.requires_grad_(False)
-    use_step_kernels(teacher, student, args.precision, "cpu")
-    batches = _batches(cfg, load_tokenizer(cfg.teacher), args.seq, 3)
     dcfg = DistillConfig(precision=args.precision)
-    heads = dict(version="v1", teacher_heads=12, student_heads=12)
+    objective = build_objective(dcfg, teacher, student)
+    apply_step_policy("cpu", args.precision, False, [student], teacher)  # as `minilm distill` does
+    batches = _batches(cfg, load_tokenizer(cfg.teacher), args.seq, 3)
     optimizer, _ = make_optimizer(student, DistillConfig(lr=1e-5), 100)
     seconds = defaultdict(list)
 
@@ -51,15 +48,15 @@ def main() -> None:
             return out
         return run
 
-    teacher_view = timed("teacher forward", RelationModel(teacher))
-    model = timed("student forward", RelationModel(student))
+    objective.teacher_view = timed("teacher forward", objective.teacher_view)
+    model = timed("student forward", objective.student_view)
     losses = timed("forward, all", distill_losses)
     backward = timed("backward", torch.Tensor.backward)
     clip = timed("clip", torch.nn.utils.clip_grad_norm_)
     adamw = timed("AdamW", lambda: (optimizer.step(), optimizer.zero_grad(set_to_none=True)))
 
     def step(batch):
-        backward(sum(losses(teacher_view, model, batch, dcfg, heads, "cpu").values()))
+        backward(sum(losses(objective, model, batch, dcfg, "cpu").values()))
         clip(student.parameters(), 1.0)
         adamw()
 

@@ -142,3 +142,13 @@ def test_hub_unlabeled_test_split_is_an_error(monkeypatch):
     fake_hub(monkeypatch, _HubSplit({"sentence": ["x"], "label": [-1], "idx": [0]}, ["negative", "positive"]), [])
     with pytest.raises(MiniLMError, match="has no labels"):
         load_task("sst2", "test", "hf")
+
+
+def test_task_kind_is_one_notion(tmp_path):
+    write(tmp_path, "train.tsv", "sentence1\tsentence2\tscore\nA.\tB.\t3.5\nC.\tD.\t1.0\n")
+    stsb = load_task("stsb", "train", str(tmp_path))
+    assert (stsb.kind, stsb.num_labels) == ("regression", 1)
+    write(tmp_path / "c", "train.tsv", "text\tlabel\nx\tyes\ny\tno\n")
+    custom = load_task("mine", "train", str(tmp_path / "c"), ["text"], "label")
+    assert (custom.kind, custom.num_labels, custom.label_names) == ("classification", 2, ("no", "yes"))
+    assert custom.head(1).texts == [("x",)] and custom.head(1).kind == "classification"

@@ -264,3 +264,16 @@ def test_exp_through_exp2_matches_exp_and_underflows_to_zero():
     torch.testing.assert_close(_exp(small.clone(), inplace=True), torch.exp(small), rtol=1.5e-6, atol=0.0)
     # A padded key's log-probability is about the most negative float: its probability must be exactly 0.
     assert _exp(torch.tensor([torch.finfo(torch.float32).min / 2])).item() == 0.0
+
+
+def test_task_loss_by_hand_for_both_kinds():
+    from minilm.losses import task_loss
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    # cross-entropy: -log softmax at the gold class, averaged: (log(1 + e^-2) + log(1 + e^-1)) / 2
+    expected = (math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-1))) / 2
+    assert task_loss(logits, torch.tensor([0, 1]), "classification").item() == pytest.approx(expected, rel=1e-6)
+    values = torch.tensor([[1.0], [3.0]])
+    assert task_loss(values, torch.tensor([0.0, 1.0]), "regression").item() == pytest.approx((1 + 4) / 2)
+    # output_kl told the kind explicitly agrees with its one-output rule
+    assert output_kl(values, torch.zeros(2, 1), kind="regression").item() == pytest.approx((1 + 9) / 2)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from minilm.training import keep_freed_memory
+from minilm.policy import keep_freed_memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")

@@ -200,13 +200,13 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
     """One row: build models and batches, warm up, time `cfg.steps` optimizer steps one by one.
 
     allocator: "kept" applies `keep_freed_memory` (what `minilm distill` does on CPU), so that fast/naive
-    ratios measure the code alone; "default" leaves glibc's settings, for naive rows (the fast row's
-    accelerator, built as `minilm distill` builds it, keeps freed memory on CPU in any case).
+    ratios measure the code alone; "default" leaves glibc's settings, for naive rows (the fast row takes
+    the device step policy of `minilm distill`, which keeps freed memory on CPU in any case).
     """
-    from minilm.distill import distill_losses, use_step_kernels
     from minilm.models import load_tokenizer
-    from minilm.relations import RelationModel, unused_by_relations
-    from minilm.training import keep_freed_memory, make_accelerator, make_optimizer, optimizer_step
+    from minilm.objectives import build_objective, distill_losses
+    from minilm.policy import apply_step_policy, keep_freed_memory
+    from minilm.training import make_accelerator, make_optimizer, optimizer_step
 
     torch.manual_seed(0)
     device = torch.device(device_name)
@@ -217,20 +217,15 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
     warmup = 2
     batches = [{k: v.to(device) for k, v in b.items()} for b in _batches(cfg, tokenizer, seq, cfg.steps + warmup)]
     dcfg = DistillConfig(precision=precision)
-    heads = dict(version="v1", teacher_heads=teacher.config.num_attention_heads,
-                 student_heads=student.config.num_attention_heads)
-    if mode == "fast":  # the training step itself: the kernels, losses and optimizer step `minilm distill` runs
-        for p in unused_by_relations(student):
-            p.requires_grad_(False)
-        use_step_kernels(teacher, student, precision, device.type, cfg.compile)
-        teacher_view, model = RelationModel(teacher), RelationModel(student)
-        if cfg.compile:
-            model = torch.compile(model)
+    if mode == "fast":  # the training step itself: the policy, losses and optimizer step `minilm distill` runs
+        objective = build_objective(dcfg, teacher, student)
+        apply_step_policy(device.type, precision, cfg.compile, [student], teacher)
+        model = torch.compile(objective.student_view) if cfg.compile else objective.student_view
         accelerator = make_accelerator(DistillConfig(precision=precision, device=device.type))
         optimizer, scheduler = make_optimizer(student, DistillConfig(lr=1e-5), 100)
 
         def step(b):
-            loss = sum(distill_losses(teacher_view, model, b, dcfg, heads, device.type).values())
+            loss = sum(distill_losses(objective, model, b, dcfg, device.type).values())
             optimizer_step(accelerator, student, optimizer, scheduler, loss, grad_clip=1.0)
             return float(loss.detach())
     else:  # what a plain training loop does
@@ -315,25 +310,24 @@ AGREEMENT_TOLERANCE = {"fp32": 1e-3, "bf16": 1e-2}
 def agreement(cfg: BenchConfig, device) -> dict:
     """Fast step's losses (its kernels swapped in, as in training) vs the naive float32 step's, same batch
     and weights, students in eval mode: {precision: {loss: {fast, naive, rel_diff}}}."""
-    from minilm.distill import distill_losses, use_step_kernels
     from minilm.models import load_tokenizer
-    from minilm.relations import RelationModel
+    from minilm.objectives import build_objective, distill_losses
+    from minilm.policy import apply_step_policy
 
     teacher, student = _models(cfg, "eager", device)  # the naive step's models
     student.eval()  # no dropout, so both compute the same function
     batch = {k: v.to(device) for k, v in _batches(cfg, load_tokenizer(cfg.teacher), "sst2", 1)[0].items()}
-    heads = dict(version="v1", teacher_heads=teacher.config.num_attention_heads,
-                 student_heads=student.config.num_attention_heads)
     with torch.no_grad():
         naive = naive_losses(teacher, student, batch)
     result = {}
     for precision in AGREEMENT_TOLERANCE:
         fast_teacher, fast_student = _models(cfg, "sdpa", device)  # the same weights (same seed)
-        use_step_kernels(fast_teacher, fast_student, precision, device.type, cfg.compile)
+        dcfg = DistillConfig(precision=precision)
+        objective = build_objective(dcfg, fast_teacher, fast_student)
+        apply_step_policy(device.type, precision, cfg.compile, [fast_student], fast_teacher)
         fast_student.eval()
         with torch.no_grad():
-            fast = distill_losses(RelationModel(fast_teacher), RelationModel(fast_student), batch,
-                                  DistillConfig(precision=precision), heads, device.type)
+            fast = distill_losses(objective, objective.student_view, batch, dcfg, device.type)
         result[precision] = {k: {"fast": float(fast[k]), "naive": float(naive[k]),
                                  "rel_diff": abs(float(fast[k]) - float(naive[k])) / abs(float(naive[k]))}
                              for k in fast}

@@ -18,11 +18,11 @@ from minilm.errors import MiniLMError
 COMMANDS = {
     "distill": (C.DistillConfig, "minilm.distill:distill",
                 "distill a teacher into a smaller student (task-agnostic, or task-specific with --task)"),
-    "student": (C.StudentConfig, "minilm.models:make_student",
+    "student": (C.StudentConfig, "minilm.student:make_student",
                 "build an untrained student from a teacher (random or teacher-layer init) and save it"),
     "finetune": (C.FinetuneConfig, "minilm.finetune:finetune",
                  "fine-tune an encoder on a GLUE or custom task, keeping the best dev checkpoint"),
-    "evaluate": (C.EvaluateConfig, "minilm.finetune:evaluate",
+    "evaluate": (C.EvaluateConfig, "minilm.evaluate:evaluate",
                  "score a fine-tuned checkpoint on a split with the task's official metric"),
     "bench": (C.BenchConfig, "minilm.bench:bench",
               "benchmark the distillation step (fast vs naive), matmul peak and inference speed"),

@@ -78,7 +78,8 @@ class DistillConfig(TrainConfig):
     student_init: str = "random"  # random, teacher (copy teacher layers), or a directory of a model to start from
     student_init_layers: list[int] | None = None  # 1-based teacher layers to copy (default: evenly spaced, top one last)
     # Loss.
-    version: str = "v1"  # v1: attention (Q-K) + value relation (V-V); v2: any of qq, kk, vv with own head count
+    objective: str = "minilm"  # minilm, minilmv2 (how the student learns from the teacher; docs/objectives.md)
+    version: str = "v1"  # minilm objective: v1 = attention (Q-K) + value relation (V-V); v2 = the minilmv2 objective
     relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])  # v2 only
     relation_heads: int = 48  # v2 only (MiniLMv2 uses 48 for base-size teachers)
     teacher_layer: int = -1  # 1-based teacher layer to mimic; -1 = last (MiniLMv2: an upper-middle one)

@@ -68,8 +68,17 @@ class TaskData:
     skipped: int = 0
 
     @property
+    def kind(self) -> str:
+        """"classification" (class ids 0..n-1 named by `label_names`) or "regression" (real-valued labels)."""
+        return "regression" if self.label_names is None else "classification"
+
+    @property
     def num_labels(self) -> int:
-        return 1 if self.label_names is None else len(self.label_names)
+        return 1 if self.kind == "regression" else len(self.label_names)
+
+    def head(self, n: int) -> "TaskData":
+        """The first `n` examples (all of them when there are fewer)."""
+        return TaskData(self.texts[:n], self.labels[:n], self.label_names, self.metric, self.source, self.skipped)
 
 
 def task_spec(task: str, text_columns: list[str] | None = None, label_column: str | None = None,

@@ -210,16 +210,31 @@ def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, atte
             for name, (a, b) in pairs.items()}
 
 
-def output_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Soft-target loss for task-specific distillation (L_OUT), averaged over the batch.
+def output_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0,
+              kind: str | None = None) -> torch.Tensor:
+    """Soft-target loss for task-specific distillation (L_OUT, MiniLM Sec. 4.3), averaged over the batch.
 
-    Classification (logits (batch, classes) with classes > 1): KL(softmax(t/T) || softmax(s/T)) * T^2,
-    the T^2 keeping gradient scale independent of the temperature (Hinton et al. 2015).
-    Regression (one output): mean squared error to the teacher's prediction.
+    teacher_logits, student_logits: (batch, outputs). kind: "classification" or "regression"; None
+    takes one output for regression (a softmax over one logit is constant, so no classifier has one).
+    Classification: KL(softmax(t/T) || softmax(s/T)) * T^2, the T^2 keeping gradient scale independent
+    of the temperature (Hinton et al. 2015). Regression: mean squared error to the teacher's prediction.
     """
     teacher_logits, student_logits = teacher_logits.detach().float(), student_logits.float()
-    if student_logits.shape[-1] == 1:
+    kind = kind or ("regression" if student_logits.shape[-1] == 1 else "classification")
+    if kind == "regression":
         return F.mse_loss(student_logits, teacher_logits)
     t_logp = torch.log_softmax(teacher_logits / temperature, dim=-1)
     s_logp = torch.log_softmax(student_logits / temperature, dim=-1)
     return F.kl_div(s_logp, t_logp, log_target=True, reduction="batchmean") * temperature ** 2
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
+    """The supervised loss of a sentence task, used by fine-tuning and by distillation's hard-label term.
+
+    logits: (batch, classes) for "classification" with labels (batch,) class ids: mean cross-entropy;
+    (batch, 1) for "regression" with labels (batch,) real values: mean squared error.
+    """
+    logits = logits.float()
+    if kind == "regression":
+        return F.mse_loss(logits.squeeze(-1), labels.float())
+    return F.cross_entropy(logits, labels)

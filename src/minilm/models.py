@@ -211,16 +211,3 @@ def pick_device(name: str) -> torch.device:
     require(name in ("cpu", "cuda") or name.startswith("cuda:"), f"unknown device '{name}'; use auto, cpu or cuda")
     require(not name.startswith("cuda") or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
     return torch.device(name)
-
-
-def make_student(cfg) -> Path:
-    """`minilm student`: save a new student (and the teacher's tokenizer) to `cfg.output_dir`."""
-    out = Path(cfg.output_dir)
-    require(not out.exists() or not any(out.iterdir()), f"output_dir {out} is not empty; choose another")
-    tokenizer = load_tokenizer(cfg.teacher)
-    teacher = load_encoder(cfg.teacher)
-    student = student_from_teacher(teacher, cfg.student_layers, cfg.student_hidden, cfg.student_heads,
-                                   cfg.student_ffn, cfg.dropout, cfg.student_init, cfg.student_init_layers,
-                                   seed=cfg.seed)
-    save_model(student, tokenizer, out)
-    return out

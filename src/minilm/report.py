@@ -83,7 +83,7 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
     from itertools import islice
 
     from minilm.data import read_texts
-    from minilm.finetune import inference_speed
+    from minilm.evaluation import inference_speed
     from minilm.glue import TaskData
     from minilm.models import load_encoder, load_model_config, load_tokenizer, pick_device
 

@@ -27,30 +27,6 @@ RESUMABLE = {"max_minutes", "resume", "overwrite", "log_every", "save_every", "k
              "eval_every", "compile"}
 
 
-def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory for reuse instead of returning it to the OS (CPU runs).
-
-    PyTorch allocates CPU tensors with plain malloc. glibc serves blocks above its mmap threshold
-    (at most 32 MiB) with fresh mmaps and unmaps them on free, so every step's (batch, heads, seq, seq)
-    maps page-faulted in new zeroed pages: on this project's 2-core VM a 32 x 512 bf16 step took 10.8 s
-    with glibc's defaults and 6.3 s with this (docs/performance.md). With mmap off (M_MMAP_MAX = 0) and
-    the heap top trimmed only beyond 1 GiB (M_TRIM_THRESHOLD), a step reuses the previous step's pages.
-    The resident set does not shrink between steps, and heap fragmentation raised that step's peak by
-    13% (2.7 to 3.1 GB), still far under the naive step's 16 GB.
-    Returns False, changing nothing, where the C library has no `mallopt` (not glibc).
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
-    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 1 << 30))
-
-
 def make_accelerator(cfg):
     """An `Accelerator` for the configured device (one process, or DDP under torchrun/accelerate launch).
 
@@ -64,8 +40,6 @@ def make_accelerator(cfg):
     require(cfg.device != "cuda" or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
     # accelerate only forms a multi-process CPU group (gloo) when told cpu=True.
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
-    if cpu:
-        keep_freed_memory()
     return Accelerator(cpu=cpu, mixed_precision="no", dynamo_backend="inductor" if cfg.compile else "no")
 
 
@@ -255,10 +229,14 @@ def check_finite(loss: torch.Tensor, step: int, out: Path) -> None:
 
 
 class WallClock:
-    """A wall-clock budget that all ranks agree on (the slowest rank decides)."""
+    """A wall-clock budget that all ranks agree on (the slowest rank decides).
 
-    def __init__(self, minutes: float | None):
-        self.start = time.perf_counter()
+    `already` is the training time of earlier sessions of a resumed run: the budget and the reported
+    training time cover the whole run, not only this session.
+    """
+
+    def __init__(self, minutes: float | None, already: float = 0.0):
+        self.start = time.perf_counter() - already
         self.limit = None if minutes is None else 60.0 * minutes
 
     def elapsed(self) -> float:

@@ -1,4 +1,4 @@
-"""The distillation step's set-up: the kernels it swaps in must not change what the teacher computes."""
+"""The device step policy: the kernels it swaps in must not change what the teacher computes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import tiny_bert
-from minilm.distill import use_step_kernels
+from minilm.policy import apply_step_policy
 from minilm.relations import RelationModel
 
 
@@ -17,7 +17,7 @@ def test_step_kernels_leave_the_teacher_deterministic_and_unchanged(precision):
     teacher = tiny_bert(attn="sdpa").eval().requires_grad_(False)
     reference = copy.deepcopy(teacher)
     student = tiny_bert(layers=1, attn="sdpa").train()
-    use_step_kernels(teacher, student, precision, "cpu")
+    apply_step_policy("cpu", precision, False, [student], teacher)
     ids = torch.randint(1000, 2000, (3, 12))
     mask = torch.ones_like(ids)
     mask[1, 7:] = 0

@@ -1,0 +1,138 @@
+"""The one training loop, shared by `minilm distill` and `minilm finetune`.
+
+A command describes its run as a `Recipe` (the module trained, the model saved, the batches, the
+named loss terms, an optional dev evaluation) built by a function `fit` calls once the accelerator
+exists; `fit` owns everything else, in this order:
+
+1. the accelerator, the run-directory check (nothing written yet) and the seed;
+2. `build(accelerator)`: the command loads models and data and checks its settings; a bad input
+   stops here, before anything is written;
+3. the device step policy (`policy.apply_step_policy`), the run directory, AdamW with its schedule,
+   `accelerator.prepare`, and the resume from the newest checkpoint;
+4. the loop: loss terms, backward, clip, optimizer and schedule step; every `log_every` steps (and
+   at the last) the terms averaged over ranks, the learning rate and tokens/s to `metrics.jsonl`;
+   every `eval_every` steps (and at the last, and when the wall clock is spent) the dev evaluation,
+   the best model kept in `output_dir/best`; every `save_every` steps (and at the last) a checkpoint.
+
+The command then writes its final artifacts from the `FitResult` (the final model, `metrics.json`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from minilm.data import StepBatches
+from minilm.evaluation import best_so_far, keep_best
+from minilm.policy import apply_step_policy
+from minilm.training import (MetricsLog, WallClock, check_finite, check_run_dir, load_checkpoint, make_accelerator,
+                             make_optimizer, optimizer_step, save_checkpoint, start_run_dir)
+
+
+@dataclass
+class Recipe:
+    """What a command hands to `fit`.
+
+    trained: the module whose trainable parameters are optimised (wrapped for DDP/compile by accelerate);
+        it may hold training-only parts (projections, heads) beside the model that is saved.
+    saved: the plain Hugging Face model written into checkpoints, `best/` and the final model.
+    losses: (wrapped `trained`, batch on the device) -> named loss terms; their sum is minimised.
+    evaluate: scores of `saved` on the dev split with a "main" key (called on the main process only).
+    teacher: a frozen model the losses read, for the device step policy.
+    """
+
+    trained: nn.Module
+    saved: nn.Module
+    tokenizer: Any
+    batches: StepBatches
+    total_steps: int
+    losses: Callable[[nn.Module, dict], dict[str, torch.Tensor]]
+    evaluate: Callable[[], dict] | None = None
+    metric: str = "main"  # the name of the dev score, for messages
+    teacher: nn.Module | None = None
+    description: str = "train"
+
+
+@dataclass
+class FitResult:
+    accelerator: Any
+    recipe: Recipe
+    step: int  # the last step reached
+    trained_steps: int  # steps run by this call (0 when a finished run is restarted)
+    seconds: float  # training time of the whole run, earlier sessions of a resumed run included
+    best: dict | None  # the best dev record, when the recipe evaluates
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
+    """Run (or resume) the training that `build` describes, under the settings of `cfg` (a TrainConfig)."""
+    from accelerate.utils import set_seed
+
+    accelerator = make_accelerator(cfg)
+    resume_from = check_run_dir(cfg)
+    set_seed(cfg.seed)
+    recipe = build(accelerator)
+    out, main = Path(cfg.output_dir), accelerator.is_main_process
+    applied = apply_step_policy(accelerator.device.type, cfg.precision, cfg.compile, [recipe.saved], recipe.teacher)
+    start_run_dir(cfg, accelerator)  # every check passed: only now write to output_dir
+    optimizer, scheduler = make_optimizer(recipe.trained, cfg, recipe.total_steps)
+    model, optimizer = accelerator.prepare(recipe.trained, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    start, already = 0, 0.0
+    if resume_from:
+        state = load_checkpoint(accelerator, resume_from)
+        start, already = state["step"], state.get("elapsed_s", 0.0)
+        if main:
+            print(f"resuming from {resume_from} (step {start})")
+    if main and applied:
+        print(f"{accelerator.device.type} step policy: {', '.join(applied)}")
+    log = MetricsLog(out, main, start)
+    best = best_so_far(out) if resume_from else None
+    clock, tokens = WallClock(cfg.max_minutes, already), 0
+    session = WallClock(None)
+    total = recipe.total_steps
+    step = start
+    stop = clock.spent(accelerator)  # a resumed run may have spent its budget already
+    with tqdm(total=total, initial=start, desc=recipe.description, disable=not main, dynamic_ncols=True) as bar:
+        model.train()
+        while step < total and not stop:
+            batch = {k: v.to(accelerator.device) for k, v in recipe.batches[step].items()}
+            terms = recipe.losses(model, batch)
+            loss = sum(terms.values())
+            check_finite(loss, step + 1, out)
+            optimizer_step(accelerator, model, optimizer, scheduler, loss, cfg.grad_clip)
+            step += 1
+            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+            bar.update(1)
+            last = step == total
+            if step % cfg.log_every == 0 or last:
+                values = {k: accelerator.reduce(v.detach(), reduction="mean").item() for k, v in terms.items()}
+                record = {"step": step, **(values if len(values) > 1 else {}), "loss": sum(values.values()),
+                          "lr": scheduler.get_last_lr()[0], "tokens_per_s": tokens / max(session.elapsed(), 1e-9),
+                          "elapsed_s": clock.elapsed(), "processes": accelerator.num_processes}
+                bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:,.0f}")
+                log.write(record)
+            stop = clock.spent(accelerator)
+            if recipe.evaluate is not None and (step % cfg.eval_every == 0 or last or stop):
+                if main:
+                    scores = recipe.evaluate()
+                    log.write({"step": step, **{f"dev_{k}": v for k, v in scores.items()}})
+                    best = keep_best(recipe.saved, recipe.tokenizer, scores, step, best, out)
+                    bar.write(f"step {step}: dev {recipe.metric} {scores['main']:.2f}")
+                accelerator.wait_for_everyone()
+            if (cfg.save_every and step % cfg.save_every == 0) or last or stop:
+                save_checkpoint(accelerator, recipe.saved, recipe.tokenizer, out, step, cfg.keep,
+                                extra={"elapsed_s": clock.elapsed()})
+            if stop and main:
+                print(f"wall-clock budget of {cfg.max_minutes} min spent at step {step}")
+    if main and step == start:
+        print(f"the run in {out} already reached step {step}; nothing to train")
+    return FitResult(accelerator, recipe, step, step - start, clock.elapsed() if step > start else already, best)

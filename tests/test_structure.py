@@ -1,0 +1,36 @@
+"""The package's shape: commands are siblings, and files stay readable."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from minilm.cli import COMMANDS
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "minilm"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every `minilm.*` module a file imports, at any depth (function-level imports included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("minilm"):
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names if alias.name.startswith("minilm"))
+    return names
+
+
+def test_no_command_module_imports_another():
+    commands = {target.split(":")[0] for _, target, _ in COMMANDS.values()}
+    assert len(commands) == len(COMMANDS), "each command has a module of its own"
+    for module in commands:
+        path = SRC / (module.split(".", 1)[1].replace(".", "/") + ".py")
+        others = imported_modules(path) & (commands - {module})
+        assert not others, f"{module} imports the command module(s) {sorted(others)}"
+
+
+def test_source_files_stay_under_500_lines():
+    for path in SRC.rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 500, f"{path.relative_to(SRC)} grew past 500 lines"
