@@ -140,3 +140,60 @@ def test_finetune_packaged_teacher_on_real_sst2(data_root, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["best"]["accuracy"] > 65.0  # 40 steps lift the real teacher well above chance (50.9%)
+
+
+@pytest.fixture(scope="module")
+def mlm_teacher_dir(tmp_path_factory, tokenizer):
+    """A tiny random BertForMaskedLM saved with the real tokenizer: distilbert's masked-LM terms run."""
+    from test_objectives import mlm_teacher
+
+    directory = tmp_path_factory.mktemp("mlm_teacher")
+    mlm_teacher().save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def objective_run(teacher, objective, out, corpus, *extra):
+    return run_cli("distill", "--teacher", teacher, "--objective", objective, "--data", corpus, "--output-dir", out,
+                   "--cache-dir", out.parent / "cache", "--max-steps", "3", "--batch-size", "4", "--max-length", "32",
+                   "--log-every", "1", "--warmup-steps", "1", *extra)
+
+
+def saved_keys(directory):
+    from safetensors import safe_open
+
+    with safe_open(str(directory / "model.safetensors"), "pt") as handle:
+        return set(handle.keys())
+
+
+@pytest.mark.parametrize("objective, terms", [("tinybert", {"attention", "hidden", "embedding"}),
+                                              ("distilbert", {"loss"}), ("hidden-mse", {"loss"})])
+def test_baseline_objectives_on_the_packaged_teacher(objective, terms, data_root, tmp_path):
+    out = tmp_path / objective
+    result = objective_run("packaged:all-MiniLM-L6-v2", objective, out, data_root / "glue" / "SST-2" / "dev.tsv",
+                           "--student-layers", "2", "--student-init", "teacher")
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and terms <= set(records[-1]) and all(r["loss"] > 0 for r in records)
+    if objective == "distilbert":
+        assert result.stdout.count("only the cosine term runs") == 1  # said once
+    from transformers import AutoModel
+
+    student = AutoModel.from_pretrained(out / "model")
+    assert type(student).__name__ == "BertModel" and student.config.num_hidden_layers == 2
+    assert all(k.startswith(("embeddings.", "encoder.", "pooler.")) for k in saved_keys(out / "model"))
+
+
+def test_distilbert_with_a_masked_lm_teacher_and_a_narrower_student(mlm_teacher_dir, tmp_path):
+    """MLM terms active; the student's masked-LM head and width projection are trained but never saved."""
+    out = tmp_path / "distilbert_mlm"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat while the dog ran under the old tree\n" * 30)
+    result = objective_run(mlm_teacher_dir, "distilbert", out, corpus, "--student-layers", "1", "--student-hidden", "16",
+                           "--student-heads", "4", "--distilbert-mlm", "on")
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {"ce", "mlm", "cosine"} <= set(records[-1])
+    keys = saved_keys(out / "model")
+    assert not any(k.startswith(("cls.", "mlm_head", "projections")) for k in keys)
+    assert "embeddings.word_embeddings.weight" in keys

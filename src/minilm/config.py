@@ -78,12 +78,20 @@ class DistillConfig(TrainConfig):
     student_init: str = "random"  # random, teacher (copy teacher layers), or a directory of a model to start from
     student_init_layers: list[int] | None = None  # 1-based teacher layers to copy (default: evenly spaced, top one last)
     # Loss.
-    objective: str = "minilm"  # minilm, minilmv2 (how the student learns from the teacher; docs/objectives.md)
+    objective: str = "minilm"  # minilm, minilmv2, tinybert, distilbert or hidden-mse (docs/objectives.md)
     version: str = "v1"  # minilm objective: v1 = attention (Q-K) + value relation (V-V); v2 = the minilmv2 objective
-    relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])  # v2 only
-    relation_heads: int = 48  # v2 only (MiniLMv2 uses 48 for base-size teachers)
-    teacher_layer: int = -1  # 1-based teacher layer to mimic; -1 = last (MiniLMv2: an upper-middle one)
+    value_relation: bool = True  # minilm v1: include L_VR (off: the paper's "without value relation" ablation)
+    relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])  # minilmv2 only
+    relation_heads: int = 48  # minilmv2 only (MiniLMv2 uses 48 for base-size teachers)
+    teacher_layer: int = -1  # 1-based teacher layer to mimic (minilm, hidden-mse); -1 = last (MiniLMv2: an upper-middle one)
     query_chunk: int | None = None  # query rows per relation-KL chunk (default: chunks of ~2 MiB maps)
+    tinybert_layer_map: list[int] | None = None  # tinybert: 1-based teacher layer for each student layer (default uniform)
+    distilbert_mlm: str = "auto"  # distilbert masked-LM terms: auto (when the teacher has an MLM head), on, off
+    distilbert_mlm_probability: float = 0.15  # distilbert: share of real tokens chosen for masking (80/10/10)
+    distilbert_temperature: float = 2.0  # distilbert: softmax temperature of the soft targets
+    distilbert_alpha_ce: float = 5.0  # distilbert: weight of the soft-target loss
+    distilbert_alpha_mlm: float = 2.0  # distilbert: weight of the student's own masked-LM loss
+    distilbert_alpha_cos: float = 1.0  # distilbert: weight of the hidden-state cosine loss
     # Task-specific distillation (MiniLM Sec. 4.3): a fine-tuned teacher, L = L_AT + L_VR + w * L_OUT.
     task: str | None = None  # GLUE task name (e.g. sst2) or custom; None = task-agnostic
     task_dir: str | None = None  # task data directory (default: DATA_ROOT/glue/<TASK>)

@@ -16,8 +16,8 @@ from minilm.data import StepBatches, build_token_cache
 from minilm.errors import require
 from minilm.evaluation import evaluate_model, write_summary
 from minilm.fit import Recipe, fit
-from minilm.models import (check_same_tokenizer, freeze, load_encoder, load_model_config, load_tokenizer, save_model,
-                           student_from_teacher)
+from minilm.models import (check_same_tokenizer, freeze, has_masked_lm_head, load_encoder, load_model_config,
+                           load_tokenizer, save_model, student_from_teacher)
 from minilm.objectives import build_objective, distill_losses
 
 
@@ -32,10 +32,12 @@ def build_student(cfg: DistillConfig, teacher, tokenizer, num_labels: int | None
 
 
 def load_teacher(cfg: DistillConfig):
-    """The teacher: an encoder, or for a task-specific run a classifier fine-tuned on the task."""
-    if not cfg.task:
-        return load_encoder(cfg.teacher)
+    """The teacher: an encoder; for a task-specific run a classifier fine-tuned on the task; for the
+    distilbert objective the masked-LM model when the checkpoint has that head (its soft targets)."""
     config = load_model_config(cfg.teacher)
+    if not cfg.task:
+        wants_head = cfg.objective == "distilbert" and cfg.distilbert_mlm != "off"
+        return load_encoder(cfg.teacher, masked_lm=wants_head and has_masked_lm_head(config))
     require("ForSequenceClassification" in " ".join(config.architectures or []),
             f"task-specific distillation needs a teacher fine-tuned on {cfg.task} "
             f"(run: minilm finetune --model {cfg.teacher} --task {cfg.task})")
@@ -56,7 +58,9 @@ def distill(cfg: DistillConfig) -> Path:
         student = build_student(cfg, teacher, tokenizer, teacher.config.num_labels if cfg.task else None)
         require(cfg.max_length <= student.config.max_position_embeddings,
                 f"max_length {cfg.max_length} exceeds the student's {student.config.max_position_embeddings} positions")
-        objective = build_objective(cfg, teacher, student, full=bool(cfg.task))
+        objective = build_objective(cfg, teacher, student, tokenizer, full=bool(cfg.task))
+        for note in objective.notes if main else []:
+            print(note)
         evaluate, kind = None, None
         if cfg.task:
             from minilm.glue import encode_task, load_task

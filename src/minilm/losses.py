@@ -181,14 +181,15 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
 def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, attention_mask: torch.Tensor,
                               version: str = "v1", relations: list[str] | None = None,
                               num_relation_heads: int | None = None, teacher_heads: int | None = None,
-                              student_heads: int | None = None, query_chunk: int | None = None
-                              ) -> dict[str, torch.Tensor]:
+                              student_heads: int | None = None, query_chunk: int | None = None,
+                              skip: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """The named self-attention losses of MiniLM (v1) or MiniLMv2 (v2).
 
     teacher, student: mappings (or QKV tuples) with `query`, `key`, `value`, each (batch, seq, hidden).
     v1: {"attention": L_AT = KL of Q-K attention maps, "value": L_VR = KL of V-V relations}, both with
         the attention head count, which must be equal for teacher and student (MiniLM Eq. 5-7).
     v2: one loss per relation in `relations` (qq, kk, vv), with `num_relation_heads` heads.
+    skip: relation names left out (v1 without "value" is the paper's "without value relation" ablation).
     The total loss is the plain sum of the returned values.
     """
     t = teacher._asdict() if hasattr(teacher, "_asdict") else teacher
@@ -207,7 +208,20 @@ def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, atte
         raise ValueError(f"unknown MiniLM version '{version}'")
     require(heads is not None and heads > 0, "the number of relation heads must be positive")
     return {name: relation_kl(t[a], t[b], s[a], s[b], attention_mask, heads, query_chunk)
-            for name, (a, b) in pairs.items()}
+            for name, (a, b) in pairs.items() if name not in skip}
+
+
+def token_mse(student: torch.Tensor, teacher: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the real tokens of a batch: sum over real tokens t and features i of
+    (student_ti - teacher_ti)^2, divided by (number of real tokens) x features. Float32.
+
+    student, teacher: (batch, seq, features) of one width (project the student first when they differ);
+    attention_mask: (batch, seq), 1 for real tokens. Padded tokens are in no sum, so padding never
+    changes the value. (TinyBERT Eq. 8-9 and the `hidden-mse` baseline use it.)
+    """
+    mask = attention_mask.to(torch.float32)[..., None]
+    squared = (student.float() - teacher.detach().float()).square() * mask
+    return squared.sum() / (mask.sum().clamp(min=1) * student.shape[-1])
 
 
 def output_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0,

@@ -68,17 +68,46 @@ def load_tokenizer(name: str):
     return tokenizer
 
 
-def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str = "sdpa") -> nn.Module:
-    """An encoder (`AutoModel`), or with `num_labels` a sequence classifier on top of it."""
-    from transformers import AutoModel, AutoModelForSequenceClassification
+def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str = "sdpa",
+                 masked_lm: bool = False) -> nn.Module:
+    """An encoder (`AutoModel`), with `num_labels` a sequence classifier on top of it, or with `masked_lm`
+    the masked-LM model of a checkpoint that has that head (`has_masked_lm_head`)."""
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-    if num_labels is None:
+    if masked_lm:
+        model = _from_pretrained(AutoModelForMaskedLM, name, attn_implementation=attn_implementation)
+    elif num_labels is None:
         model = _from_pretrained(AutoModel, name, attn_implementation=attn_implementation)
     else:
         model = _from_pretrained(AutoModelForSequenceClassification, name, num_labels=num_labels,
                                  attn_implementation=attn_implementation)
     encoder_layers(model)  # fail early on a model without the BERT attention layout
     return model
+
+
+def has_masked_lm_head(config) -> bool:
+    """Whether a checkpoint was saved with a masked-LM head (BertForMaskedLM, BertForPreTraining, ...)."""
+    return any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in (config.architectures or []))
+
+
+def masked_lm_head(model: nn.Module) -> nn.Module:
+    """The head of a masked-LM model (BERT's `cls`, RoBERTa's `lm_head`): hidden states -> vocabulary logits."""
+    heads = [m for name, m in model.named_children() if name != model.base_model_prefix]
+    require(len(heads) == 1, f"{type(model).__name__} has no single masked-LM head")
+    return heads[0]
+
+
+def new_masked_lm_head(encoder: nn.Module) -> nn.Module:
+    """A masked-LM head for `encoder` (its architecture's own), decoder tied to the encoder's word embeddings."""
+    from transformers import AutoModelForMaskedLM
+
+    config = copy.deepcopy(encoder.config)
+    config.num_hidden_layers = 1  # only the head is kept: no need to build the whole stack
+    head = masked_lm_head(AutoModelForMaskedLM.from_config(config))
+    decoders = [m for m in head.modules() if isinstance(m, nn.Linear) and m.out_features == config.vocab_size]
+    require(len(decoders) == 1, f"cannot find the vocabulary projection of {type(head).__name__}")
+    decoders[0].weight = encoder.get_input_embeddings().weight
+    return head
 
 
 def encoder_layers(model: nn.Module) -> nn.ModuleList:

@@ -32,7 +32,7 @@ class QKV(NamedTuple):
     value: torch.Tensor
 
 
-def _layer_index(model: nn.Module, layer: int) -> int:
+def layer_index(model: nn.Module, layer: int) -> int:
     """0-based index from a 1-based layer number, -1 meaning the last layer."""
     n = len(encoder_layers(model))
     if layer == -1:
@@ -53,7 +53,7 @@ def truncated_qkv(model: nn.Module, input_ids: torch.Tensor, attention_mask: tor
     from transformers.masking_utils import create_bidirectional_mask
 
     base = model.base_model
-    index = _layer_index(model, layer)
+    index = layer_index(model, layer)
     layers = encoder_layers(model)
     hidden = base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
     mask = create_bidirectional_mask(config=base.config, inputs_embeds=hidden, attention_mask=attention_mask)
@@ -71,7 +71,7 @@ def unused_by_relations(model: nn.Module, layer: int = -1) -> list[nn.Parameter]
     They get no gradient from L_AT + L_VR; freezing them keeps DDP from waiting for their gradients
     and keeps weight decay from shrinking them for nothing.
     """
-    index = _layer_index(model, layer)
+    index = layer_index(model, layer)
     layers = encoder_layers(model)
     chosen = layers[index]
     modules = [m for name, m in chosen.named_children() if name != "attention"]
@@ -91,7 +91,7 @@ def capture_qkv(model: nn.Module, layer: int = -1) -> Iterator[dict[str, torch.T
 
     Yields a dict that holds `query`, `key`, `value` (each `(batch, seq, hidden)`) after a forward.
     """
-    attention = encoder_layers(model)[_layer_index(model, layer)].attention.self
+    attention = encoder_layers(model)[layer_index(model, layer)].attention.self
     captured: dict[str, torch.Tensor] = {}
     handles = []
     for name in ("query", "key", "value"):
@@ -106,6 +106,13 @@ def capture_qkv(model: nn.Module, layer: int = -1) -> Iterator[dict[str, torch.T
             handle.remove()
 
 
+@contextlib.contextmanager
+def capture_layers_qkv(model: nn.Module, layers: list[int]) -> Iterator[dict[int, dict[str, torch.Tensor]]]:
+    """`capture_qkv` for several 1-based layers at once: yields {layer: {query, key, value}}."""
+    with contextlib.ExitStack() as stack:
+        yield {layer: stack.enter_context(capture_qkv(model, layer)) for layer in layers}
+
+
 class RelationModel(nn.Module):
     """A model whose forward returns the Q, K, V of one layer (and the logits when it has a head).
 
@@ -116,7 +123,7 @@ class RelationModel(nn.Module):
 
     def __init__(self, model: nn.Module, layer: int = -1, full: bool = False):
         super().__init__()
-        _layer_index(model, layer)  # fail now, not at the first step, on a layer the model lacks
+        layer_index(model, layer)  # fail now, not at the first step, on a layer the model lacks
         self.model = model
         self.layer = layer
         self.full = full

@@ -1,6 +1,6 @@
 """Distillation objectives: how a student learns from a teacher, chosen with `--objective`.
 
-An objective is a small object with
+An objective is a small object (one module each, its docstring stating its equations and source) with
 * `teacher_view`, `student_view`: modules whose forward(input_ids, attention_mask, token_type_ids)
   returns `(features, logits)`: what the loss reads of each model, and the task logits when the run is
   task-specific (`full`), else None. The student view is what `fit` trains: it holds the student and
@@ -14,6 +14,9 @@ An objective is a small object with
 |---|---|---|
 | `minilm` | MiniLM (Wang et al. 2020), Eq. 4-7 | attention (Q-K) and value (V-V) relation KL, last layer |
 | `minilmv2` | MiniLMv2 (Wang et al. 2021), Eq. 3-5 | Q-Q, K-K, V-V relation KL with their own head count |
+| `tinybert` | TinyBERT (Jiao et al. 2020), Sec. 3.1, Eq. 7-11 | attention-score, hidden-state and embedding MSE over a layer map |
+| `distilbert` | DistilBERT (Sanh et al. 2019) | soft-target and own masked-LM cross-entropy, hidden-state cosine |
+| `hidden-mse` | the simplest baseline | last hidden-state MSE |
 """
 
 from __future__ import annotations
@@ -26,18 +29,34 @@ from minilm.errors import require
 from minilm.losses import output_kl, task_loss
 from minilm.training import autocast
 
-NAMES = ("minilm", "minilmv2")
+NAMES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse")
 
 
-def build_objective(cfg, teacher, student, full: bool = False):
+def build_objective(cfg, teacher, student, tokenizer=None, full: bool = False):
     """The objective `cfg.objective` for this teacher and student; `full` runs whole models (logits too).
 
     Fails with a one-line error on settings the objective cannot honour, before anything is written.
+    The objective's `notes` say what a run should be told once (e.g. terms that cannot run).
     """
-    from minilm.objectives.minilm import MiniLM
-
     require(cfg.objective in NAMES, f"unknown objective '{cfg.objective}'; choose one of {', '.join(NAMES)}")
-    return MiniLM(cfg, teacher, student, full)
+    require(cfg.objective == "minilm" or cfg.version == "v1",
+            f"--version v2 belongs to the minilm objective (it is --objective minilmv2), not to {cfg.objective}")
+    if cfg.objective in ("minilm", "minilmv2"):
+        from minilm.objectives.minilm import MiniLM
+
+        return MiniLM(cfg, teacher, student, full)
+    if cfg.objective == "tinybert":
+        from minilm.objectives.tinybert import TinyBERT
+
+        return TinyBERT(cfg, teacher, student, full)
+    if cfg.objective == "distilbert":
+        from minilm.objectives.distilbert import DistilBERT
+
+        require(tokenizer is not None, "the distilbert objective needs the tokenizer")
+        return DistilBERT(cfg, teacher, student, tokenizer, full)
+    from minilm.objectives.hidden_mse import HiddenMSE
+
+    return HiddenMSE(cfg, teacher, student, full)
 
 
 def autograd_copy(value: Any) -> Any:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from minilm.errors import require
 from minilm.losses import V2_RELATIONS, attention_relation_losses
+from minilm.models import encoder_layers
+from minilm.objectives.views import model_inputs
 from minilm.relations import RelationModel, unused_by_relations
 
 
@@ -39,16 +41,22 @@ class MiniLM:
             require(cfg.relations and not unknown, f"relations must be chosen from qq, kk, vv, got {cfg.relations}")
         self.teacher_view = RelationModel(teacher, cfg.teacher_layer, full)
         self.student_view = RelationModel(student, -1, full)
+        require(self.version == "v1" or cfg.value_relation,
+                "value_relation applies to MiniLM v1; choose the v2 relations with --relations")
+        self.value_relation, self.notes = cfg.value_relation, []
         if not full:
-            for p in unused_by_relations(student):  # no gradient from the relation losses reaches them
+            unused = unused_by_relations(student)  # no gradient from the relation losses reaches them
+            if not self.value_relation:  # L_AT alone reads no V of the student's last layer
+                unused += list(encoder_layers(student)[-1].attention.self.value.parameters())
+            for p in unused:
                 p.requires_grad_(False)
         self.heads = dict(version=self.version, teacher_heads=t.num_attention_heads,
                           student_heads=s.num_attention_heads, num_relation_heads=cfg.relation_heads,
                           relations=cfg.relations, query_chunk=cfg.query_chunk)
 
     def inputs(self, batch: dict) -> dict:
-        return dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    token_type_ids=batch.get("token_type_ids"))
+        return model_inputs(batch)
 
     def losses(self, teacher_qkv, student_qkv, batch: dict) -> dict:
-        return attention_relation_losses(teacher_qkv, student_qkv, batch["attention_mask"], **self.heads)
+        return attention_relation_losses(teacher_qkv, student_qkv, batch["attention_mask"],
+                                         skip=() if self.value_relation else ("value",), **self.heads)

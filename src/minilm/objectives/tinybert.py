@@ -1,0 +1,88 @@
+"""TinyBERT's general distillation (Jiao et al. 2020, Sec. 3.1): attention scores, hidden states, embeddings.
+
+For a layer mapping g (student layer m <- teacher layer g(m), 1-based; default uniform, g(m) = m N / M
+for a teacher of N and a student of M layers):
+
+    L_attn(m) = 1/h sum_i MSE(A^S_{m,i}, A^T_{g(m),i})    A = Q K^T / sqrt(d): scores BEFORE the softmax (Eq. 7)
+    L_hidn(m) = MSE(H^S_m W_h, H^T_{g(m)})                 W_h: student width -> teacher width (Eq. 8)
+    L_embd    = MSE(E^S W_e, E^T)                          (Eq. 9)
+    L = sum_m (L_attn(m) + L_hidn(m)) + L_embd             (Eq. 11, without the prediction layer)
+
+h heads, equal for teacher and student. Padded keys and padded query rows are in no sum: each MSE is a
+mean over the batch's real (query, key) pairs (attention) or real tokens (hidden, embeddings). W_h and
+W_e are training-only parameters (identity when the widths are equal); they are never saved into the
+student. Task-specific distillation adds the prediction-layer loss as `L_OUT` (`--task`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from minilm.errors import require
+from minilm.losses import token_mse
+from minilm.models import default_init_layers
+from minilm.objectives.views import EncoderView, freeze_pooler, model_inputs, projection
+
+
+def attention_score_mse(t_query: torch.Tensor, t_key: torch.Tensor, s_query: torch.Tensor, s_key: torch.Tensor,
+                        attention_mask: torch.Tensor, heads: int) -> torch.Tensor:
+    """TinyBERT's L_attn for one layer pair: MSE of the unnormalised attention scores, float32.
+
+    t_query, t_key: (batch, seq, teacher_width); s_query, s_key: (batch, seq, student_width), heads
+    concatenated; attention_mask (batch, seq). Scores per head: Q_i K_i^T / sqrt(width / heads).
+    Returns sum over heads and real (query, key) pairs of squared differences, divided by
+    heads x (number of real pairs in the batch) = 1/h sum_i MSE(A^S_i, A^T_i) over real entries.
+    """
+    def scores(q, k):
+        batch, seq, width = q.shape
+        d = width // heads
+        q = q.float().view(batch, seq, heads, d).transpose(1, 2)
+        k = k.float().view(batch, seq, heads, d).transpose(1, 2)
+        return (q / math.sqrt(d)) @ k.transpose(-1, -2)  # (batch, heads, seq, seq)
+
+    mask = attention_mask.to(torch.float32)
+    pairs = (mask[:, :, None] * mask[:, None, :])[:, None]  # (batch, 1, seq, seq): real query and real key
+    squared = (scores(s_query, s_key) - scores(t_query.detach(), t_key.detach())).square() * pairs
+    return squared.sum() / (heads * pairs.sum().clamp(min=1))
+
+
+class TinyBERT:
+    """The `tinybert` objective: views read every mapped layer's Q/K and hidden states."""
+
+    def __init__(self, cfg, teacher, student, full: bool = False):
+        t, s = teacher.config, student.config
+        require(t.num_attention_heads == s.num_attention_heads,
+                f"tinybert compares attention scores head by head and needs equal head counts (teacher "
+                f"{t.num_attention_heads}, student {s.num_attention_heads}); set --student-heads {t.num_attention_heads}")
+        layers = cfg.tinybert_layer_map or default_init_layers(t.num_hidden_layers, s.num_hidden_layers)
+        require(len(layers) == s.num_hidden_layers,
+                f"tinybert_layer_map names {len(layers)} teacher layers but the student has {s.num_hidden_layers} "
+                f"layers: give one teacher layer per student layer")
+        for j in layers:
+            require(1 <= j <= t.num_hidden_layers,
+                    f"tinybert_layer_map: the teacher has no layer {j} (it has {t.num_hidden_layers}; layers are 1-based)")
+        self.layer_map, self.heads = list(layers), t.num_attention_heads
+        projections = nn.ModuleDict({name: p for name in ("embedding", "hidden")
+                                     if (p := projection(s.hidden_size, t.hidden_size)) is not None})
+        self.teacher_view = EncoderView(teacher, full, qk_layers=self.layer_map)
+        self.student_view = EncoderView(student, full, qk_layers=list(range(1, s.num_hidden_layers + 1)),
+                                        projections=projections)
+        if not full:
+            freeze_pooler(student)
+        self.notes = [f"tinybert layer map (student <- teacher): "
+                      + ", ".join(f"{m + 1}<-{j}" for m, j in enumerate(self.layer_map))]
+
+    def inputs(self, batch: dict) -> dict:
+        return model_inputs(batch)
+
+    def losses(self, teacher: dict, student: dict, batch: dict) -> dict:
+        mask = batch["attention_mask"]
+        attention = sum(attention_score_mse(tq, tk, sq, sk, mask, self.heads) for tq, tk, sq, sk in
+                        zip(teacher["query"], teacher["key"], student["query"], student["key"]))
+        hidden = sum(token_mse(student["hidden"][m + 1], teacher["hidden"][j], mask)
+                     for m, j in enumerate(self.layer_map))  # the teacher view holds all its layers
+        return {"attention": attention, "hidden": hidden,
+                "embedding": token_mse(student["hidden"][0], teacher["hidden"][0], mask)}

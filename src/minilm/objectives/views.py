@@ -1,0 +1,72 @@
+"""`EncoderView`: one whole forward of a model with every hidden state, what the baseline objectives read.
+
+MiniLM reads one layer's Q/K/V and runs only the blocks below it (`relations.RelationModel`); TinyBERT,
+DistilBERT and the hidden-state baseline read hidden states of several layers, attention scores, or
+masked-LM logits, so their views run the whole encoder once with `output_hidden_states=True`.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from minilm.relations import capture_layers_qkv
+
+
+class EncoderView(nn.Module):
+    """forward(input_ids, attention_mask, token_type_ids=None, masked_positions=None) -> (features, logits).
+
+    features:
+      "hidden": [embeddings, layer 1, ..., layer L], each (batch, seq, width); with `projections` (a
+          ModuleDict of training-only Linear maps to the teacher's width) "embedding" maps the first and
+          "hidden" the others;
+      "query", "key": [(batch, seq, width) of each layer in `qk_layers` (1-based)], heads concatenated;
+      "mlm_logits": (masked tokens, vocabulary) from `mlm_head`, when masked_positions (batch, seq) bool
+          is given.
+    logits: the task logits when `full` (a model with a task head), else None. When not `full`, the
+    base encoder runs without its pooler's output being read.
+    """
+
+    def __init__(self, model: nn.Module, full: bool = False, qk_layers: list[int] | None = None,
+                 mlm_head: nn.Module | None = None, projections: nn.ModuleDict | None = None):
+        super().__init__()
+        self.model, self.full, self.qk_layers = model, full, list(qk_layers or [])
+        self.mlm_head = mlm_head
+        self.projections = projections if projections is not None else nn.ModuleDict()
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, masked_positions=None):
+        runner = self.model if self.full else self.model.base_model
+        with capture_layers_qkv(self.model, self.qk_layers) as captured:
+            out = runner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         output_hidden_states=True)
+        hidden = list(out.hidden_states)
+        features = {"query": [captured[i]["query"] for i in self.qk_layers],
+                    "key": [captured[i]["key"] for i in self.qk_layers]}
+        if self.mlm_head is not None and masked_positions is not None:
+            features["mlm_logits"] = self.mlm_head(hidden[-1][masked_positions])
+        if "embedding" in self.projections:
+            hidden[0] = self.projections["embedding"](hidden[0])
+        if "hidden" in self.projections:
+            hidden[1:] = [self.projections["hidden"](h) for h in hidden[1:]]
+        features["hidden"] = hidden
+        return features, (out.logits if self.full else None)
+
+
+def model_inputs(batch: dict) -> dict:
+    """The inputs both models take from a batch (the labels stay out)."""
+    return dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                token_type_ids=batch.get("token_type_ids"))
+
+
+def projection(student_width: int, teacher_width: int) -> nn.Linear | None:
+    """A learned map W from the student's width to the teacher's (TinyBERT's W_h, W_e), or None when
+    the widths are equal and the hidden states compare directly."""
+    return None if student_width == teacher_width else nn.Linear(student_width, teacher_width)
+
+
+def freeze_pooler(model: nn.Module) -> None:
+    """The pooler runs in a base forward but no baseline loss reads it: freeze it, so that DDP waits for
+    no gradient of its and weight decay does not shrink it for nothing."""
+    pooler = getattr(model.base_model, "pooler", None)
+    for p in (pooler.parameters() if pooler is not None else []):
+        p.requires_grad_(False)
+

@@ -1,0 +1,197 @@
+"""Distillation objectives: their pure losses by hand and against references, and their objects on tiny models."""
+
+from __future__ import annotations
+
+import copy
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from conftest import tiny_bert
+from minilm.config import DistillConfig
+from minilm.errors import MiniLMError
+from minilm.losses import token_mse
+from minilm.objectives import build_objective, distill_losses
+from minilm.objectives.distilbert import cosine_loss, mask_tokens
+from minilm.objectives.tinybert import attention_score_mse
+
+
+def test_token_mse_by_hand_skips_padding():
+    student = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    teacher = torch.tensor([[[0.0, 0.0], [3.0, 2.0], [-50.0, 7.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    # real tokens: (1 + 4) + (0 + 4) = 9 over 2 tokens x 2 features
+    assert token_mse(student, teacher, mask).item() == pytest.approx(9 / 4)
+
+
+def test_attention_score_mse_by_hand_one_head():
+    # seq 2 + a padded token, width 1, 1 head: scores are q_i k_j (d = 1).
+    tq, tk = torch.tensor([[[1.0], [2.0], [9.0]]]), torch.tensor([[[1.0], [1.0], [9.0]]])
+    sq, sk = torch.tensor([[[0.0], [1.0], [-9.0]]]), torch.tensor([[[1.0], [3.0], [5.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    # teacher scores [[1, 1], [2, 2]]; student [[0, 0], [1, 3]]: squared differences 1, 1, 1, 1 over 4 pairs
+    assert attention_score_mse(tq, tk, sq, sk, mask, heads=1).item() == pytest.approx(1.0)
+
+
+def test_attention_score_mse_matches_a_float64_loop_and_ignores_padding():
+    g = torch.Generator().manual_seed(0)
+    tq, tk = torch.randn(2, 6, 8, generator=g), torch.randn(2, 6, 8, generator=g)
+    sq, sk = torch.randn(2, 6, 8, generator=g), torch.randn(2, 6, 8, generator=g)
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    heads, total, count = 2, 0.0, 0
+    for b, n in enumerate((6, 4)):
+        for h in range(heads):
+            cols = slice(h * 4, (h + 1) * 4)
+            t = tq[b, :n, cols].double() @ tk[b, :n, cols].double().T / 2.0
+            s = sq[b, :n, cols].double() @ sk[b, :n, cols].double().T / 2.0
+            total += float(((s - t) ** 2).sum())
+            count += n * n
+    got = attention_score_mse(tq, tk, sq, sk, mask, heads)
+    assert got.item() == pytest.approx(total / count, rel=1e-6)
+    pad = lambda x: torch.cat([x, 50 * torch.randn(2, 3, 8, generator=g)], 1)  # noqa: E731
+    padded = attention_score_mse(pad(tq), pad(tk), pad(sq), pad(sk), torch.cat([mask, torch.zeros(2, 3)], 1), heads)
+    assert padded.item() == pytest.approx(got.item(), rel=1e-6)
+
+
+def test_cosine_loss_by_hand():
+    student = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [5.0, 5.0]]])
+    teacher = torch.tensor([[[0.0, 1.0], [2.0, 2.0], [1.0, -1.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert cosine_loss(student, teacher, mask).item() == pytest.approx(((1 - 0) + (1 - 1)) / 2, abs=1e-6)
+
+
+def test_mask_tokens_follows_bert_80_10_10_and_spares_specials_and_padding():
+    torch.manual_seed(0)
+    ids = torch.randint(1000, 2000, (64, 256))
+    ids[:, 0], ids[:, 200] = 101, 102  # [CLS] and [SEP]
+    mask = torch.ones_like(ids)
+    mask[:, 201:] = 0
+    masked, chosen = mask_tokens(ids, mask, special_ids=[0, 101, 102, 103], mask_id=103, vocab_size=30522)
+    real = mask.bool() & (ids != 101) & (ids != 102)
+    assert not chosen[~real].any() and torch.equal(masked[~chosen], ids[~chosen])
+    rate = chosen.sum().item() / real.sum().item()
+    assert abs(rate - 0.15) < 0.01
+    n = chosen.sum().item()
+    as_mask = (masked[chosen] == 103).sum().item() / n
+    unchanged = (masked[chosen] == ids[chosen]).sum().item() / n
+    assert abs(as_mask - 0.8) < 0.03 and abs(unchanged - 0.1) < 0.02  # the rest (~10%) random tokens
+
+
+def cfg(**kw):
+    return DistillConfig(**kw)
+
+
+def batch_of(seq=7):
+    ids = torch.randint(1000, 2000, (3, seq))
+    mask = torch.tensor([[1] * seq, [1] * 4 + [0] * (seq - 4), [1] * 2 + [0] * (seq - 2)])
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def test_tinybert_default_map_projections_and_zero_for_a_copy():
+    teacher = tiny_bert(layers=4, seed=1).eval()
+    objective = build_objective(cfg(objective="tinybert"), teacher, tiny_bert(layers=2, hidden=16, ffn=32))
+    assert objective.layer_map == [2, 4]  # uniform: student layer m <- teacher layer m N / M
+    assert set(objective.student_view.projections) == {"embedding", "hidden"}  # widths 16 -> 32
+    same = build_objective(cfg(objective="tinybert", tinybert_layer_map=[1, 2, 3, 4]), teacher,
+                           copy.deepcopy(teacher).eval())
+    assert len(same.student_view.projections) == 0
+    with torch.no_grad():
+        losses = distill_losses(same, same.student_view, batch_of(), cfg(precision="fp32"), "cpu")
+    assert set(losses) == {"attention", "hidden", "embedding"}
+    assert all(v.item() == pytest.approx(0.0, abs=1e-10) for v in losses.values())
+
+
+def test_tinybert_losses_equal_the_pure_functions_on_mapped_layers():
+    teacher, student = tiny_bert(layers=4, seed=1).eval(), tiny_bert(layers=2, seed=2).eval()
+    objective = build_objective(cfg(objective="tinybert", tinybert_layer_map=[1, 4]), teacher, student)
+    batch = batch_of()
+    with torch.no_grad():
+        losses = distill_losses(objective, objective.student_view, batch, cfg(precision="fp32"), "cpu")
+        t = teacher(**batch, output_hidden_states=True).hidden_states
+        s = student(**batch, output_hidden_states=True).hidden_states
+    mask = batch["attention_mask"]
+    want = token_mse(s[1], t[1], mask) + token_mse(s[2], t[4], mask)
+    assert losses["hidden"].item() == pytest.approx(want.item(), rel=1e-5)
+    assert losses["embedding"].item() == pytest.approx(token_mse(s[0], t[0], mask).item(), rel=1e-5)
+    assert losses["attention"].item() > 0
+
+
+@pytest.mark.parametrize("layer_map, message", [([1], "names 1 teacher layers but the student has 2"),
+                                                ([1, 9], "the teacher has no layer 9")])
+def test_tinybert_bad_layer_maps(layer_map, message):
+    with pytest.raises(MiniLMError, match=message):
+        build_objective(cfg(objective="tinybert", tinybert_layer_map=layer_map), tiny_bert(layers=4), tiny_bert())
+
+
+def test_tinybert_needs_equal_head_counts():
+    with pytest.raises(MiniLMError, match="needs equal head counts"):
+        build_objective(cfg(objective="tinybert"), tiny_bert(heads=4), tiny_bert(heads=2))
+
+
+def mlm_teacher(seed=3):
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=128)
+    return BertForMaskedLM(config).eval()
+
+
+TOKENIZER = SimpleNamespace(all_special_ids=[0, 100, 101, 102, 103], mask_token_id=103)
+
+
+def test_distilbert_with_an_mlm_teacher_has_three_terms_and_a_copy_scores_zero():
+    teacher = mlm_teacher()
+    student = copy.deepcopy(teacher.bert)  # same weights; the student's head is copied from the teacher's
+    objective = build_objective(cfg(objective="distilbert"), teacher, student, TOKENIZER)
+    assert objective.mlm and objective.notes == []
+    head = objective.student_view.mlm_head
+    assert head.predictions.decoder.weight is student.embeddings.word_embeddings.weight  # tied, trained with it
+    torch.manual_seed(0)
+    batch = batch_of(seq=40)
+    with torch.no_grad():
+        losses = distill_losses(objective, objective.student_view, batch, cfg(precision="fp32"), "cpu")
+    assert set(losses) == {"ce", "mlm", "cosine"}
+    assert losses["ce"].item() == pytest.approx(0.0, abs=1e-6) and losses["cosine"].item() == pytest.approx(0.0, abs=1e-6)
+    assert losses["mlm"].item() > 2 * 5  # 2 x cross-entropy of a random model over 30k tokens (~ln 30522)
+
+
+def test_distilbert_without_an_mlm_head_runs_the_cosine_term_and_says_so():
+    objective = build_objective(cfg(objective="distilbert"), tiny_bert(seed=1).eval(), tiny_bert(seed=2), TOKENIZER)
+    assert not objective.mlm and "only the cosine term runs" in objective.notes[0]
+    with torch.no_grad():
+        losses = distill_losses(objective, objective.student_view, batch_of(), cfg(precision="fp32"), "cpu")
+    assert set(losses) == {"cosine"}
+    with pytest.raises(MiniLMError, match="needs a teacher with a masked-LM head"):
+        build_objective(cfg(objective="distilbert", distilbert_mlm="on"), tiny_bert(), tiny_bert(), TOKENIZER)
+
+
+def test_hidden_mse_is_the_last_hidden_state_mse():
+    teacher, student = tiny_bert(seed=1).eval(), tiny_bert(layers=1, seed=2).eval()
+    objective = build_objective(cfg(objective="hidden-mse"), teacher, student)
+    batch = batch_of()
+    with torch.no_grad():
+        losses = distill_losses(objective, objective.student_view, batch, cfg(precision="fp32"), "cpu")
+        want = token_mse(student(**batch).last_hidden_state, teacher(**batch).last_hidden_state,
+                         batch["attention_mask"])
+    assert losses["hidden"].item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_minilm_without_value_relation_has_the_attention_term_only():
+    objective = build_objective(cfg(value_relation=False), tiny_bert(seed=1).eval(), tiny_bert(seed=2))
+    with torch.no_grad():
+        losses = distill_losses(objective, objective.student_view, batch_of(), cfg(precision="fp32"), "cpu")
+    assert set(losses) == {"attention"}
+    assert math.isfinite(losses["attention"].item())
+
+
+def test_objective_names_and_version_spelling():
+    teacher, student = tiny_bert(), tiny_bert()
+    assert build_objective(cfg(objective="minilmv2", relation_heads=4), teacher, student).version == "v2"
+    assert build_objective(cfg(version="v2", relation_heads=4), teacher, student).version == "v2"
+    with pytest.raises(MiniLMError, match="unknown objective 'pkd'"):
+        build_objective(cfg(objective="pkd"), teacher, student)
+    with pytest.raises(MiniLMError, match="--version v2 belongs to the minilm objective"):
+        build_objective(cfg(objective="tinybert", version="v2"), teacher, student)
