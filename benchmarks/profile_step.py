@@ -15,9 +15,8 @@ from collections import defaultdict
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from minilm.bench import _batches, _models
+from minilm.bench import bench_batches, bench_models
 from minilm.config import BenchConfig, DistillConfig
-from minilm.models import load_tokenizer
 from minilm.objectives import build_objective, distill_losses
 from minilm.policy import apply_step_policy
 from minilm.training import make_optimizer
@@ -32,11 +31,11 @@ def main() -> None:
     args = parser.parse_args()
     cfg = BenchConfig(steps=2)
     device = torch.device("cpu")
-    teacher, student = _models(cfg, "sdpa", device)
+    teacher, student = bench_models(cfg, "sdpa", device)
     dcfg = DistillConfig(precision=args.precision)
     objective = build_objective(dcfg, teacher, student)
     apply_step_policy("cpu", args.precision, False, [student], teacher)  # as `minilm distill` does
-    batches = _batches(cfg, load_tokenizer(cfg.teacher), args.seq, 3)
+    batches = bench_batches(cfg, args.seq, 3)
     optimizer, _ = make_optimizer(student, DistillConfig(lr=1e-5), 100)
     seconds = defaultdict(list)
 

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from conftest import tiny_bert
-from minilm.bench import PeakMemory, fast_step_flops, format_table, naive_losses
+from minilm.bench import format_table
+from minilm.measure import PeakMemory, fast_step_flops
+from minilm.naive import naive_losses
 from minilm.losses import attention_relation_losses
 from minilm.relations import truncated_qkv
 
@@ -63,23 +65,46 @@ def test_peak_memory_sees_a_brief_allocation(monkeypatch, high_water_mark):
 
 
 def test_format_table_compares_with_the_naive_row():
-    row = dict(batch_shape=[32, 128], peak_fraction_bf16=0.1, row_peak_bf16_tflops=0.4)
+    row = dict(batch_shape=[32, 128], peak_fraction_bf16=0.1, row_peak_bf16_tflops=0.4, version="v1")
     result = {"steps": [dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=80.0, peak_mem_mb=500.0,
-                             allocator="default"),
+                             allocator="default", loss_fraction=0.5),
                         dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=100.0, peak_mem_mb=400.0,
-                             allocator="kept"),
+                             allocator="kept", loss_fraction=0.4),
                         dict(row, mode="fast", precision="bf16", seq=128, tokens_per_s=300.0, peak_mem_mb=100.0,
-                             allocator="kept")],
+                             allocator="kept", loss_fraction=0.05),
+                        dict(row, mode="naive", precision="fp32", seq=128, tokens_per_s=50.0, peak_mem_mb=800.0,
+                             allocator="kept", loss_fraction=0.6, version="v2"),
+                        dict(row, mode="fast", precision="bf16", seq=128, tokens_per_s=200.0, peak_mem_mb=80.0,
+                             allocator="kept", loss_fraction=0.08, version="v2")],
               "inference": {"teacher": {"examples_per_s": 10.0, "latency_ms_b1": 5.0},
                             "student": {"examples_per_s": 25.0, "latency_ms_b1": 2.0}, "speedup": 2.5},
-              "agreement": {"fp32": {"attention": {"rel_diff": 1e-7}},
-                            "bf16": {"attention": {"rel_diff": 2e-2}}}}
+              "agreement": {"v1": {"fp32": {"attention": {"rel_diff": 1e-7}},
+                                   "bf16": {"attention": {"rel_diff": 2e-2}}}}}
     text = format_table(result)
-    # Ratios are against the naive row with the same allocator setting, not the default-malloc one.
-    assert "| 32x128 | fast | bf16 | kept | 300 | 3.00x | 100 | 0.25x |" in text and "2.50x" in text
-    assert "| 32x128 | naive | fp32 | default | 80 | 0.80x | 500 | 1.25x | 10.0% | 0.40 |" in text
-    assert "fast (fp32) vs naive (fp32) loss, same batch and weights: attention rel diff 1.00e-07 -> agree" in text
-    assert "fast (bf16) vs naive (fp32) loss, same batch and weights: attention rel diff 2.00e-02 -> DISAGREE" in text
+    # Ratios are against the naive row of the same version with the same allocator setting.
+    assert "| 32x128 | v1 | fast | bf16 | kept | 300 | 3.00x | 100 | 0.25x | 5.0% | 10.0% | 0.40 |" in text
+    assert "| 32x128 | v1 | naive | fp32 | default | 80 | 0.80x | 500 | 1.25x | 50.0% | 10.0% | 0.40 |" in text
+    assert "| 32x128 | v2 | fast | bf16 | kept | 200 | 4.00x | 80 | 0.10x | 8.0% |" in text and "2.50x" in text
+    assert "v1: fast (fp32) vs naive (fp32) loss, same batch and weights: attention rel diff 1.00e-07 -> agree" in text
+    assert "v1: fast (bf16) vs naive (fp32) loss, same batch and weights: attention rel diff 2.00e-02 -> DISAGREE" in text
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_naive_step_agrees_with_ours_for_both_versions_on_a_padded_batch(version):
+    from minilm.config import DistillConfig
+    from minilm.objectives import build_objective, distill_losses
+
+    teacher, student = tiny_bert(seed=1, init_range=0.2).eval(), tiny_bert(layers=1, seed=2, init_range=0.2).eval()
+    batch = {"input_ids": torch.randint(1000, 2000, (3, 9)),
+             "attention_mask": torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 3 + [0] * 6])}
+    cfg = DistillConfig(precision="fp32", objective="minilmv2" if version == "v2" else "minilm", relation_heads=8)
+    with torch.no_grad():
+        naive = naive_losses(teacher, student, batch, version, relation_heads=8)
+        objective = build_objective(cfg, teacher, student)
+        fast = distill_losses(objective, objective.student_view, batch, cfg, "cpu")
+    assert set(naive) == set(fast) == ({"attention", "value"} if version == "v1" else {"qq", "kk", "vv"})
+    for name in naive:
+        assert fast[name].item() == pytest.approx(naive[name].item(), rel=1e-4)
 
 
 def test_merge_rounds_pools_steps_across_rounds():
@@ -97,15 +122,34 @@ def test_merge_rounds_pools_steps_across_rounds():
     assert row["peak_fraction_bf16"] == 5.0 / 1e12 / 2.0  # median FLOP rate over the largest peak seen
 
 
-@pytest.mark.parametrize("mode, precision", [("naive", "fp32"), ("fast", "bf16")])
-def test_step_row_runs_in_its_own_process(mode, precision):
+@pytest.mark.parametrize("mode, precision, version", [("naive", "fp32", "v1"), ("fast", "bf16", "v2")])
+def test_step_row_runs_in_its_own_process(mode, precision, version):
     """A whole bench row, end to end, on the packaged teacher: tiny batch, one timed step."""
     from minilm.bench import _run_isolated
     from minilm.config import BenchConfig
 
     cfg = BenchConfig(batch_size=2, steps=1)
-    row = _run_isolated(cfg, mode, 16, torch.device("cpu"), precision)
-    assert (row["mode"], row["precision"], row["batch_shape"]) == (mode, precision, [2, 16])
+    row = _run_isolated(cfg, dict(mode=mode, precision=precision, seq=16, device="cpu", allocator="kept",
+                                  version=version))
+    assert (row["mode"], row["precision"], row["batch_shape"], row["version"]) == (mode, precision, [2, 16], version)
     assert len(row["step_s"]) == 1 and row["step_s"][0] > 0
     assert row["tokens_per_s"] == pytest.approx(row["step_tokens"][0] / row["step_s"][0])
     assert row["flops"] > 0 and row["peak_mem_mb"] >= 0 and row["padding"] == 0
+    assert 0 < row["loss_fraction"] < 1 and len(row["loss_s"]) == 1
+
+
+def test_bert_base_preset_builds_the_papers_shapes_without_weights():
+    from minilm.bench import bench_models, plan_rows
+    from minilm.config import BenchConfig
+    from minilm.models import count_parameters
+
+    cfg = BenchConfig(preset="bert-base")
+    teacher, student = bench_models(cfg, "sdpa", torch.device("cpu"))
+    t, s = teacher.config, student.config
+    assert (t.num_hidden_layers, t.hidden_size, t.num_attention_heads, t.intermediate_size, t.vocab_size,
+            t.max_position_embeddings) == (12, 768, 12, 3072, 30522, 512)
+    assert (s.num_hidden_layers, s.hidden_size) == (6, 768)
+    assert 109e6 < count_parameters(teacher) < 110e6 and 66e6 < count_parameters(student) < 68e6
+    groups = plan_rows(cfg, torch.device("cuda"))  # v1 and v2 at 128 and 512, no SST-2 rows for a preset
+    assert [(g[0]["version"], g[0]["seq"]) for g in groups] == [("v1", 128), ("v1", 512), ("v2", 128), ("v2", 512)]
+    assert all([r["mode"] for r in g] == ["naive", "fast", "fast"] for g in groups)

@@ -277,3 +277,39 @@ def test_task_loss_by_hand_for_both_kinds():
     assert task_loss(values, torch.tensor([0.0, 1.0]), "regression").item() == pytest.approx((1 + 4) / 2)
     # output_kl told the kind explicitly agrees with its one-output rule
     assert output_kl(values, torch.zeros(2, 1), kind="regression").item() == pytest.approx((1 + 9) / 2)
+
+
+def test_bf16_autocast_around_the_call_changes_nothing_on_a_padded_batch():
+    """Under autocast the logits matmul would run in bf16, turning the padded keys' bias into -inf (NaN)."""
+    t, s, mask = ragged()
+    sl = s[0].clone().requires_grad_()
+    full = relation_kl(t[0], t[1], sl, s[1], mask, 4)
+    (g_full,) = torch.autograd.grad(full, sl)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = relation_kl(t[0], t[1], sl, s[1], mask, 4)
+        (g_inside,) = torch.autograd.grad(inside, sl)
+    assert inside.dtype == torch.float32 and inside.item() == full.item()
+    assert torch.equal(g_inside, g_full)
+
+
+def test_chunk_counts_at_the_papers_shapes_cpu_budget_and_cuda_budget():
+    """docs/performance.md quotes these: Python-level chunk iterations per relation and step."""
+    from minilm.losses import CHUNK_ELEMENTS_CUDA, auto_chunk
+
+    def chunks(batch, heads, seq, budget=None):
+        examples, rows = auto_chunk(batch, heads, seq, budget=budget)
+        return math.ceil(batch / examples) * math.ceil(seq / rows)
+
+    assert chunks(128, 12, 512) == 896 and chunks(256, 48, 512) == 6400  # CPU cache-sized maps
+    assert chunks(128, 12, 512, CHUNK_ELEMENTS_CUDA) == 13 and chunks(256, 48, 512, CHUNK_ELEMENTS_CUDA) == 128
+
+
+def test_relation_kernel_flag_reaches_the_loss():
+    from minilm.config import DistillConfig
+    from minilm.objectives import build_objective
+    from conftest import tiny_bert
+
+    objective = build_objective(DistillConfig(relation_kernel="torch"), tiny_bert(), tiny_bert())
+    assert objective.heads["kernel"] == "torch"
+    with pytest.raises(MiniLMError, match="relation kernel must be one of auto, torch, triton"):
+        relation_kl(*ragged()[0][:2], *ragged()[1][:2], ragged()[2], 4, kernel="fast")

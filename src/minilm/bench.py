@@ -1,244 +1,184 @@
 """`minilm bench`: the distillation step, ours versus a faithful naive one, measured in one run.
 
-Rows:
-* matrix-multiply peak (float32 and bf16), measured here, so step rates can be put against it;
-* distillation step (batch x seq of random tokens, no padding) at each `seq_lengths`, and on real
-  SST-2 batches (naive: padded to 128 as the original project did; ours: dynamic padding with
-  length grouping), for `naive` (HF models called with output_attentions=True and
-  output_hidden_states=True, eager attention, float32, teacher under no_grad, loss from the returned
-  probabilities) and `fast` (our training step: truncated SDPA runs, bf16 autocast, float32 KL);
-* inference: teacher vs student examples/s at batch 32 and latency at batch 1 on SST-2 dev.
+Rows, for each MiniLM version asked for (v1: L_AT + L_VR; v2: Q-Q, K-K, V-V with `relation_heads` heads):
+* distillation step at each of `seq_lengths` (batch x seq random tokens, no padding), and for the packaged
+  teacher on real SST-2 batches too (naive: padded to 128 as the original project did; ours: dynamic
+  padding with length grouping), for `naive` (`minilm.naive`: HF models called with output_attentions and
+  output_hidden_states, eager, float32) and `fast` (our training step: objective, device step policy and
+  optimizer step as `minilm distill` runs them) in float32 and bf16;
+* each row: tokens/s, peak memory, the fraction of the step spent in the loss (the loss terms' forward and
+  backward from the models' outputs, timed on their own after the steps), and useful FLOPs as a fraction
+  of the bf16 matrix-multiply peak measured in the row's own process (MFU);
+* the losses of the fast step against the naive step's, same batch and weights;
+* inference: teacher vs student examples/s at batch 32 and latency at batch 1.
 
-Each step row runs in its own spawned process, so that its peak memory (the kernel's high-water mark of
-the resident set above the level before the first warm-up step, see `PeakMemory`; `max_memory_allocated`
-on CUDA) is its own.
-Every CPU row runs with `keep_freed_memory` (what our training does), naive rows included, so that
-the ratios measure the code; one extra naive row shows glibc's default allocator. Rates are medians
-of per-step rates. A shared machine's speed drifts by tens of percent over minutes, so each setting's
-rows run `rounds` times in turn (naive, fast, naive, fast, ...) and a row's rate is the median over
-all its rounds' steps: rows compared with each other saw the same drift.
-Useful FLOPs count the matrix multiplies the fast step cannot avoid (see `fast_step_flops`).
+`--preset bert-base` builds a randomly initialised BERT-base-shaped teacher (12 x 768, 12 heads, FFN 3,072,
+vocabulary 30,522, 512 positions) and the seed's 6 x 768 student: the paper's shapes, no weights needed.
+
+Each step row runs in its own spawned process, so that its peak memory (`measure.PeakMemory`) is its own.
+Every CPU row runs with `keep_freed_memory` (what our training does), naive rows included, so that the
+ratios measure the code; one extra naive row shows glibc's default allocator. Rates are medians of
+per-step rates; each setting's rows run `rounds` times in turn (naive, fast, naive, fast, ...) and a row's
+rate is the median over all its rounds' steps: rows compared with each other saw the same drift.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
-import os
-import threading
 import time
 from pathlib import Path
 from queue import Empty
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from minilm.config import DATA_ROOT, BenchConfig, DistillConfig
 from minilm.errors import require
+from minilm.measure import PeakMemory, fast_step_flops, matmul_tflops, sync
+from minilm.naive import naive_loss_terms, naive_losses, naive_outputs
+
+PRESETS = {"bert-base": dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                             intermediate_size=3072, max_position_embeddings=512)}
+STUDENT_DEFAULTS = {None: (3, 384), "bert-base": (6, 768)}  # (layers, hidden): packaged teacher, BERT-base preset
 
 
-def matmul_tflops(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 1.5) -> float:
-    """Best sustained n x n x n matmul rate, in TFLOP/s."""
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    best = 0.0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(3):
-            a @ b
-        _sync(device)
-        best = max(best, 3 * 2 * n ** 3 / (time.perf_counter() - start) / 1e12)
-    return best
+def versions_of(cfg: BenchConfig) -> list[str]:
+    versions = cfg.versions or (["v1", "v2"] if cfg.preset else ["v1"])
+    require(all(v in ("v1", "v2") for v in versions), f"versions must be v1 and/or v2, got {versions}")
+    return versions
 
 
-def _sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def fast_step_flops(t_cfg, s_cfg, batch: int, seq: int, relations: int = 2) -> float:
-    """Matmul FLOPs of one fast step: what L_AT + L_VR cannot do without.
-
-    Teacher forward: (L_t - 1) blocks + the last block's Q/K/V projections. Student: (L_s - 1) blocks +
-    Q/K/V, forward and backward (backward = 2 x forward). Relations: (seq x seq) logits per relation,
-    teacher once, student three times. A block: Q/K/V/O projections 8 T H^2, scores and context
-    4 T^2 H, feed-forward 4 T H F.
-    """
-    def block(h, f):
-        return 8 * seq * h * h + 4 * seq * seq * h + 4 * seq * h * f
-
-    def qkv(h):
-        return 6 * seq * h * h
-
-    teacher = (t_cfg.num_hidden_layers - 1) * block(t_cfg.hidden_size, t_cfg.intermediate_size) + qkv(t_cfg.hidden_size)
-    student = (s_cfg.num_hidden_layers - 1) * block(s_cfg.hidden_size, s_cfg.intermediate_size) + qkv(s_cfg.hidden_size)
-    rel = relations * 2 * seq * seq * (t_cfg.hidden_size + 3 * s_cfg.hidden_size)
-    return float(batch * (teacher + 3 * student + rel))
-
-
-def naive_losses(teacher, student, batch: dict) -> dict[str, torch.Tensor]:
-    """The usual implementation: full eager forwards returning every layer's maps and states."""
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
-    with torch.no_grad():
-        t_out = teacher(**inputs, output_attentions=True, output_hidden_states=True)
-    s_out = student(**inputs, output_attentions=True, output_hidden_states=True)
-    mask = batch["attention_mask"].bool()
-    heads = teacher.config.num_attention_heads
-
-    def value_relation(model, hidden):
-        v = model.encoder.layer[-1].attention.self.value(hidden)
-        v = v.view(*v.shape[:2], heads, -1).transpose(1, 2)
-        scores = v @ v.transpose(-1, -2) / math.sqrt(v.shape[-1])
-        return torch.softmax(scores.masked_fill(~mask[:, None, None, :], -1e9), -1)
-
-    def kl_of_probs(p, q):
-        terms = p * (torch.log(p.clamp_min(1e-30)) - torch.log(q.clamp_min(1e-30)))
-        rows = terms.sum(-1).sum(1)  # (batch, seq)
-        return ((rows * mask).sum(-1) / (heads * mask.sum(-1))).mean()
-
-    return {"attention": kl_of_probs(t_out.attentions[-1], s_out.attentions[-1]),
-            "value": kl_of_probs(value_relation(teacher, t_out.hidden_states[-2]),
-                                 value_relation(student, s_out.hidden_states[-2]))}
-
-
-def _models(cfg: BenchConfig, attn: str, device):
+def bench_models(cfg: BenchConfig, attn: str, device):
+    """(frozen teacher, student in training mode) on `device`, the same weights for the same settings."""
     from minilm.models import freeze, load_encoder, student_from_teacher
 
-    teacher = freeze(load_encoder(cfg.teacher, attn_implementation=attn)).to(device)
-    student = student_from_teacher(teacher, cfg.student_layers, cfg.student_hidden, cfg.student_heads, seed=0,
-                                   attn_implementation=attn)
+    if cfg.preset:
+        from transformers import BertConfig, BertModel
+
+        torch.manual_seed(0)
+        teacher = BertModel(BertConfig(**PRESETS[cfg.preset], attn_implementation=attn))
+    else:
+        teacher = load_encoder(cfg.teacher, attn_implementation=attn)
+    freeze(teacher).to(device)
+    layers, hidden = STUDENT_DEFAULTS[cfg.preset]
+    student = student_from_teacher(teacher, cfg.student_layers or layers, cfg.student_hidden or hidden,
+                                   cfg.student_heads, seed=0, attn_implementation=attn)
     return teacher, student.to(device).train()
 
 
-def _batches(cfg: BenchConfig, tokenizer, seq: int | str, count: int) -> list[dict]:
-    """`count` batches: random tokens (batch x seq, no padding), or real SST-2 sentences."""
+def bench_batches(cfg: BenchConfig, seq: int | str, count: int, ragged: bool = False) -> list[dict]:
+    """`count` batches: random tokens (batch x seq; `ragged`: example i keeps a decreasing share of real tokens),
+    or real SST-2 sentences tokenized by the teacher's tokenizer ("sst2", "sst2-padded")."""
     from minilm.data import length_grouped_batches, pad_batch
 
     if isinstance(seq, int):
         g = torch.Generator().manual_seed(0)
-        return [{"input_ids": torch.randint(1000, 29000, (cfg.batch_size, seq), generator=g),
-                 "attention_mask": torch.ones(cfg.batch_size, seq, dtype=torch.long)} for _ in range(count)]
+        batches = []
+        for _ in range(count):
+            mask = torch.ones(cfg.batch_size, seq, dtype=torch.long)
+            if ragged:
+                for i in range(cfg.batch_size):
+                    mask[i, max(2, seq - i * seq // (2 * cfg.batch_size)):] = 0
+            batches.append({"input_ids": torch.randint(1000, 29000, (cfg.batch_size, seq), generator=g) * mask,
+                            "attention_mask": mask})
+        return batches
     from minilm.glue import load_task
+    from minilm.models import load_tokenizer
 
     path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
     sentences = [t[0] for t in load_task("sst2", "train", str(path.parent)).texts[:cfg.batch_size * 50]]
-    ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
+    ids = load_tokenizer(cfg.teacher)(sentences, truncation=True, max_length=128)["input_ids"]
     if seq == "sst2-padded":  # the original project: every batch padded to 128
         return [pad_batch(ids[i * cfg.batch_size:(i + 1) * cfg.batch_size], 0, min_width=128) for i in range(count)]
     order = length_grouped_batches(np.asarray([len(x) for x in ids]), cfg.batch_size, seed=0, epoch=0)
     return [pad_batch([ids[j] for j in order[i]], 0) for i in range(count)]
 
 
-class PeakMemory:
-    """Peak memory above the level at entry (bytes): on CUDA the allocator's peak; on Linux CPU the kernel's
-    own high-water mark of the resident set (VmHWM, reset at entry through /proc/self/clear_refs), which
-    costs nothing while the steps run; elsewhere the resident set sampled every millisecond by a thread.
+def fast_config(cfg: BenchConfig, version: str, precision: str) -> DistillConfig:
+    return DistillConfig(precision=precision, objective="minilmv2" if version == "v2" else "minilm",
+                         relation_heads=cfg.relation_heads, relation_kernel=cfg.relation_kernel)
 
-    The sampling thread is the fallback only: on a 2-core machine its wake-ups preempt a compute thread
-    and its GIL requests stall the Python between kernels, which slowed the timed steps it watched.
+
+def _fast_step(cfg, version, precision, teacher, student, device):
+    """The training step `minilm distill` runs, and a probe timing its loss terms alone (forward + backward)."""
+    from minilm.objectives import autograd_copy, build_objective, distill_losses
+    from minilm.policy import apply_step_policy
+    from minilm.training import autocast, make_accelerator, make_optimizer, optimizer_step
+
+    dcfg = fast_config(cfg, version, precision)
+    objective = build_objective(dcfg, teacher, student)
+    apply_step_policy(device.type, precision, cfg.compile, [student], teacher)
+    model = torch.compile(objective.student_view) if cfg.compile else objective.student_view
+    accelerator = make_accelerator(DistillConfig(precision=precision, device=device.type))
+    optimizer, scheduler = make_optimizer(student, DistillConfig(lr=1e-5), 100)
+
+    def step(b):
+        loss = sum(distill_losses(objective, model, b, dcfg, device.type).values())
+        optimizer_step(accelerator, student, optimizer, scheduler, loss, grad_clip=1.0)
+
+    def loss_probe(b) -> float:
+        inputs = objective.inputs(b)
+        with torch.inference_mode(), autocast(device.type, precision):
+            t, _ = objective.teacher_view(**inputs)
+            s, _ = objective.student_view(**inputs)
+        t, s = autograd_copy(t), type(s)(*(x.clone().requires_grad_() for x in s))
+        sync(device)
+        start = time.perf_counter()
+        sum(objective.losses(t, s, b).values()).backward()
+        sync(device)
+        return time.perf_counter() - start
+    return step, loss_probe
+
+
+def _naive_step(version, relation_heads, teacher, student, device):
+    """What a plain training loop does, and the same loss probe over its outputs."""
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)
+
+    def step(b):
+        loss = sum(naive_losses(teacher, student, b, version, relation_heads).values())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def loss_probe(b) -> float:
+        with torch.no_grad():
+            t_out, s_out = naive_outputs(teacher, student, b)
+        stand_in = SimpleNamespace(attentions=[s_out.attentions[-1].clone().requires_grad_()],
+                                   hidden_states=[s_out.hidden_states[-2].clone().requires_grad_(), None])
+        sync(device)
+        start = time.perf_counter()
+        sum(naive_loss_terms(teacher, student, t_out, stand_in, b["attention_mask"], version,
+                             relation_heads).values()).backward()
+        sync(device)
+        student.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
+    return step, loss_probe
+
+
+def _step_worker(cfg: BenchConfig, row: dict, queue) -> None:
+    """One row: build models and batches, warm up, time `cfg.steps` optimizer steps one by one, then the loss.
+
+    row: mode (naive, fast), precision, seq, allocator, version. allocator "kept" applies
+    `keep_freed_memory` (what `minilm distill` does on CPU), so that fast/naive ratios measure the code
+    alone; "default" leaves glibc's settings, for naive rows (the fast row takes the device step policy of
+    `minilm distill`, which keeps freed memory on CPU in any case).
     """
-
-    def __init__(self, device):
-        self.device, self.peak, self._stop, self.thread = device, 0, threading.Event(), None
-
-    @staticmethod
-    def rss() -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    @staticmethod
-    def _reset_high_water_mark() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")  # Linux >= 4.0: VmHWM := the current resident set
-            return True
-        except OSError:
-            return False
-
-    @staticmethod
-    def _high_water_mark() -> int:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        raise OSError("no VmHWM in /proc/self/status")
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-            return self
-        self.base = self.peak = self.rss()
-        if not self._reset_high_water_mark():
-            self.thread = threading.Thread(target=self._sample, daemon=True)
-            self.thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(0.001)
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            self.peak = torch.cuda.max_memory_allocated()
-        elif self.thread is None:
-            self.peak = self._high_water_mark()
-        else:
-            self._stop.set()
-            self.thread.join()
-        self.used = max(self.peak - self.base, 0)
-
-
-def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: str, allocator: str,
-                 queue) -> None:
-    """One row: build models and batches, warm up, time `cfg.steps` optimizer steps one by one.
-
-    allocator: "kept" applies `keep_freed_memory` (what `minilm distill` does on CPU), so that fast/naive
-    ratios measure the code alone; "default" leaves glibc's settings, for naive rows (the fast row takes
-    the device step policy of `minilm distill`, which keeps freed memory on CPU in any case).
-    """
-    from minilm.models import load_tokenizer
-    from minilm.objectives import build_objective, distill_losses
-    from minilm.policy import apply_step_policy, keep_freed_memory
-    from minilm.training import make_accelerator, make_optimizer, optimizer_step
+    from minilm.policy import keep_freed_memory
 
     torch.manual_seed(0)
-    device = torch.device(device_name)
-    if device.type == "cpu" and allocator == "kept":
+    device = torch.device(row["device"])
+    if device.type == "cpu" and row["allocator"] == "kept":
         keep_freed_memory()
-    teacher, student = _models(cfg, "eager" if mode == "naive" else "sdpa", device)
-    tokenizer = load_tokenizer(cfg.teacher)
+    teacher, student = bench_models(cfg, "eager" if row["mode"] == "naive" else "sdpa", device)
     warmup = 2
-    batches = [{k: v.to(device) for k, v in b.items()} for b in _batches(cfg, tokenizer, seq, cfg.steps + warmup)]
-    dcfg = DistillConfig(precision=precision)
-    if mode == "fast":  # the training step itself: the policy, losses and optimizer step `minilm distill` runs
-        objective = build_objective(dcfg, teacher, student)
-        apply_step_policy(device.type, precision, cfg.compile, [student], teacher)
-        model = torch.compile(objective.student_view) if cfg.compile else objective.student_view
-        accelerator = make_accelerator(DistillConfig(precision=precision, device=device.type))
-        optimizer, scheduler = make_optimizer(student, DistillConfig(lr=1e-5), 100)
-
-        def step(b):
-            loss = sum(distill_losses(objective, model, b, dcfg, device.type).values())
-            optimizer_step(accelerator, student, optimizer, scheduler, loss, grad_clip=1.0)
-            return float(loss.detach())
-    else:  # what a plain training loop does
-        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-5)
-
-        def step(b):
-            loss = sum(naive_losses(teacher, student, b).values())
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            return float(loss.detach())
-
+    batches = [{k: v.to(device) for k, v in b.items()} for b in bench_batches(cfg, row["seq"], cfg.steps + warmup)]
+    if row["mode"] == "fast":
+        step, loss_probe = _fast_step(cfg, row["version"], row["precision"], teacher, student, device)
+    else:
+        step, loss_probe = _naive_step(row["version"], cfg.relation_heads, teacher, student, device)
     # This process's own bf16 matmul peak, before and after its steps: on a shared machine the rate a
     # row could reach drifts between rows, and each row's fraction of peak is against its own.
     row_peak = matmul_tflops(torch.bfloat16, device, seconds=1.0)
@@ -249,21 +189,23 @@ def _step_worker(cfg: BenchConfig, mode: str, seq, device_name: str, precision: 
             step(b)
         seconds = []
         for b in batches[warmup:]:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             step(b)
-            _sync(device)
+            sync(device)
             seconds.append(time.perf_counter() - start)
+    loss_seconds = [loss_probe(b) for b in batches[warmup:]]
     row_peak = max(row_peak, matmul_tflops(torch.bfloat16, device, seconds=1.0))
     batches = batches[warmup:]
     tokens = [int(b["attention_mask"].sum()) for b in batches]
-    flops = [fast_step_flops(teacher.config, student.config, *b["input_ids"].shape) for b in batches]
+    relations = 2 if row["version"] == "v1" else 3
+    flops = [fast_step_flops(teacher.config, student.config, *b["input_ids"].shape, relations) for b in batches]
     padded = sum(b["attention_mask"].numel() for b in batches)
     # Medians of per-step rates: one step slowed by another tenant of a shared machine moves a mean.
-    queue.put({"mode": mode, "seq": seq, "precision": precision, "allocator": allocator,
-               "step_tokens": tokens, "step_flops": flops,
+    queue.put({**row, "step_tokens": tokens, "step_flops": flops, "step_s": seconds, "loss_s": loss_seconds,
                "tokens_per_s": float(np.median([n / t for n, t in zip(tokens, seconds)])),
-               "tokens_per_s_mean": sum(tokens) / sum(seconds), "step_s": seconds,
+               "tokens_per_s_mean": sum(tokens) / sum(seconds),
+               "loss_fraction": float(np.median(loss_seconds) / np.median(seconds)),
                "peak_mem_mb": memory.used / 2 ** 20, "padding": 1 - sum(tokens) / padded,
                "batch_shape": list(batches[0]["input_ids"].shape),
                "flops": float(np.median([f / t for f, t in zip(flops, seconds)])), "row_peak_bf16_tflops": row_peak})
@@ -275,28 +217,32 @@ def merge_rounds(runs: list[dict]) -> dict:
     seconds = [t for r in runs for t in r["step_s"]]
     tokens = [n for r in runs for n in r["step_tokens"]]
     flops = [f for r in runs for f in r["step_flops"]]
-    row = dict(runs[0], step_s=seconds, step_tokens=tokens, step_flops=flops, rounds=len(runs),
+    loss_seconds = [t for r in runs for t in r.get("loss_s", [])]
+    row = dict(runs[0], step_s=seconds, step_tokens=tokens, step_flops=flops, loss_s=loss_seconds, rounds=len(runs),
                rounds_tokens_per_s=[r["tokens_per_s"] for r in runs],
                tokens_per_s=float(np.median([n / t for n, t in zip(tokens, seconds)])),
                tokens_per_s_mean=sum(tokens) / sum(seconds),
                flops=float(np.median([f / t for f, t in zip(flops, seconds)])),
                peak_mem_mb=max(r["peak_mem_mb"] for r in runs),
                row_peak_bf16_tflops=max(r["row_peak_bf16_tflops"] for r in runs))
+    if loss_seconds:
+        row["loss_fraction"] = float(np.median(loss_seconds) / np.median(seconds))
     row["peak_fraction_bf16"] = row["flops"] / 1e12 / row["row_peak_bf16_tflops"]
     return row
 
 
-def _run_isolated(cfg, mode, seq, device, precision, allocator: str = "kept") -> dict:
+def _run_isolated(cfg: BenchConfig, row: dict) -> dict:
     context = mp.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_step_worker, args=(cfg, mode, seq, device.type, precision, allocator, queue))
+    process = context.Process(target=_step_worker, args=(cfg, row, queue))
     process.start()
     while True:  # a worker that dies (out of memory, a crash) must not leave us waiting forever
         try:
             result = queue.get(timeout=5)
             break
         except Empty:
-            require(process.is_alive(), f"the {mode} {precision} step at {seq} died (exit code {process.exitcode})")
+            require(process.is_alive(), f"the {row['mode']} {row['version']} {row['precision']} step at {row['seq']} "
+                                        f"died (exit code {process.exitcode}); try a smaller --batch-size")
     process.join()
     return result
 
@@ -307,22 +253,22 @@ def _run_isolated(cfg, mode, seq, device, precision, allocator: str = "kept") ->
 AGREEMENT_TOLERANCE = {"fp32": 1e-3, "bf16": 1e-2}
 
 
-def agreement(cfg: BenchConfig, device) -> dict:
-    """Fast step's losses (its kernels swapped in, as in training) vs the naive float32 step's, same batch
-    and weights, students in eval mode: {precision: {loss: {fast, naive, rel_diff}}}."""
-    from minilm.models import load_tokenizer
+def agreement(cfg: BenchConfig, device, version: str = "v1") -> dict:
+    """Fast step's losses (its kernels swapped in, as in training) vs the naive float32 step's, same padded
+    batch and weights, students in eval mode: {precision: {loss: {fast, naive, rel_diff}}}."""
     from minilm.objectives import build_objective, distill_losses
     from minilm.policy import apply_step_policy
 
-    teacher, student = _models(cfg, "eager", device)  # the naive step's models
+    teacher, student = bench_models(cfg, "eager", device)  # the naive step's models
     student.eval()  # no dropout, so both compute the same function
-    batch = {k: v.to(device) for k, v in _batches(cfg, load_tokenizer(cfg.teacher), "sst2", 1)[0].items()}
+    seq = 128 if cfg.preset else "sst2"
+    batch = {k: v.to(device) for k, v in bench_batches(cfg, seq, 1, ragged=True)[0].items()}
     with torch.no_grad():
-        naive = naive_losses(teacher, student, batch)
+        naive = naive_losses(teacher, student, batch, version, cfg.relation_heads)
     result = {}
     for precision in AGREEMENT_TOLERANCE:
-        fast_teacher, fast_student = _models(cfg, "sdpa", device)  # the same weights (same seed)
-        dcfg = DistillConfig(precision=precision)
+        fast_teacher, fast_student = bench_models(cfg, "sdpa", device)  # the same weights (same seed)
+        dcfg = fast_config(cfg, version, precision)
         objective = build_objective(dcfg, fast_teacher, fast_student)
         apply_step_policy(device.type, precision, cfg.compile, [fast_student], fast_teacher)
         fast_student.eval()
@@ -335,29 +281,31 @@ def agreement(cfg: BenchConfig, device) -> dict:
 
 
 def inference(cfg: BenchConfig, device) -> dict:
-    """Teacher vs student: examples/s at batch 32 and median latency at batch 1 on SST-2 dev.
-
-    The two models take turns batch by batch (and example by example), so that a drift in the shared
-    machine's speed reaches both alike.
-    """
+    """Teacher vs student: examples/s at batch 32 and median latency at batch 1, on SST-2 dev (random
+    128-token sequences with a preset). The two models take turns batch by batch (and example by
+    example), so that a drift in the shared machine's speed reaches both alike."""
     from minilm.data import pad_batch
-    from minilm.glue import load_task
-    from minilm.models import load_tokenizer
 
-    teacher, student = _models(cfg, "sdpa", device)
+    teacher, student = bench_models(cfg, "sdpa", device)
     models = {"teacher": teacher.eval(), "student": student.eval()}
-    tokenizer = load_tokenizer(cfg.teacher)
-    path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
-    sentences = [t[0] for t in load_task("sst2", "dev", str(path.parent)).texts]
-    ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
+    if cfg.preset:
+        g = torch.Generator().manual_seed(1)
+        ids = [torch.randint(1000, 29000, (128,), generator=g).tolist() for _ in range(640)]
+    else:
+        from minilm.glue import load_task
+        from minilm.models import load_tokenizer
+
+        path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
+        sentences = [t[0] for t in load_task("sst2", "dev", str(path.parent)).texts]
+        ids = load_tokenizer(cfg.teacher)(sentences, truncation=True, max_length=128)["input_ids"]
     batches = [{k: v.to(device) for k, v in pad_batch(ids[i:i + 32], 0).items()} for i in range(0, len(ids), 32)]
     singles = [{k: v.to(device) for k, v in pad_batch([x], 0).items()} for x in ids[:200]]
 
     def timed(model, batch) -> float:
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         model(**batch)
-        _sync(device)
+        sync(device)
         return time.perf_counter() - start
 
     seconds = {name: 0.0 for name in models}
@@ -377,39 +325,53 @@ def inference(cfg: BenchConfig, device) -> dict:
     return result
 
 
+def plan_rows(cfg: BenchConfig, device: torch.device) -> list[list[dict]]:
+    """The rows to run, grouped by setting (version, sequence): each group's rows run in turn per round."""
+    groups = []
+    for version in versions_of(cfg):
+        settings = [*cfg.seq_lengths] + (["sst2"] if not cfg.preset and version == "v1" else [])
+        for seq in settings:
+            naive_seq = "sst2-padded" if seq == "sst2" else seq
+            base = dict(version=version, device=device.type, allocator="kept")
+            group = [dict(base, mode="naive", precision="fp32", seq=naive_seq),
+                     dict(base, mode="fast", precision="fp32", seq=seq), dict(base, mode="fast", precision="bf16", seq=seq)]
+            if device.type == "cpu" and not groups:  # what a naive loop gets without our allocator setting
+                group.insert(0, dict(group[0], allocator="default"))
+            groups.append(group)
+    return groups
+
+
 def bench(cfg: BenchConfig) -> dict:
     from minilm.models import pick_device
 
     device = pick_device(cfg.device)
     require(cfg.steps >= 1 and cfg.batch_size >= 1, "steps and batch_size must be positive")
+    require(cfg.rounds >= 1, f"rounds must be at least 1, got {cfg.rounds}")
+    require(cfg.preset is None or cfg.preset in PRESETS, f"unknown preset '{cfg.preset}'; known: {', '.join(PRESETS)}")
     sst2 = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
-    require(sst2.is_file(), f"SST-2 train.tsv not found at {sst2}; pass --sst2 PATH")
+    require(cfg.preset or sst2.is_file(), f"SST-2 train.tsv not found at {sst2}; pass --sst2 PATH")
+    versions = versions_of(cfg)
     peak = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
     print(f"matmul peak on {device}: fp32 {peak['fp32']:.2f} TFLOP/s, bf16 {peak['bf16']:.2f} TFLOP/s "
           f"({torch.get_num_threads()} threads)")
-    require(cfg.rounds >= 1, f"rounds must be at least 1, got {cfg.rounds}")
     rows = []
-    for seq in [*cfg.seq_lengths, "sst2"]:
-        naive_seq = "sst2-padded" if seq == "sst2" else seq
-        plan = [("naive", "fp32", naive_seq, "kept"), ("fast", "fp32", seq, "kept"), ("fast", "bf16", seq, "kept")]
-        if device.type == "cpu" and seq == (cfg.seq_lengths or [None])[0]:
-            # What a naive loop gets without our allocator setting.
-            plan.insert(0, ("naive", "fp32", naive_seq, "default"))
-        runs: dict[tuple, list[dict]] = {item: [] for item in plan}
+    for group in plan_rows(cfg, device):
+        runs: list[list[dict]] = [[] for _ in group]
         for round_ in range(cfg.rounds):
-            for item in plan:
-                mode, precision, s, allocator = item
-                row = _run_isolated(cfg, mode, s, device, precision, allocator)
-                runs[item].append(row)
-                print(f"  round {round_ + 1}/{cfg.rounds}  {mode:5s} {precision:4s} {str(s):12s} {allocator:7s} "
-                      f"{row['tokens_per_s']:9,.0f} tok/s  {row['peak_mem_mb']:8,.0f} MB  "
-                      f"(bf16 peak {row['row_peak_bf16_tflops']:.2f} TFLOP/s)", flush=True)
-        rows += [merge_rounds(runs[item]) for item in plan]
+            for i, row in enumerate(group):
+                result = _run_isolated(cfg, row)
+                runs[i].append(result)
+                print(f"  round {round_ + 1}/{cfg.rounds}  {row['version']} {row['mode']:5s} {row['precision']:4s} "
+                      f"{str(row['seq']):12s} {row['allocator']:7s} {result['tokens_per_s']:9,.0f} tok/s  "
+                      f"{result['peak_mem_mb']:8,.0f} MB  loss {100 * result['loss_fraction']:4.1f}% of step  "
+                      f"(bf16 peak {result['row_peak_bf16_tflops']:.2f} TFLOP/s)", flush=True)
+        rows += [merge_rounds(r) for r in runs]
     peak_after = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
-    result = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    result = {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+              else "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
               "config": {k: v for k, v in vars(cfg).items()}, "matmul_tflops": peak,
               "matmul_tflops_after": peak_after, "steps": rows,
-              "agreement": agreement(cfg, device), "inference": inference(cfg, device)}
+              "agreement": {v: agreement(cfg, device, v) for v in versions}, "inference": inference(cfg, device)}
     print(format_table(result))
     if cfg.output:
         Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
@@ -418,28 +380,37 @@ def bench(cfg: BenchConfig) -> dict:
 
 
 def format_table(result: dict) -> str:
-    """Markdown: fast vs naive per sequence setting, then inference."""
-    lines = ["| batch | step | precision | malloc | tokens/s | vs naive | peak MB | vs naive | % bf16 peak | "
-             "its bf16 peak TFLOP/s |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    naive = {str(r["seq"]).replace("-padded", ""): r for r in result["steps"]
-             if r["mode"] == "naive" and r.get("allocator", "kept") == "kept"}
+    """Markdown: fast vs naive per (version, sequence setting), then inference and loss agreement."""
+    lines = ["| batch | MiniLM | step | precision | malloc | tokens/s | vs naive | peak MB | vs naive | "
+             "loss % of step | MFU (% bf16 peak) | its bf16 peak TFLOP/s |",
+             "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def key(r):
+        return r.get("version", "v1"), str(r["seq"]).replace("-padded", "")
+
+    naive = {key(r): r for r in result["steps"] if r["mode"] == "naive" and r.get("allocator", "kept") == "kept"}
     for r in result["steps"]:
-        base = naive[str(r["seq"]).replace("-padded", "")]
+        base = naive[key(r)]
         shape = "x".join(map(str, r["batch_shape"])) + (" SST-2" if "sst2" in str(r["seq"]) else "")
-        lines.append(f"| {shape} | {r['mode']} | {r['precision']} | {r.get('allocator', 'kept')} | "
-                     f"{r['tokens_per_s']:,.0f} | "
+        loss = f"{100 * r['loss_fraction']:.1f}%" if "loss_fraction" in r else "-"
+        lines.append(f"| {shape} | {r.get('version', 'v1')} | {r['mode']} | {r['precision']} | "
+                     f"{r.get('allocator', 'kept')} | {r['tokens_per_s']:,.0f} | "
                      f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['peak_mem_mb']:,.0f} | "
-                     f"{r['peak_mem_mb'] / max(base['peak_mem_mb'], 1e-9):.2f}x | "
+                     f"{r['peak_mem_mb'] / max(base['peak_mem_mb'], 1e-9):.2f}x | {loss} | "
                      f"{100 * r['peak_fraction_bf16']:.1f}% | {r.get('row_peak_bf16_tflops', float('nan')):.2f} |")
     inf = result["inference"]
     lines += ["", "| model | examples/s (batch 32) | latency ms (batch 1) |", "|---|---:|---:|"]
     for name in ("teacher", "student"):
         lines.append(f"| {name} | {inf[name]['examples_per_s']:,.0f} | {inf[name]['latency_ms_b1']:.1f} |")
     lines.append(f"\nstudent inference speed-up: {inf['speedup']:.2f}x")
-    for precision, agree in result["agreement"].items():
-        ok = all(v["rel_diff"] < AGREEMENT_TOLERANCE[precision] for v in agree.values())
-        lines.append(f"fast ({precision}) vs naive (fp32) loss, same batch and weights: "
-                     + ", ".join(f"{k} rel diff {v['rel_diff']:.2e}" for k, v in agree.items())
-                     + (f" -> agree (< {AGREEMENT_TOLERANCE[precision]:g})" if ok
-                        else f" -> DISAGREE (>= {AGREEMENT_TOLERANCE[precision]:g})"))
+    agreements = result["agreement"]
+    if agreements and "fp32" in agreements:  # results written before versions were rows
+        agreements = {"v1": agreements}
+    for version, by_precision in agreements.items():
+        for precision, agree in by_precision.items():
+            ok = all(v["rel_diff"] < AGREEMENT_TOLERANCE[precision] for v in agree.values())
+            lines.append(f"{version}: fast ({precision}) vs naive (fp32) loss, same batch and weights: "
+                         + ", ".join(f"{k} rel diff {v['rel_diff']:.2e}" for k, v in agree.items())
+                         + (f" -> agree (< {AGREEMENT_TOLERANCE[precision]:g})" if ok
+                            else f" -> DISAGREE (>= {AGREEMENT_TOLERANCE[precision]:g})"))
     return "\n".join(lines)

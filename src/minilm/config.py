@@ -85,6 +85,7 @@ class DistillConfig(TrainConfig):
     relation_heads: int = 48  # minilmv2 only (MiniLMv2 uses 48 for base-size teachers)
     teacher_layer: int = -1  # 1-based teacher layer to mimic (minilm, hidden-mse); -1 = last (MiniLMv2: an upper-middle one)
     query_chunk: int | None = None  # query rows per relation-KL chunk (default: chunks of ~2 MiB maps)
+    relation_kernel: str = "auto"  # relation KL: auto (Triton on CUDA when installed), torch (chunked) or triton
     tinybert_layer_map: list[int] | None = None  # tinybert: 1-based teacher layer for each student layer (default uniform)
     distilbert_mlm: str = "auto"  # distilbert masked-LM terms: auto (when the teacher has an MLM head), on, off
     distilbert_mlm_probability: float = 0.15  # distilbert: share of real tokens chosen for masking (80/10/10)
@@ -158,10 +159,14 @@ class EvaluateConfig:
 class BenchConfig:
     """`minilm bench`: fast vs naive distillation step, matmul peak, inference speed."""
 
-    teacher: str = PACKAGED_TEACHER
-    student_layers: int = 3
-    student_hidden: int = 384
+    preset: str | None = None  # bert-base: a random BERT-base teacher (12x768) and 6x768 student; no weights needed
+    teacher: str = PACKAGED_TEACHER  # used without a preset
+    student_layers: int | None = None  # default: 3 with the packaged teacher, 6 with the bert-base preset
+    student_hidden: int | None = None  # default: 384 with the packaged teacher, 768 with the bert-base preset
     student_heads: int = 12
+    versions: list[str] | None = None  # MiniLM v1 and/or v2 rows (default: v1; with the bert-base preset v1 and v2)
+    relation_heads: int = 48  # v2 rows (MiniLMv2's 48 for base-size teachers)
+    relation_kernel: str = "auto"  # the fast step's relation KL: auto (Triton on CUDA), torch or triton
     batch_size: int = 32
     seq_lengths: list[int] = field(default_factory=lambda: [128, 512])
     steps: int = 5  # timed steps per measurement (after two warm-up steps)

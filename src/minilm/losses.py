@@ -11,8 +11,10 @@ with the teacher as the target distribution and |x| the example's real (unpadded
 Padded keys are excluded from every softmax and padded query rows from every sum, so appending
 padding never changes the loss. The teacher side is a constant (no gradient flows into it).
 
-Softmax and KL are always computed in float32 from logits with `log_softmax`, whatever autocast
-does to the projections feeding them.
+Logits, softmax and KL are always float32, whatever autocast does around the call or to the
+projections feeding them. Two implementations compute the same function (`relation_kl(kernel=...)`):
+the chunked PyTorch path below (CPU, and GPUs without Triton) and the fused Triton kernels of
+`minilm.relation_kl_triton` (CUDA), which never write a (batch, heads, seq, seq) map.
 """
 
 from __future__ import annotations
@@ -141,9 +143,54 @@ class _ChunkedRelationKL(torch.autograd.Function):
         return None, None, grad_left * grad, grad_right * grad, None, None, None, None
 
 
+# On CUDA a chunk's maps may take a few hundred MB: 2^25 float32 elements (128 MiB) per map, of which a
+# chunk holds about four at once. At the paper's shapes (128 x 12 heads x 512 tokens) that is 13 chunks
+# per relation instead of the CPU budget's 896 (docs/performance.md, "The GPU path").
+CHUNK_ELEMENTS_CUDA = 1 << 25
+KERNELS = ("auto", "torch", "triton")
+
+
+def triton_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("triton") is not None
+
+
+def resolve_kernel(kernel: str, device: torch.device) -> str:
+    """"torch" or "triton" for `relation_kl(kernel=...)`: "auto" takes Triton on CUDA when it is installed.
+
+    "triton" on CPU tensors runs only under Triton's interpreter (TRITON_INTERPRET=1, slow; for tests).
+    """
+    import os
+
+    require(kernel in KERNELS, f"relation kernel must be one of {', '.join(KERNELS)}, got '{kernel}'")
+    if kernel == "auto":
+        return "triton" if device.type == "cuda" and triton_available() else "torch"
+    if kernel == "triton":
+        require(triton_available(), "relation kernel triton needs the triton package: pip install 'minilm[gpu]'")
+        require(device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1",
+                "relation kernel triton runs on CUDA tensors (on CPU only under TRITON_INTERPRET=1); "
+                "use --relation-kernel auto or torch")
+    return kernel
+
+
+def _triton_relation_kl(t_left, t_right, s_left, s_right, mask, heads, row_weight):
+    from minilm.relation_kl_triton import TritonRelationKL
+
+    for x in (t_left, s_left):
+        require(x.shape[-1] % heads == 0,
+                f"hidden size {x.shape[-1]} is not divisible by {heads} relation heads; choose a head count that "
+                f"divides both teacher and student hidden sizes")
+    tensors = [t_left.detach(), t_right.detach(), s_left, s_right]
+    if len({x.dtype for x in tensors}) > 1 or tensors[0].dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        tensors = [x.float() for x in tensors]
+    kl = TritonRelationKL.apply(*tensors, mask, heads)  # (batch, heads, seq)
+    return (kl * row_weight[:, None, :]).sum() / mask.shape[0]
+
+
 def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student_left: torch.Tensor,
                 student_right: torch.Tensor, attention_mask: torch.Tensor, num_relation_heads: int,
-                query_chunk: int | None = None) -> torch.Tensor:
+                query_chunk: int | None = None, kernel: str = "auto") -> torch.Tensor:
     """Self-attention relation distillation loss (MiniLMv2 Eq. 3-5; MiniLM Eq. 4-7 for Q-K and V-V).
 
     Args:
@@ -151,38 +198,46 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
         student_left, student_right: (batch, seq, student_hidden); the hidden sizes may differ.
         attention_mask: (batch, seq), 1 for real tokens, 0 for padding.
         num_relation_heads: A; each hidden size must be divisible by it.
-        query_chunk: query rows per chunk (default: as many as fit `CHUNK_ELEMENTS` with one
-            example). Only one chunk's (examples, A, rows, seq) maps exist at a time; the value and
-            gradients do not depend on the chunk size.
+        query_chunk: torch kernel: query rows per chunk (default: as many as fit `CHUNK_ELEMENTS` with
+            one example, `CHUNK_ELEMENTS_CUDA` on a GPU). Only one chunk's (examples, A, rows, seq) maps
+            exist at a time; the value and gradients do not depend on the chunk size.
+        kernel: "torch" (chunked maps), "triton" (fused kernels, `minilm.relation_kl_triton`: no map is
+            ever written) or "auto" (Triton on CUDA when it is installed, else torch).
 
     Returns:
-        Scalar: sum over heads and real query rows of KL(teacher || student), divided by
-        A * (real length) per example, then averaged over the batch.
+        Scalar float32: sum over heads and real query rows of KL(teacher || student), divided by
+        A * (real length) per example, then averaged over the batch. Logits, softmax and KL are
+        float32 (bf16 inputs are exact in float32) whatever autocast is active around the call.
     """
     require(attention_mask.dim() == 2, "attention_mask must be (batch, seq)")
     mask = attention_mask.bool()
-    t_left = split_heads(teacher_left.detach(), num_relation_heads)
-    s_left = split_heads(student_left, num_relation_heads)
-    # V-V (and Q-Q, K-K) relations: split the one tensor once.
-    t_right = t_left if teacher_right is teacher_left else split_heads(teacher_right.detach(), num_relation_heads)
-    s_right = s_left if student_right is student_left else split_heads(student_right, num_relation_heads)
-    key_bias = None  # no padding: skip the masking
-    if not bool(mask.all()):
-        key_bias = torch.zeros(mask.shape, device=mask.device).masked_fill_(~mask, torch.finfo(torch.float32).min)
-        key_bias = key_bias[:, None, None, :]
     lengths = mask.sum(-1).clamp(min=1).float()  # |x| per example
     row_weight = mask.float() / (num_relation_heads * lengths[:, None])  # (batch, seq)
-
-    examples, rows = auto_chunk(*s_left.shape[:3], rows=query_chunk)
-    return _ChunkedRelationKL.apply(t_left, t_right, s_left, s_right, key_bias, row_weight, examples, rows
-                                    ) / mask.shape[0]
+    device = student_left.device
+    with torch.autocast(device.type, enabled=False):  # autocast would run the logits in bf16: -inf - -inf
+        if resolve_kernel(kernel, device) == "triton":
+            return _triton_relation_kl(teacher_left, teacher_right, student_left, student_right, mask,
+                                       num_relation_heads, row_weight)
+        t_left = split_heads(teacher_left.detach(), num_relation_heads)
+        s_left = split_heads(student_left, num_relation_heads)
+        # V-V (and Q-Q, K-K) relations: split the one tensor once.
+        t_right = t_left if teacher_right is teacher_left else split_heads(teacher_right.detach(), num_relation_heads)
+        s_right = s_left if student_right is student_left else split_heads(student_right, num_relation_heads)
+        key_bias = None  # no padding: skip the masking
+        if not bool(mask.all()):
+            key_bias = torch.zeros(mask.shape, device=mask.device).masked_fill_(~mask, torch.finfo(torch.float32).min)
+            key_bias = key_bias[:, None, None, :]
+        budget = CHUNK_ELEMENTS_CUDA if device.type == "cuda" else None
+        examples, rows = auto_chunk(*s_left.shape[:3], rows=query_chunk, budget=budget)
+        return _ChunkedRelationKL.apply(t_left, t_right, s_left, s_right, key_bias, row_weight, examples, rows
+                                        ) / mask.shape[0]
 
 
 def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, attention_mask: torch.Tensor,
                               version: str = "v1", relations: list[str] | None = None,
                               num_relation_heads: int | None = None, teacher_heads: int | None = None,
                               student_heads: int | None = None, query_chunk: int | None = None,
-                              skip: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+                              skip: tuple[str, ...] = (), kernel: str = "auto") -> dict[str, torch.Tensor]:
     """The named self-attention losses of MiniLM (v1) or MiniLMv2 (v2).
 
     teacher, student: mappings (or QKV tuples) with `query`, `key`, `value`, each (batch, seq, hidden).
@@ -190,6 +245,7 @@ def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, atte
         the attention head count, which must be equal for teacher and student (MiniLM Eq. 5-7).
     v2: one loss per relation in `relations` (qq, kk, vv), with `num_relation_heads` heads.
     skip: relation names left out (v1 without "value" is the paper's "without value relation" ablation).
+    kernel: the relation KL's implementation (`relation_kl`).
     The total loss is the plain sum of the returned values.
     """
     t = teacher._asdict() if hasattr(teacher, "_asdict") else teacher
@@ -207,7 +263,7 @@ def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, atte
     else:
         raise ValueError(f"unknown MiniLM version '{version}'")
     require(heads is not None and heads > 0, "the number of relation heads must be positive")
-    return {name: relation_kl(t[a], t[b], s[a], s[b], attention_mask, heads, query_chunk)
+    return {name: relation_kl(t[a], t[b], s[a], s[b], attention_mask, heads, query_chunk, kernel)
             for name, (a, b) in pairs.items() if name not in skip}
 
 

@@ -52,7 +52,7 @@ class MiniLM:
                 p.requires_grad_(False)
         self.heads = dict(version=self.version, teacher_heads=t.num_attention_heads,
                           student_heads=s.num_attention_heads, num_relation_heads=cfg.relation_heads,
-                          relations=cfg.relations, query_chunk=cfg.query_chunk)
+                          relations=cfg.relations, query_chunk=cfg.query_chunk, kernel=cfg.relation_kernel)
 
     def inputs(self, batch: dict) -> dict:
         return model_inputs(batch)

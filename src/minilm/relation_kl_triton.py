@@ -1,0 +1,264 @@
+"""The relation KL as fused Triton kernels (CUDA): no (batch, heads, seq, seq) map is ever written.
+
+For one relation (left, right) split into A heads of size d, with z = left right^T / sqrt(d) per head,
+each query row t of each example and head has
+
+    KL_t = sum_j p_t,j (z_t,j - z_s,j) - lse(z_t) + lse(z_s),      p_t = softmax(z_t)    (teacher t, student s)
+
+Forward (`_forward_kernel`): one program per (example, head, block of query rows) streams over key blocks
+with an online softmax for teacher and student, as FlashAttention does: it keeps per row only the running
+maxima m_t, m_s, the sums of exponentials l_t, l_s and the accumulator
+sum_j e^(z_t,j - m_t) ((z_t,j - m_t) - (z_s,j - m_s)), rescaled whenever a maximum grows, and ends with
+KL_t = acc / l_t - log l_t + log l_s. Differences of max-shifted logits keep float32 accurate on peaked
+rows (a V-V relation's diagonal), where z_t - z_s and lse_t - lse_s are large and nearly cancel. It
+writes KL_t per row, (batch, heads, seq), and the row statistics m_t, log l_t, m_s, log l_s.
+
+Backward: d KL_t / d z_s,tj = p_s,tj - p_t,tj. Two kernels recompute the logits block by block and the
+probabilities from the saved row statistics (maxima and log-sums, kept apart so that a peaked row's
+probabilities come out exact): `_grad_left_kernel` (a program per query block, over key blocks) forms
+g_t (p_s - p_t) right / sqrt(d), and `_grad_right_kernel` (a program per key block, over query blocks)
+its transpose times left. g_t is the incoming gradient of each row's KL, so the per-example weights
+1 / (A |x|) and the batch mean stay in PyTorch (`losses.relation_kl`).
+
+Padded keys (attention_mask 0) and key positions past the sequence are set to a large negative logit on
+both sides, so they leave every softmax (probability exactly 0) and every sum; padded rows get no weight
+from `relation_kl`, and so no gradient. Inputs are read in place from the (batch, seq, hidden) tensors at
+head offsets (no split-head copies). Products accumulate in float32: float32 inputs in full IEEE float32,
+bf16/fp16 inputs (what autocast hands over in training) as tf32 on the tensor cores, which holds their
+values exactly, so the logits are those of float32 arithmetic on the same inputs.
+
+Tested with `TRITON_INTERPRET=1` on the CPU against a float64 reference (tests/test_relation_kl_triton.py).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+NEG = -1.0e30  # the logit of a padded key: exp(NEG - m) is exactly 0 for any real row maximum m
+
+
+@triton.jit
+def _logits(x_ptr, y_ptr, x_rows, y_rows, x_ok, y_ok, cols, width, stride_x, stride_y,
+            scale, IEEE: tl.constexpr):
+    """(len(x_rows), len(y_rows)) block of x y^T * scale from rows of two (seq, width) head slices."""
+    x = tl.load(x_ptr + x_rows[:, None] * stride_x + cols[None, :], mask=x_ok[:, None] & (cols[None, :] < width),
+                other=0.0).to(tl.float32)
+    y = tl.load(y_ptr + y_rows[:, None] * stride_y + cols[None, :], mask=y_ok[:, None] & (cols[None, :] < width),
+                other=0.0).to(tl.float32)
+    return _dot(x, tl.trans(y), IEEE) * scale
+
+
+@triton.jit
+def _dot(x, y, IEEE: tl.constexpr):
+    """float32 x float32 -> float32. IEEE for float32 inputs; tf32 tensor cores for values that came from
+    bf16/fp16 tensors, which tf32's 10-bit mantissa holds exactly (so their products are exact too)."""
+    if IEEE:
+        return tl.dot(x, y, input_precision="ieee")
+    return tl.dot(x, y, input_precision="tf32")
+
+
+@triton.jit
+def _forward_kernel(TL, TR, SL, SR, MASK, KL, STATS,
+                    stride_tl, stride_tr, stride_sl, stride_sr, stride_tls, stride_trs, stride_sls, stride_srs,
+                    seq, heads, dt, ds, scale_t, scale_s,
+                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_DT: tl.constexpr, BLOCK_DS: tl.constexpr,
+                    IEEE: tl.constexpr):
+    pid_m, pid_bh = tl.program_id(0), tl.program_id(1)
+    b, h = pid_bh // heads, pid_bh % heads
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = rows < seq
+    cols_t, cols_s = tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
+    tl_ptr, tr_ptr = TL + b * stride_tl + h * dt, TR + b * stride_tr + h * dt
+    sl_ptr, sr_ptr = SL + b * stride_sl + h * ds, SR + b * stride_sr + h * ds
+    # Running maxima start at NEG, not -inf, so that no inf - inf ever appears: until a row meets a real key
+    # its sums are multiplied away (alpha = 0) at the first real one.
+    m_t = tl.full([BLOCK_M], NEG, tl.float32)
+    m_s = tl.full([BLOCK_M], NEG, tl.float32)
+    l_t = tl.zeros([BLOCK_M], tl.float32)
+    l_s = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M], tl.float32)  # sum_j e^(z_t,j - m_t) ((z_t,j - m_t) - (z_s,j - m_s))
+    for start in range(0, seq, BLOCK_N):
+        keys = start + tl.arange(0, BLOCK_N)
+        key_ok = keys < seq
+        real = tl.load(MASK + b * seq + keys, mask=key_ok, other=0) != 0
+        z_t = _logits(tl_ptr, tr_ptr, rows, keys, row_ok, key_ok, cols_t, dt, stride_tls, stride_trs, scale_t, IEEE)
+        z_s = _logits(sl_ptr, sr_ptr, rows, keys, row_ok, key_ok, cols_s, ds, stride_sls, stride_srs, scale_s, IEEE)
+        z_t = tl.where(real[None, :], z_t, NEG)
+        z_s = tl.where(real[None, :], z_s, NEG)
+        m_t_new = tl.maximum(m_t, tl.max(z_t, 1))
+        m_s_new = tl.maximum(m_s, tl.max(z_s, 1))
+        alpha = tl.exp(m_t - m_t_new)
+        # Each earlier term's difference shifts by delta when the maxima move; differences are taken of
+        # logits shifted by their own row maxima, so that a peaked row's large logits cancel exactly.
+        delta = (m_t_new - m_t) - (m_s_new - m_s)
+        acc = (acc - delta * l_t) * alpha
+        a = z_t - m_t_new[:, None]
+        p = tl.exp(a)
+        acc += tl.sum(p * (a - (z_s - m_s_new[:, None])), 1)
+        l_t = l_t * alpha + tl.sum(p, 1)
+        l_s = l_s * tl.exp(m_s - m_s_new) + tl.sum(tl.exp(z_s - m_s_new[:, None]), 1)
+        m_t, m_s = m_t_new, m_s_new
+    log_l_t, log_l_s = tl.log(l_t), tl.log(l_s)
+    out = pid_bh * seq + rows
+    tl.store(KL + out, acc / l_t - log_l_t + log_l_s, mask=row_ok)
+    # The backward's probabilities are e^((z - m) - log l): kept apart, a peaked row's p stays exact.
+    tl.store(STATS + 4 * out, m_t, mask=row_ok)
+    tl.store(STATS + 4 * out + 1, log_l_t, mask=row_ok)
+    tl.store(STATS + 4 * out + 2, m_s, mask=row_ok)
+    tl.store(STATS + 4 * out + 3, log_l_s, mask=row_ok)
+
+
+@triton.jit
+def _grad_block(tl_ptr, tr_ptr, sl_ptr, sr_ptr, MASK, STATS, GRAD, b, pid_bh, rows, keys, row_ok, key_ok,
+                cols_t, cols_s, seq, dt, ds, stride_tls, stride_trs, stride_sls, stride_srs, scale_t, scale_s,
+                IEEE: tl.constexpr):
+    """g_t (p_s - p_t) * scale_s for a (rows, keys) block, recomputed from the saved row statistics."""
+    real = tl.load(MASK + b * seq + keys, mask=key_ok, other=0) != 0
+    z_t = _logits(tl_ptr, tr_ptr, rows, keys, row_ok, key_ok, cols_t, dt, stride_tls, stride_trs, scale_t, IEEE)
+    z_s = _logits(sl_ptr, sr_ptr, rows, keys, row_ok, key_ok, cols_s, ds, stride_sls, stride_srs, scale_s, IEEE)
+    z_t = tl.where(real[None, :], z_t, NEG)
+    z_s = tl.where(real[None, :], z_s, NEG)
+    index = pid_bh * seq + rows
+    m_t = tl.load(STATS + 4 * index, mask=row_ok, other=0.0)
+    log_l_t = tl.load(STATS + 4 * index + 1, mask=row_ok, other=0.0)
+    m_s = tl.load(STATS + 4 * index + 2, mask=row_ok, other=0.0)
+    log_l_s = tl.load(STATS + 4 * index + 3, mask=row_ok, other=0.0)
+    g = tl.load(GRAD + index, mask=row_ok, other=0.0)
+    p_t = tl.exp((z_t - m_t[:, None]) - log_l_t[:, None])
+    p_s = tl.exp((z_s - m_s[:, None]) - log_l_s[:, None])
+    return g[:, None] * (p_s - p_t) * scale_s
+
+
+@triton.jit
+def _grad_left_kernel(TL, TR, SL, SR, MASK, STATS, GRAD, GL,
+                      stride_tl, stride_tr, stride_sl, stride_sr, stride_gl,
+                      stride_tls, stride_trs, stride_sls, stride_srs, stride_gls,
+                      seq, heads, dt, ds, scale_t, scale_s,
+                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_DT: tl.constexpr,
+                      BLOCK_DS: tl.constexpr, IEEE: tl.constexpr):
+    pid_m, pid_bh = tl.program_id(0), tl.program_id(1)
+    b, h = pid_bh // heads, pid_bh % heads
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = rows < seq
+    cols_t, cols_s = tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
+    tl_ptr, tr_ptr = TL + b * stride_tl + h * dt, TR + b * stride_tr + h * dt
+    sl_ptr, sr_ptr = SL + b * stride_sl + h * ds, SR + b * stride_sr + h * ds
+    acc = tl.zeros([BLOCK_M, BLOCK_DS], tl.float32)
+    for start in range(0, seq, BLOCK_N):
+        keys = start + tl.arange(0, BLOCK_N)
+        key_ok = keys < seq
+        dz = _grad_block(tl_ptr, tr_ptr, sl_ptr, sr_ptr, MASK, STATS, GRAD, b, pid_bh, rows, keys, row_ok,
+                         key_ok, cols_t, cols_s, seq, dt, ds, stride_tls, stride_trs, stride_sls, stride_srs,
+                         scale_t, scale_s, IEEE)
+        sr = tl.load(sr_ptr + keys[:, None] * stride_srs + cols_s[None, :],
+                     mask=key_ok[:, None] & (cols_s[None, :] < ds), other=0.0).to(tl.float32)
+        acc += _dot(dz, sr, IEEE)
+    tl.store(GL + b * stride_gl + h * ds + rows[:, None] * stride_gls + cols_s[None, :], acc,
+             mask=row_ok[:, None] & (cols_s[None, :] < ds))
+
+
+@triton.jit
+def _grad_right_kernel(TL, TR, SL, SR, MASK, STATS, GRAD, GR,
+                       stride_tl, stride_tr, stride_sl, stride_sr, stride_gr,
+                       stride_tls, stride_trs, stride_sls, stride_srs, stride_grs,
+                       seq, heads, dt, ds, scale_t, scale_s,
+                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_DT: tl.constexpr,
+                       BLOCK_DS: tl.constexpr, IEEE: tl.constexpr):
+    pid_n, pid_bh = tl.program_id(0), tl.program_id(1)
+    b, h = pid_bh // heads, pid_bh % heads
+    keys = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    key_ok = keys < seq
+    cols_t, cols_s = tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
+    tl_ptr, tr_ptr = TL + b * stride_tl + h * dt, TR + b * stride_tr + h * dt
+    sl_ptr, sr_ptr = SL + b * stride_sl + h * ds, SR + b * stride_sr + h * ds
+    acc = tl.zeros([BLOCK_N, BLOCK_DS], tl.float32)
+    for start in range(0, seq, BLOCK_M):
+        rows = start + tl.arange(0, BLOCK_M)
+        row_ok = rows < seq
+        dz = _grad_block(tl_ptr, tr_ptr, sl_ptr, sr_ptr, MASK, STATS, GRAD, b, pid_bh, rows, keys, row_ok,
+                         key_ok, cols_t, cols_s, seq, dt, ds, stride_tls, stride_trs, stride_sls, stride_srs,
+                         scale_t, scale_s, IEEE)
+        sl = tl.load(sl_ptr + rows[:, None] * stride_sls + cols_s[None, :],
+                     mask=row_ok[:, None] & (cols_s[None, :] < ds), other=0.0).to(tl.float32)
+        acc += _dot(tl.trans(dz), sl, IEEE)
+    tl.store(GR + b * stride_gr + h * ds + keys[:, None] * stride_grs + cols_s[None, :], acc,
+             mask=key_ok[:, None] & (cols_s[None, :] < ds))
+
+
+def _block_width(d: int) -> int:
+    """Head sizes padded to a power of two of at least 16, the smallest a tl.dot takes (8 -> 16, 48 -> 64)."""
+    return max(16, triton.next_power_of_2(d))
+
+
+def _blocks(dt: int, ds: int, device: torch.device) -> tuple[int, int]:
+    """(query rows, keys) per block: 64 x 64 on a GPU, 64 x 32 when a head is wider than 64 (register
+    pressure); 16 x 16 under the interpreter (CPU tensors), so that small test shapes cross block edges."""
+    if device.type != "cuda":
+        return 16, 16
+    return 64, (32 if max(dt, ds) > 64 else 64)
+
+
+def _contiguous_rows(x: torch.Tensor) -> torch.Tensor:
+    return x if x.stride(-1) == 1 else x.contiguous()
+
+
+class TritonRelationKL(torch.autograd.Function):
+    """Per-row relation KL, (batch, heads, seq) float32; gradients for the student's left and right inputs.
+
+    forward(t_left, t_right, s_left, s_right, attention_mask, heads): teacher (batch, seq, teacher_hidden),
+    student (batch, seq, student_hidden), attention_mask (batch, seq). Teacher and student may differ in
+    width and dtype; left and right of one side share a dtype.
+    """
+
+    @staticmethod
+    def forward(ctx, t_left, t_right, s_left, s_right, attention_mask, heads: int):
+        t_left, t_right, s_left, s_right = (_contiguous_rows(x) for x in (t_left, t_right, s_left, s_right))
+        batch, seq, t_hidden = t_left.shape
+        s_hidden = s_left.shape[-1]
+        dt, ds = t_hidden // heads, s_hidden // heads
+        mask = attention_mask.to(torch.int32).contiguous()
+        kl = torch.empty(batch, heads, seq, device=s_left.device, dtype=torch.float32)
+        stats = torch.empty(batch, heads, seq, 4, device=s_left.device, dtype=torch.float32)  # m_t, log l_t, m_s, log l_s
+        block_m, block_n = _blocks(dt, ds, s_left.device)
+        ieee = s_left.dtype == torch.float32
+        grid = (triton.cdiv(seq, block_m), batch * heads)
+        _forward_kernel[grid](t_left, t_right, s_left, s_right, mask, kl, stats,
+                              t_left.stride(0), t_right.stride(0), s_left.stride(0), s_right.stride(0),
+                              t_left.stride(1), t_right.stride(1), s_left.stride(1), s_right.stride(1),
+                              seq, heads, dt, ds, dt ** -0.5, ds ** -0.5,
+                              BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_DT=_block_width(dt), BLOCK_DS=_block_width(ds),
+                              IEEE=ieee)
+        ctx.save_for_backward(t_left, t_right, s_left, s_right, mask, stats)
+        ctx.heads, ctx.blocks, ctx.ieee = heads, (block_m, block_n), ieee
+        return kl
+
+    @staticmethod
+    def backward(ctx, grad_kl):
+        t_left, t_right, s_left, s_right, mask, stats = ctx.saved_tensors
+        heads, (block_m, block_n) = ctx.heads, ctx.blocks
+        batch, seq, t_hidden = t_left.shape
+        s_hidden = s_left.shape[-1]
+        dt, ds = t_hidden // heads, s_hidden // heads
+        grad_kl = grad_kl.to(torch.float32).contiguous()
+        need_left, need_right = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
+        common = (seq, heads, dt, ds, dt ** -0.5, ds ** -0.5)
+        meta = dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_DT=_block_width(dt), BLOCK_DS=_block_width(ds),
+                    IEEE=ctx.ieee)
+        strides = (t_left.stride(0), t_right.stride(0), s_left.stride(0), s_right.stride(0))
+        row_strides = (t_left.stride(1), t_right.stride(1), s_left.stride(1), s_right.stride(1))
+        grad_left = grad_right = None
+        if need_left:
+            grad_left = torch.empty(batch, seq, s_hidden, device=s_left.device, dtype=torch.float32)
+            _grad_left_kernel[(triton.cdiv(seq, block_m), batch * heads)](
+                t_left, t_right, s_left, s_right, mask, stats, grad_kl, grad_left,
+                *strides, grad_left.stride(0), *row_strides, grad_left.stride(1), *common, **meta)
+            grad_left = grad_left.to(s_left.dtype)
+        if need_right:
+            grad_right = torch.empty(batch, seq, s_hidden, device=s_right.device, dtype=torch.float32)
+            _grad_right_kernel[(triton.cdiv(seq, block_n), batch * heads)](
+                t_left, t_right, s_left, s_right, mask, stats, grad_kl, grad_right,
+                *strides, grad_right.stride(0), *row_strides, grad_right.stride(1), *common, **meta)
+            grad_right = grad_right.to(s_right.dtype)
+        return None, None, grad_left, grad_right, None, None
