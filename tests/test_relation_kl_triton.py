@@ -6,7 +6,6 @@ module is imported); on a CUDA machine they run on the GPU. Skipped when triton 
 
 from __future__ import annotations
 
-import math
 import os
 
 import pytest
@@ -17,22 +16,9 @@ if not torch.cuda.is_available():
 triton = pytest.importorskip("triton")
 
 from minilm.losses import relation_kl  # noqa: E402
+from test_losses import plain_autograd_relation_kl as reference  # noqa: E402  (float64, differentiable)
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def reference(tl, tr, sl, sr, mask, heads):
-    """Differentiable float64 per-example loop: trim to the real length, softmax per head, KL per row."""
-    total = 0.0
-    for b in range(mask.shape[0]):
-        n = int(mask[b].sum())
-        dt, ds = tl.shape[-1] // heads, sl.shape[-1] // heads
-        for a in range(heads):
-            t = tl[b, :n, a * dt:(a + 1) * dt] @ tr[b, :n, a * dt:(a + 1) * dt].T / math.sqrt(dt)
-            s = sl[b, :n, a * ds:(a + 1) * ds] @ sr[b, :n, a * ds:(a + 1) * ds].T / math.sqrt(ds)
-            p = torch.softmax(t, -1)
-            total = total + (p * (torch.log_softmax(t, -1) - torch.log_softmax(s, -1))).sum() / (heads * n)
-    return total / mask.shape[0]
 
 
 def inputs(seq, lengths, hidden_t, hidden_s, seed, scale=0.5):

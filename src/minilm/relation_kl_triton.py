@@ -13,11 +13,11 @@ KL_t = acc / l_t - log l_t + log l_s. Differences of max-shifted logits keep flo
 rows (a V-V relation's diagonal), where z_t - z_s and lse_t - lse_s are large and nearly cancel. It
 writes KL_t per row, (batch, heads, seq), and the row statistics m_t, log l_t, m_s, log l_s.
 
-Backward: d KL_t / d z_s,tj = p_s,tj - p_t,tj. Two kernels recompute the logits block by block and the
+Backward: d KL_t / d z_s,tj = p_s,tj - p_t,tj. Two launches recompute the logits block by block and the
 probabilities from the saved row statistics (maxima and log-sums, kept apart so that a peaked row's
-probabilities come out exact): `_grad_left_kernel` (a program per query block, over key blocks) forms
-g_t (p_s - p_t) right / sqrt(d), and `_grad_right_kernel` (a program per key block, over query blocks)
-its transpose times left. g_t is the incoming gradient of each row's KL, so the per-example weights
+probabilities come out exact): `_grad_kernel` with LEFT (a program per query block, over key blocks)
+forms g_t (p_s - p_t) right / sqrt(d), without (a program per key block, over query blocks) its
+transpose times left. g_t is the incoming gradient of each row's KL, so the per-example weights
 1 / (A |x|) and the batch mean stay in PyTorch (`losses.relation_kl`).
 
 Padded keys (attention_mask 0) and key positions past the sequence are set to a large negative logit on
@@ -132,59 +132,44 @@ def _grad_block(tl_ptr, tr_ptr, sl_ptr, sr_ptr, MASK, STATS, GRAD, b, pid_bh, ro
 
 
 @triton.jit
-def _grad_left_kernel(TL, TR, SL, SR, MASK, STATS, GRAD, GL,
-                      stride_tl, stride_tr, stride_sl, stride_sr, stride_gl,
-                      stride_tls, stride_trs, stride_sls, stride_srs, stride_gls,
-                      seq, heads, dt, ds, scale_t, scale_s,
-                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_DT: tl.constexpr,
-                      BLOCK_DS: tl.constexpr, IEEE: tl.constexpr):
-    pid_m, pid_bh = tl.program_id(0), tl.program_id(1)
+def _grad_kernel(TL, TR, SL, SR, MASK, STATS, GRAD, OUT,
+                 stride_tl, stride_tr, stride_sl, stride_sr, stride_out,
+                 stride_tls, stride_trs, stride_sls, stride_srs, stride_outs,
+                 seq, heads, dt, ds, scale_t, scale_s,
+                 BLOCK_OWN: tl.constexpr, BLOCK_OTHER: tl.constexpr, BLOCK_DT: tl.constexpr,
+                 BLOCK_DS: tl.constexpr, IEEE: tl.constexpr, LEFT: tl.constexpr):
+    """LEFT: the student's left-input gradient, a program per block of query rows looping over key blocks,
+    sum_j g (p_s - p_t) right_j / sqrt(d); else the right-input gradient, a program per block of keys looping
+    over query-row blocks, the transpose times left."""
+    pid, pid_bh = tl.program_id(0), tl.program_id(1)
     b, h = pid_bh // heads, pid_bh % heads
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_ok = rows < seq
+    own = pid * BLOCK_OWN + tl.arange(0, BLOCK_OWN)
+    own_ok = own < seq
     cols_t, cols_s = tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
     tl_ptr, tr_ptr = TL + b * stride_tl + h * dt, TR + b * stride_tr + h * dt
     sl_ptr, sr_ptr = SL + b * stride_sl + h * ds, SR + b * stride_sr + h * ds
-    acc = tl.zeros([BLOCK_M, BLOCK_DS], tl.float32)
-    for start in range(0, seq, BLOCK_N):
-        keys = start + tl.arange(0, BLOCK_N)
-        key_ok = keys < seq
-        dz = _grad_block(tl_ptr, tr_ptr, sl_ptr, sr_ptr, MASK, STATS, GRAD, b, pid_bh, rows, keys, row_ok,
-                         key_ok, cols_t, cols_s, seq, dt, ds, stride_tls, stride_trs, stride_sls, stride_srs,
-                         scale_t, scale_s, IEEE)
-        sr = tl.load(sr_ptr + keys[:, None] * stride_srs + cols_s[None, :],
-                     mask=key_ok[:, None] & (cols_s[None, :] < ds), other=0.0).to(tl.float32)
-        acc += _dot(dz, sr, IEEE)
-    tl.store(GL + b * stride_gl + h * ds + rows[:, None] * stride_gls + cols_s[None, :], acc,
-             mask=row_ok[:, None] & (cols_s[None, :] < ds))
-
-
-@triton.jit
-def _grad_right_kernel(TL, TR, SL, SR, MASK, STATS, GRAD, GR,
-                       stride_tl, stride_tr, stride_sl, stride_sr, stride_gr,
-                       stride_tls, stride_trs, stride_sls, stride_srs, stride_grs,
-                       seq, heads, dt, ds, scale_t, scale_s,
-                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_DT: tl.constexpr,
-                       BLOCK_DS: tl.constexpr, IEEE: tl.constexpr):
-    pid_n, pid_bh = tl.program_id(0), tl.program_id(1)
-    b, h = pid_bh // heads, pid_bh % heads
-    keys = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    key_ok = keys < seq
-    cols_t, cols_s = tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
-    tl_ptr, tr_ptr = TL + b * stride_tl + h * dt, TR + b * stride_tr + h * dt
-    sl_ptr, sr_ptr = SL + b * stride_sl + h * ds, SR + b * stride_sr + h * ds
-    acc = tl.zeros([BLOCK_N, BLOCK_DS], tl.float32)
-    for start in range(0, seq, BLOCK_M):
-        rows = start + tl.arange(0, BLOCK_M)
-        row_ok = rows < seq
-        dz = _grad_block(tl_ptr, tr_ptr, sl_ptr, sr_ptr, MASK, STATS, GRAD, b, pid_bh, rows, keys, row_ok,
-                         key_ok, cols_t, cols_s, seq, dt, ds, stride_tls, stride_trs, stride_sls, stride_srs,
-                         scale_t, scale_s, IEEE)
-        sl = tl.load(sl_ptr + rows[:, None] * stride_sls + cols_s[None, :],
-                     mask=row_ok[:, None] & (cols_s[None, :] < ds), other=0.0).to(tl.float32)
-        acc += _dot(tl.trans(dz), sl, IEEE)
-    tl.store(GR + b * stride_gr + h * ds + keys[:, None] * stride_grs + cols_s[None, :], acc,
-             mask=key_ok[:, None] & (cols_s[None, :] < ds))
+    if LEFT:
+        x_ptr, x_stride = sr_ptr, stride_srs
+    else:
+        x_ptr, x_stride = sl_ptr, stride_sls
+    acc = tl.zeros([BLOCK_OWN, BLOCK_DS], tl.float32)
+    for start in range(0, seq, BLOCK_OTHER):
+        other = start + tl.arange(0, BLOCK_OTHER)
+        other_ok = other < seq
+        x = tl.load(x_ptr + other[:, None] * x_stride + cols_s[None, :],
+                    mask=other_ok[:, None] & (cols_s[None, :] < ds), other=0.0).to(tl.float32)
+        if LEFT:
+            dz = _grad_block(tl_ptr, tr_ptr, sl_ptr, sr_ptr, MASK, STATS, GRAD, b, pid_bh, own, other, own_ok,
+                             other_ok, cols_t, cols_s, seq, dt, ds, stride_tls, stride_trs, stride_sls, stride_srs,
+                             scale_t, scale_s, IEEE)
+            acc += _dot(dz, x, IEEE)
+        else:
+            dz = _grad_block(tl_ptr, tr_ptr, sl_ptr, sr_ptr, MASK, STATS, GRAD, b, pid_bh, other, own, other_ok,
+                             own_ok, cols_t, cols_s, seq, dt, ds, stride_tls, stride_trs, stride_sls, stride_srs,
+                             scale_t, scale_s, IEEE)
+            acc += _dot(tl.trans(dz), x, IEEE)
+    tl.store(OUT + b * stride_out + h * ds + own[:, None] * stride_outs + cols_s[None, :], acc,
+             mask=own_ok[:, None] & (cols_s[None, :] < ds))
 
 
 def _block_width(d: int) -> int:
@@ -242,23 +227,19 @@ class TritonRelationKL(torch.autograd.Function):
         s_hidden = s_left.shape[-1]
         dt, ds = t_hidden // heads, s_hidden // heads
         grad_kl = grad_kl.to(torch.float32).contiguous()
-        need_left, need_right = ctx.needs_input_grad[2], ctx.needs_input_grad[3]
         common = (seq, heads, dt, ds, dt ** -0.5, ds ** -0.5)
-        meta = dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_DT=_block_width(dt), BLOCK_DS=_block_width(ds),
-                    IEEE=ctx.ieee)
         strides = (t_left.stride(0), t_right.stride(0), s_left.stride(0), s_right.stride(0))
         row_strides = (t_left.stride(1), t_right.stride(1), s_left.stride(1), s_right.stride(1))
-        grad_left = grad_right = None
-        if need_left:
-            grad_left = torch.empty(batch, seq, s_hidden, device=s_left.device, dtype=torch.float32)
-            _grad_left_kernel[(triton.cdiv(seq, block_m), batch * heads)](
-                t_left, t_right, s_left, s_right, mask, stats, grad_kl, grad_left,
-                *strides, grad_left.stride(0), *row_strides, grad_left.stride(1), *common, **meta)
-            grad_left = grad_left.to(s_left.dtype)
-        if need_right:
-            grad_right = torch.empty(batch, seq, s_hidden, device=s_right.device, dtype=torch.float32)
-            _grad_right_kernel[(triton.cdiv(seq, block_n), batch * heads)](
-                t_left, t_right, s_left, s_right, mask, stats, grad_kl, grad_right,
-                *strides, grad_right.stride(0), *row_strides, grad_right.stride(1), *common, **meta)
-            grad_right = grad_right.to(s_right.dtype)
+
+        def gradient(like, left: bool):
+            out = torch.empty(batch, seq, s_hidden, device=like.device, dtype=torch.float32)
+            own, other = (block_m, block_n) if left else (block_n, block_m)
+            _grad_kernel[(triton.cdiv(seq, own), batch * heads)](
+                t_left, t_right, s_left, s_right, mask, stats, grad_kl, out, *strides, out.stride(0),
+                *row_strides, out.stride(1), *common, BLOCK_OWN=own, BLOCK_OTHER=other,
+                BLOCK_DT=_block_width(dt), BLOCK_DS=_block_width(ds), IEEE=ctx.ieee, LEFT=left)
+            return out.to(like.dtype)
+
+        grad_left = gradient(s_left, True) if ctx.needs_input_grad[2] else None
+        grad_right = gradient(s_right, False) if ctx.needs_input_grad[3] else None
         return None, None, grad_left, grad_right, None, None

@@ -72,7 +72,7 @@ class TinyBERT:
                                         projections=projections)
         if not full:
             freeze_pooler(student)
-        self.notes = [f"tinybert layer map (student <- teacher): "
+        self.notes = ["tinybert layer map (student <- teacher): "
                       + ", ".join(f"{m + 1}<-{j}" for m, j in enumerate(self.layer_map))]
 
     def inputs(self, batch: dict) -> dict:
