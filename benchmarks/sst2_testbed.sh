@@ -23,7 +23,8 @@ R=runs/sst2
     --model $R/d_distill/model --output-dir $R/d_minilm --max-minutes 5 --epochs 1
 # (e) task-specific distillation, L_AT + L_VR + L_OUT (10 min).
 [ -d $R/e_task_distill/best ] || $M distill --config configs/sst2_testbed/e_task_distill.yaml
-[ -f $R/e_task_distill/best/eval-sst2-dev/metrics.json ] || $M evaluate --model $R/e_task_distill/best --task sst2
+[ -f $R/e_task_distill/eval-dev/metrics.json ] || $M evaluate --model $R/e_task_distill/best --task sst2 \
+    --output $R/e_task_distill/eval-dev
 # The table and plots.
 $M report --runs $R/a_teacher $R/b_random $R/c_teacher_layers $R/d_minilm $R/e_task_distill \
     --teacher-run $R/a_teacher --output docs/sst2_testbed --speed-data ../shared/data/glue/SST-2/dev.tsv \

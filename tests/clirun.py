@@ -1,11 +1,16 @@
-"""Run the `minilm` command in a subprocess, as a user would."""
+"""Run the `minilm` command as a user would: in a subprocess, or in this process (same parser and error
+handling, none of the interpreter start-up, for the many bad-input cases)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,3 +24,20 @@ def cli_env() -> dict:
 def run_cli(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "minilm.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=cli_env(), timeout=timeout)
+
+
+def run_main(*args) -> SimpleNamespace:
+    """`minilm ARGS` through `minilm.cli.main` in this process: returncode, stdout, stderr. An exception that
+    escapes main is written to stderr as the traceback a user would see, with return code 1."""
+    from minilm.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = exc.code
+        except Exception:  # noqa: BLE001 - what a user would see as a traceback
+            traceback.print_exc()
+            code = 1
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())

@@ -1,6 +1,8 @@
 """Every bad input named in docs/errors.md: a one-line error, exit status 2, no traceback, no output.
 
-Each case below is a row of docs/errors.md; `test_errors_doc_lists_every_case` keeps them in step.
+Each case below is a row of docs/errors.md; `test_errors_doc_lists_every_case` keeps them in step. The cases
+run `minilm.cli.main` in this process (the command line a user types, parsed and answered as the console
+script does); `test_a_real_process_exits_2_with_one_line` checks one of them in a subprocess.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from clirun import REPO, run_cli
+from clirun import REPO, run_cli, run_main
 
 ERRORS_DOC = REPO / "docs" / "errors.md"
 
@@ -37,7 +39,32 @@ def _files(tmp: Path) -> dict:
     not_a_run.mkdir()
     (not_a_run / "notes.txt").write_text("mine")
     (tmp / "bad.yaml").write_text("student_layers: two\n")
+    (tmp / "yes.yaml").write_text("batch_size: yes\n")
+    (tmp / "twice.yaml").write_text("lr: 1.0e-4\nlr: 2.0e-4\n")
+    three = tmp / "three_classes"
+    three.mkdir()
+    for split in ("train", "dev"):
+        (three / f"{split}.tsv").write_text("text\tlabel\nfine film\tpos\nawful film\tneg\nso so\tmeh\n")
+    one = tmp / "one_class"
+    one.mkdir()
+    for split in ("train", "dev"):
+        (one / f"{split}.tsv").write_text("text\tlabel\nfine film\tpos\ngreat film\tpos\n")
+    damaged = tmp / "damaged_run"
+    damaged.mkdir()
+    (damaged / "run.json").write_text("{not json")
     return {"tmp": tmp}
+
+
+def readonly_dir(tmp: Path) -> Path:
+    """A directory nothing can be written under: /sys when running as root (root writes through chmod)."""
+    import os
+
+    if os.geteuid() == 0:
+        return Path("/sys/minilm-readonly")
+    target = tmp / "readonly"
+    target.mkdir(exist_ok=True)
+    target.chmod(0o555)
+    return target / "sub"
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +75,25 @@ def inputs(tmp_path_factory, tiny_teacher_dir, tokenizer):
     from conftest import tiny_bert
 
     odd = tmp / "odd_student"
-    tiny_bert(attn="sdpa").save_pretrained(odd)
+    from transformers import BertModel
+
+    wider = tiny_bert(attn="sdpa").config
+    wider.vocab_size += 1  # its own tokenizer fits it, but is not the teacher's
+    BertModel(wider).save_pretrained(odd)
     other = type(tokenizer).from_pretrained(tiny_teacher_dir)
     other.add_tokens(["zzzunseenzzz"])
     other.save_pretrained(odd)
+    # A model directory without tokenizer files (transformers would build a 5-token tokenizer for it).
+    tiny_bert(attn="sdpa").save_pretrained(tmp / "no_tokenizer")
+    # A teacher whose weights file was cut off in the middle of a copy.
+    import shutil
+
+    shutil.copytree(tiny_teacher_dir, tmp / "truncated")
+    weights = tmp / "truncated" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    # A 2-class fine-tuned checkpoint.
+    tiny_bert(attn="sdpa", num_labels=2).save_pretrained(tmp / "two_classes_model")
+    tokenizer.save_pretrained(tmp / "two_classes_model")
     return tmp
 
 
@@ -76,8 +118,8 @@ CASES = [
                                                                             "--relation-heads", "6"),
      "relation_heads 6 does not divide the teacher hidden size 32"),
     ("student wider than the relation split allows",
-     lambda t, d: distill_args(t, d, "--version", "v2", "--relation-heads", "8", "--student-hidden", "36",
-                               "--student-heads", "4"), "does not divide the student hidden size 36"),
+     lambda t, d: distill_args(t, d, "--version", "v2", "--relation-heads", "8", "--student-hidden", "20",
+                               "--student-heads", "4"), "does not divide the student hidden size 20"),
     ("student hidden not divisible by its heads", lambda t, d: distill_args(t, d, "--student-hidden", "30"),
      "student_hidden 30 is not divisible by student_heads 4"),
     ("teacher layer that does not exist", lambda t, d: distill_args(t, d, "--teacher-layer", "7"),
@@ -89,7 +131,7 @@ CASES = [
     ("output directory holds a different run",
      lambda t, d: distill_args(t, d, "--output-dir", str(d / "other_run")), "holds a different run"),
     ("output directory holds other files",
-     lambda t, d: distill_args(t, d, "--output-dir", str(d / "not_a_run")), "holds no minilm run"),
+     lambda t, d: distill_args(t, d, "--output-dir", str(d / "not_a_run")), "holds files that minilm did not write"),
     ("unknown objective", lambda t, d: distill_args(t, d, "--objective", "pkd"), "unknown objective 'pkd'"),
     ("distilbert masked-LM terms asked for on a teacher without that head",
      lambda t, d: distill_args(t, d, "--objective", "distilbert", "--distilbert-mlm", "on"),
@@ -100,6 +142,78 @@ CASES = [
     ("tinybert layer map longer than the student",
      lambda t, d: distill_args(t, d, "--objective", "tinybert", "--tinybert-layer-map", "1", "2"),
      "tinybert_layer_map names 2 teacher layers but the student has 1 layers"),
+    ("teacher without tokenizer files", lambda t, d: distill_args(str(d / "no_tokenizer"), d),
+     "has 5 tokens but the model's embedding matrix has 30522 rows"),
+    ("model to fine-tune without tokenizer files",
+     lambda t, d: ["finetune", "--model", d / "no_tokenizer", "--task", "sst2", "--task-dir", d / "task",
+                   "--skip-bad-rows", "--output-dir", d / "out"],
+     "has 5 tokens but the model's embedding matrix has 30522 rows"),
+    ("weights file cut off", lambda t, d: distill_args(str(d / "truncated"), d), "its weights file is damaged"),
+    ("zero batch size", lambda t, d: distill_args(t, d, "--batch-size", "0"), "batch_size must be >= 1, got 0"),
+    ("negative learning rate", lambda t, d: distill_args(t, d, "--lr", "-0.0001"), "lr must be > 0, got -0.0001"),
+    ("learning rate of 0", lambda t, d: distill_args(t, d, "--lr", "0"), "lr must be > 0, got 0 (0 trains nothing)"),
+    ("NaN learning rate", lambda t, d: distill_args(t, d, "--lr", "nan"), "lr must be a finite number, got nan"),
+    ("zero log interval", lambda t, d: distill_args(t, d, "--log-every", "0"), "log_every must be >= 1, got 0"),
+    ("zero evaluation interval", lambda t, d: distill_args(t, d, "--eval-every", "0"), "eval_every must be >= 1"),
+    ("negative checkpoint interval", lambda t, d: distill_args(t, d, "--save-every", "-1"),
+     "save_every must be >= 0, got -1"),
+    ("zero query chunk", lambda t, d: distill_args(t, d, "--query-chunk", "0"), "query_chunk must be >= 1, got 0"),
+    ("dropout of 1", lambda t, d: distill_args(t, d, "--dropout", "1"), "dropout must be >= 0 and < 1, got 1"),
+    ("betas with one value", lambda t, d: distill_args(t, d, "--betas", "0.9"), "betas takes two values"),
+    ("negative FFN size", lambda t, d: distill_args(t, d, "--student-ffn", "-64"), "student_ffn must be >= 1, got -64"),
+    ("FFN size 0", lambda t, d: distill_args(t, d, "--student-ffn", "0"), "student_ffn must be >= 1, got 0"),
+    ("negative seed", lambda t, d: distill_args(t, d, "--seed", "-1"), "seed must be >= 0 and <= 4294967295, got -1"),
+    ("keeping 0 checkpoints", lambda t, d: distill_args(t, d, "--keep", "0"), "keep must be >= 1, got 0"),
+    ("temperature 0", lambda t, d: distill_args(t, d, "--temperature", "0"), "temperature must be > 0, got 0"),
+    ("warm-up longer than the run", lambda t, d: distill_args(t, d, "--warmup-steps", "10"),
+     "warmup_steps 10 is longer than the run (2 steps)"),
+    ("warm-up longer than a fine-tuning run of whole epochs",
+     lambda t, d: ["finetune", "--model", t, "--task", "mine", "--task-dir", d / "three_classes", "--text-columns",
+                   "text", "--label-column", "label", "--batch-size", "2", "--epochs", "1", "--warmup-steps", "5",
+                   "--output-dir", d / "out"], "warmup_steps 5 is longer than the run (1 steps)"),
+    ("student larger than its teacher", lambda t, d: distill_args(t, d, "--student-layers", "100000"),
+     "would be larger than its teacher"),
+    ("misspelt student init", lambda t, d: distill_args(t, d, "--student-init", "teachr"),
+     "student_init must be random, teacher or an existing model directory; 'teachr' is none of these"),
+    ("read-only output directory (distill)",
+     lambda t, d: distill_args(t, d, "--output-dir", readonly_dir(d) / "out"), "cannot write to output_dir"),
+    ("read-only cache directory (distill)",
+     lambda t, d: distill_args(t, d, "--cache-dir", readonly_dir(d) / "cache"), "cannot write to cache_dir"),
+    ("read-only output directory (student)",
+     lambda t, d: ["student", "--teacher", t, "--output-dir", readonly_dir(d) / "s", "--student-layers", "1",
+                   "--student-hidden", "32", "--student-heads", "4"], "cannot write to output_dir"),
+    ("read-only output directory (finetune)",
+     lambda t, d: ["finetune", "--model", t, "--task", "sst2", "--task-dir", d / "task", "--skip-bad-rows",
+                   "--output-dir", readonly_dir(d) / "ft"], "cannot write to output_dir"),
+    ("read-only output directory (evaluate)",
+     lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
+                   "--skip-bad-rows", "--output", readonly_dir(d) / "ev"], "cannot write to --output"),
+    ("read-only output directory (bench)",
+     lambda t, d: ["bench", "--teacher", t, "--output", readonly_dir(d) / "bench.json"],
+     "cannot write to the directory of --output"),
+    ("read-only output directory (report)",
+     lambda t, d: ["report", "--runs", d / "other_run", "--output", readonly_dir(d) / "report"],
+     "cannot write to --output"),
+    ("damaged run.json", lambda t, d: distill_args(t, d, "--output-dir", d / "damaged_run"), "has a damaged run.json"),
+    ("evaluating with batch size 0",
+     lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
+                   "--batch-size", "0"], "batch_size must be >= 1, got 0"),
+    ("evaluating past the model's positions",
+     lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
+                   "--max-length", "512"], "max_length 512 exceeds the model's 128 positions"),
+    ("evaluating a classifier with --regression",
+     lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
+                   "--regression"], "--regression given, but model"),
+    ("fine-tuning a 2-class checkpoint on a 3-class task",
+     lambda t, d: ["finetune", "--model", d / "two_classes_model", "--task", "mine", "--task-dir", d / "three_classes",
+                   "--text-columns", "text", "--label-column", "label", "--output-dir", d / "out"],
+     "is fine-tuned for 2 output(s) but"),
+    ("training split with one class",
+     lambda t, d: ["finetune", "--model", t, "--task", "mine", "--task-dir", d / "one_class", "--text-columns", "text",
+                   "--label-column", "label", "--output-dir", d / "out"], "has examples of one class only (pos)"),
+    ("YAML yes for a number", lambda t, d: ["distill", "--config", d / "yes.yaml"],
+     "config key 'batch_size' expects int, got a boolean (True)"),
+    ("YAML key given twice", lambda t, d: ["distill", "--config", d / "twice.yaml"], "key 'lr' is given twice"),
     ("missing config file", lambda t, d: ["distill", "--config", str(d / "nope.yaml")], "config file not found"),
     ("wrong type in config", lambda t, d: ["distill", "--config", str(d / "bad.yaml")],
      "config key 'student_layers' expects int"),
@@ -122,7 +236,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_gets_one_line_error(case, inputs, tiny_teacher_dir):
     _, build, fragment = case
-    result = run_cli(*build(tiny_teacher_dir, inputs))
+    result = run_main(*build(tiny_teacher_dir, inputs))
     lines = [line for line in result.stderr.splitlines() if line.startswith("minilm: error:")]
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
@@ -130,13 +244,20 @@ def test_bad_input_gets_one_line_error(case, inputs, tiny_teacher_dir):
     assert not (inputs / "out").exists(), "a refused run must leave no output behind"
 
 
+def test_a_real_process_exits_2_with_one_line(inputs, tiny_teacher_dir):
+    result = run_cli(*distill_args(tiny_teacher_dir, inputs, "--data", str(inputs / "nope.txt")))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == \
+        [f"minilm: error: data file not found: {inputs / 'nope.txt'}"]
+
+
 def test_nan_stop_keeps_the_last_good_checkpoint(inputs, tiny_teacher_dir):
     out = inputs / "nan_run"
     if not out.exists():
-        run_cli(*CASES[-1][1](tiny_teacher_dir, inputs))
+        run_main(*CASES[-1][1](tiny_teacher_dir, inputs))
     checkpoints = sorted((out / "checkpoints").glob("step-*"))
     assert checkpoints, "the steps before the bad one were checkpointed"
-    message = run_cli(*CASES[-1][1](tiny_teacher_dir, inputs), "--overwrite").stderr
+    message = run_main(*CASES[-1][1](tiny_teacher_dir, inputs), "--overwrite").stderr
     step = int(message.split("at step ")[1].split(";")[0])
     assert f"step-{step - 1:08d}" in message  # the checkpoint of the step before is named and kept
 

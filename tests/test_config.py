@@ -58,3 +58,60 @@ def test_bad_yaml(tmp_path, text, message):
 def test_help_shows_field_comments():
     text = build_parser()._subparsers._group_actions[0].choices["distill"].format_help()
     assert "MiniLMv2 uses 48" in text and "--relation-heads" in text
+
+
+def numeric_fields():
+    """(command, field, element type) for every int/float field (or list of them) of every command."""
+    import typing
+
+    from minilm.config import _strip_optional
+
+    for command, (cls, _, _) in COMMANDS.items():
+        hints = typing.get_type_hints(cls)
+        for f in __import__("dataclasses").fields(cls):
+            base, _ = _strip_optional(hints[f.name])
+            item = typing.get_args(base)[0] if typing.get_origin(base) is list else base
+            if item in (int, float):
+                yield command, f.name, item
+
+
+def documented_answers() -> dict:
+    """docs/errors.md's numeric-field table: {(command, field): [answer for 0, negative, NaN, huge]}."""
+    text = (REPO / "docs" / "errors.md").read_text().split("## Numeric fields")[1]
+    answers = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[2] in ("error", "accepted"):
+            for command in cells[1].split(", "):
+                answers[(command, cells[0].split(" (")[0])] = cells[2:6]
+    return answers
+
+
+def test_every_numeric_field_answers_bad_values_as_documented(monkeypatch):
+    """0, a negative number, NaN and a huge value for each numeric field of each command, on the command line:
+    a one-line `minilm: error:` naming the field (exit 2), or an acceptance that docs/errors.md documents;
+    never a traceback. Accepted values stop at the command function (stubbed): they are the config's to take."""
+    import importlib
+
+    from clirun import run_main
+
+    for _, target, _ in COMMANDS.values():
+        module, function = target.split(":")
+        monkeypatch.setattr(importlib.import_module(module), function, lambda cfg: None)
+    documented = documented_answers()
+    checked = 0
+    for command, name, item in numeric_fields():
+        assert (command, name) in documented, f"docs/errors.md has no row for {command} {name}"
+        values = ["0", "-5", "nan", "1000000000000" if item is int else "1e12"]
+        for value, expected in zip(values, documented[(command, name)]):
+            result = run_main(command, f"--{name.replace('_', '-')}={value}")
+            assert "Traceback" not in result.stderr, result.stderr
+            if expected == "error":
+                lines = [line for line in result.stderr.splitlines() if line.strip()]
+                assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("minilm: error:"), \
+                    f"{command} --{name}={value}: {result.stderr}"
+                assert name in lines[0] or "expects" in lines[0], lines[0]
+            else:
+                assert result.returncode == 0, f"{command} --{name}={value} was refused: {result.stderr}"
+            checked += 1
+    assert checked >= 4 * 40

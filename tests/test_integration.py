@@ -78,7 +78,7 @@ def test_finetune_evaluate_report_on_custom_tsv(tasks, tiny_teacher_dir, tmp_pat
                   "--speed-data", tasks / "SST-2" / "dev.tsv", "--speed-examples", "64")
     assert rep.returncode == 0, rep.stderr[-2000:]
     text = (tmp_path / "rep" / "report.md").read_text()
-    assert "| ft_custom | 2x32 |" in text and "100.0%" in text and "1.00x" in text
+    assert "| ft_custom | - | 2x32 |" in text and "100.0%" in text and "1.00x" in text
     assert (tmp_path / "rep" / "loss.png").stat().st_size > 1000
     measured = float(text.split("| 100.0% | ")[1].split(" |")[0].replace(",", ""))
     assert measured > 0 and measured != round(summary["examples_per_s"])  # re-measured, not copied

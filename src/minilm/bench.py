@@ -38,6 +38,7 @@ from minilm.config import DATA_ROOT, BenchConfig, DistillConfig
 from minilm.errors import require
 from minilm.measure import PeakMemory, fast_step_flops, matmul_tflops, sync
 from minilm.naive import naive_loss_terms, naive_losses, naive_outputs
+from minilm.rundir import check_writable
 
 PRESETS = {"bert-base": dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                              intermediate_size=3072, max_position_embeddings=512)}
@@ -325,6 +326,28 @@ def inference(cfg: BenchConfig, device) -> dict:
     return result
 
 
+def check_shapes(cfg: BenchConfig, versions: list[str]) -> None:
+    """Fail before any row runs on shapes the teacher cannot take: positions, student size, relation heads."""
+    from transformers import BertConfig
+
+    from minilm.models import load_model_config, student_config
+
+    teacher = BertConfig(**PRESETS[cfg.preset]) if cfg.preset else load_model_config(cfg.teacher)
+    for seq in cfg.seq_lengths:
+        require(seq <= teacher.max_position_embeddings,
+                f"seq_lengths: {seq} exceeds the teacher's {teacher.max_position_embeddings} positions")
+    layers, hidden = STUDENT_DEFAULTS[cfg.preset]
+    student = student_config(teacher, cfg.student_layers or layers, cfg.student_hidden or hidden, cfg.student_heads,
+                             None, 0.1)
+    if "v1" in versions:
+        require(student.num_attention_heads == teacher.num_attention_heads,
+                f"v1 rows need the teacher's {teacher.num_attention_heads} heads in the student; set --student-heads")
+    if "v2" in versions:
+        for who, width in (("teacher", teacher.hidden_size), ("student", student.hidden_size)):
+            require(width % cfg.relation_heads == 0,
+                    f"relation_heads {cfg.relation_heads} does not divide the {who} hidden size {width}")
+
+
 def plan_rows(cfg: BenchConfig, device: torch.device) -> list[list[dict]]:
     """The rows to run, grouped by setting (version, sequence): each group's rows run in turn per round."""
     groups = []
@@ -351,6 +374,9 @@ def bench(cfg: BenchConfig) -> dict:
     sst2 = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
     require(cfg.preset or sst2.is_file(), f"SST-2 train.tsv not found at {sst2}; pass --sst2 PATH")
     versions = versions_of(cfg)
+    if cfg.output:
+        check_writable(Path(cfg.output).parent, "the directory of --output")
+    check_shapes(cfg, versions)
     peak = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
     print(f"matmul peak on {device}: fp32 {peak['fp32']:.2f} TFLOP/s, bf16 {peak['bf16']:.2f} TFLOP/s "
           f"({torch.get_num_threads()} threads)")

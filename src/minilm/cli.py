@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own bars say what is going on; weight loading is quick
+    # transformers' load report (a new task head's MISSING weights, an encoder's UNEXPECTED ones) is
+    # expected on every fine-tune and distillation; errors still show.
+    hf_logging.set_verbosity_error()
     try:
         cfg = C.load_config(cls, args.config, overrides)
         module, function = target.split(":")
@@ -66,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("minilm: interrupted", file=sys.stderr)
         return 130
+    finally:
+        from minilm.rundir import release_locks
+
+        release_locks()  # the command has written all it writes
     if result is not None and not isinstance(result, dict):
         print(result)
     return 0

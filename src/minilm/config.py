@@ -36,8 +36,15 @@ def default_text_files() -> list[str]:
     ]
 
 
+class Config:
+    """Every command's config: its field ranges are checked when it is built (`check_config`)."""
+
+    def __post_init__(self):
+        check_config(self)
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     """Optimisation and bookkeeping shared by `distill` and `finetune`."""
 
     output_dir: str = "runs/distill"  # run directory: final model, checkpoints, metrics.jsonl
@@ -46,7 +53,7 @@ class TrainConfig:
     lr: float = 5e-4  # peak learning rate (MiniLM: 5e-4 for task-agnostic distillation)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.01
-    warmup_steps: int = 4000  # linear warm-up, then linear decay to zero at max_steps (-1: 10% of steps)
+    warmup_steps: int = -1  # linear warm-up steps, then linear decay to zero at the last step (-1: 10% of the steps)
     max_steps: int = 1000
     max_minutes: float | None = None  # wall-clock budget; the run stops cleanly when it is spent
     grad_clip: float = 1.0
@@ -96,6 +103,10 @@ class DistillConfig(TrainConfig):
     # Task-specific distillation (MiniLM Sec. 4.3): a fine-tuned teacher, L = L_AT + L_VR + w * L_OUT.
     task: str | None = None  # GLUE task name (e.g. sst2) or custom; None = task-agnostic
     task_dir: str | None = None  # task data directory (default: DATA_ROOT/glue/<TASK>)
+    text_columns: list[str] | None = None  # custom tasks: one or two text columns
+    label_column: str | None = None  # custom tasks
+    regression: bool = False  # custom tasks: real-valued labels
+    skip_bad_rows: bool = False
     output_weight: float = 1.0
     temperature: float = 1.0
     hard_label_weight: float = 0.0  # optional cross-entropy on gold labels
@@ -103,7 +114,7 @@ class DistillConfig(TrainConfig):
 
 
 @dataclass
-class StudentConfig:
+class StudentConfig(Config):
     """`minilm student`: build an untrained student (random or teacher-layer init) and save it."""
 
     teacher: str = PACKAGED_TEACHER
@@ -112,8 +123,8 @@ class StudentConfig:
     student_hidden: int = 384
     student_heads: int = 12
     student_ffn: int | None = None  # default 4 x student_hidden
-    student_init: str = "random"  # random or teacher
-    student_init_layers: list[int] | None = None  # 1-based teacher layers to copy (default: evenly spaced)
+    student_init: str = "random"  # random, teacher (copy teacher layers), or a directory of a model to start from
+    student_init_layers: list[int] | None = None  # 1-based teacher layers to copy (default: evenly spaced, top one last)
     dropout: float = 0.1
     seed: int = 42
 
@@ -133,12 +144,13 @@ class FinetuneConfig(TrainConfig):
     label_column: str | None = None  # custom tasks
     regression: bool = False  # custom tasks: real-valued labels
     skip_bad_rows: bool = False
+    max_examples: int | None = None  # use only the first N training and dev examples (a quick try)
     epochs: float = 3.0  # used when max_steps <= 0
     eval_every: int = 500
 
 
 @dataclass
-class EvaluateConfig:
+class EvaluateConfig(Config):
     """`minilm evaluate`: score a fine-tuned checkpoint on a split with the task's official metric."""
 
     model: str = "runs/finetune/best"
@@ -151,12 +163,13 @@ class EvaluateConfig:
     skip_bad_rows: bool = False
     max_length: int = 128
     batch_size: int = 64
+    max_examples: int | None = None  # score only the first N examples (a quick try)
     device: str = "auto"
-    output: str | None = None  # directory for metrics.json and predictions.tsv (default: next to the model)
+    output: str | None = None  # directory for metrics.json and predictions.tsv (default: print the scores only)
 
 
 @dataclass
-class BenchConfig:
+class BenchConfig(Config):
     """`minilm bench`: fast vs naive distillation step, matmul peak, inference speed."""
 
     preset: str | None = None  # bert-base: a random BERT-base teacher (12x768) and 6x768 student; no weights needed
@@ -178,12 +191,12 @@ class BenchConfig:
 
 
 @dataclass
-class ReportConfig:
+class ReportConfig(Config):
     """`minilm report`: a Markdown table and plots from several runs' metrics."""
 
-    runs: list[str] = field(default_factory=list)  # run directories (each with metrics.json / metrics.jsonl)
+    runs: list[str] = field(default_factory=list)  # run directories: finetune and distill runs (task-agnostic ones plot only)
     teacher_run: str | None = None  # the run that retention and speed-up are measured against
-    output: str = "docs/report"  # directory for report.md and the PNG plots
+    output: str = "runs/report"  # directory for report.md and the PNG plots
     speed_data: str | None = None  # texts (file or hf: spec) to re-measure every model's speed on, in this one run
     speed_examples: int = 512
     device: str = "cpu"
@@ -216,11 +229,28 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
                     return False
                 raise ValueError(value)
             return bool(value)
+        if base in (int, float) and isinstance(value, bool):
+            raise MiniLMError(f"config key '{name}' expects {base.__name__}, got a boolean ({value}); YAML reads "
+                              "yes/no/on/off as true/false")
         if base is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
         return base(value)
     except (TypeError, ValueError):
         raise MiniLMError(f"config key '{name}' expects {getattr(base, '__name__', base)}, got {value!r}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not "the last wins"."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def load_config(cls: type, yaml_path: str | None = None, overrides: dict[str, Any] | None = None):
@@ -231,7 +261,7 @@ def load_config(cls: type, yaml_path: str | None = None, overrides: dict[str, An
         if not path.is_file():
             raise MiniLMError(f"config file not found: {yaml_path}")
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
         except yaml.YAMLError as exc:
             raise MiniLMError(f"config file {yaml_path} is not valid YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(loaded, dict):
@@ -279,3 +309,105 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+# --- Field ranges: every numeric field of every command, checked in one place when a config is built ---
+# name: (lowest, highest, hint). Bounds are inclusive; a float bound written as `(0.0, "open")` excludes 0.
+# Values beyond what a model or the data allow (max_length past the positions, a batch larger than the
+# corpus, a student larger than its teacher) are checked where the model or data are read, still before
+# anything is written; docs/errors.md lists what each field accepts.
+OPEN = "open"
+RANGES: dict[str, tuple] = {
+    "batch_size": (1, None, ""),
+    "max_length": (8, None, ""),
+    "lr": ((0.0, OPEN), None, "0 trains nothing"),
+    "weight_decay": (0.0, 1.0, ""),
+    "warmup_steps": (-1, None, "-1 means 10% of the steps"),
+    "max_minutes": ((0.0, OPEN), None, "leave it out for no wall-clock budget"),
+    "grad_clip": (0.0, None, "0 turns clipping off"),
+    "dropout": (0.0, (1.0, OPEN), ""),
+    "seed": (0, 2 ** 32 - 1, ""),
+    "log_every": (1, None, ""),
+    "save_every": (0, None, "0 saves only at the end"),
+    "keep": (1, None, "the newest checkpoints kept"),
+    "eval_every": (1, None, ""),
+    "epochs": ((0.0, OPEN), None, ""),
+    "max_examples": (1, None, "leave it out to use every example"),
+    "student_layers": (1, None, ""),
+    "student_hidden": (1, None, ""),
+    "student_heads": (1, None, ""),
+    "student_ffn": (1, None, "leave it out for 4 x student_hidden"),
+    "student_init_layers": (1, None, "1-based teacher layers"),
+    "relation_heads": (1, None, ""),
+    "query_chunk": (1, None, "leave it out for automatic chunks"),
+    "output_weight": (0.0, None, ""),
+    "hard_label_weight": (0.0, None, ""),
+    "temperature": ((0.0, OPEN), None, ""),
+    "tinybert_layer_map": (1, None, "1-based teacher layers"),
+    "distilbert_mlm_probability": ((0.0, OPEN), 1.0, ""),
+    "distilbert_temperature": ((0.0, OPEN), None, ""),
+    "distilbert_alpha_ce": (0.0, None, ""),
+    "distilbert_alpha_mlm": (0.0, None, ""),
+    "distilbert_alpha_cos": (0.0, None, ""),
+    "steps": (1, None, ""),
+    "rounds": (1, None, ""),
+    "seq_lengths": (8, None, ""),
+    "speed_examples": (1, None, ""),
+}
+CHOICES = {"precision": ("bf16", "fp32"), "version": ("v1", "v2"), "relation_kernel": ("auto", "torch", "triton"),
+           "distilbert_mlm": ("auto", "on", "off")}
+
+
+def _bound(bound) -> tuple[float | None, bool]:
+    return (bound[0], True) if isinstance(bound, tuple) else (bound, False)
+
+
+def _check_number(name: str, value, low, high, hint: str) -> None:
+    import math
+
+    (low, low_open), (high, high_open) = _bound(low), _bound(high)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MiniLMError(f"{name} must be a finite number, got {value}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        def shown(x):
+            return str(x) if isinstance(x, int) else f"{x:g}"
+
+        lo = "" if low is None else f"{'>' if low_open else '>='} {shown(low)}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {shown(high)}"
+        span = " and ".join(x for x in (lo, hi) if x)
+        raise MiniLMError(f"{name} must be {span}, got {shown(value)}" + (f" ({hint})" if hint else ""))
+
+
+def check_config(cfg) -> None:
+    """Every field's range and the checks across fields that need no model or data. One-line errors."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if value is None:
+            continue
+        if f.name in CHOICES and value not in CHOICES[f.name]:
+            raise MiniLMError(f"{f.name} must be one of {', '.join(CHOICES[f.name])}, got '{value}'")
+        if f.name not in RANGES:
+            continue
+        low, high, hint = RANGES[f.name]
+        for item in value if isinstance(value, list) else [value]:
+            _check_number(f.name, item, low, high, hint)
+    if isinstance(cfg, TrainConfig):
+        _check_number("max_steps", cfg.max_steps, 1 if isinstance(cfg, DistillConfig) else 0, None,
+                      "" if isinstance(cfg, DistillConfig) else "0 trains for --epochs")
+        if len(cfg.betas) != 2:
+            raise MiniLMError(f"betas takes two values (Adam's beta1 beta2), got {len(cfg.betas)}: {cfg.betas}")
+        for beta in cfg.betas:
+            _check_number("betas", beta, 0.0, (1.0, OPEN), "")
+        if cfg.max_steps > 0 and cfg.warmup_steps > cfg.max_steps:
+            raise MiniLMError(f"warmup_steps {cfg.warmup_steps} is longer than the run ({cfg.max_steps} steps); "
+                              "lower it, or pass -1 for 10% of the steps")
+        if cfg.device not in ("auto", "cpu", "cuda"):
+            raise MiniLMError(f"device must be auto, cpu or cuda, got '{cfg.device}'")
+    if isinstance(cfg, DistillConfig) and cfg.teacher_layer != -1:
+        _check_number("teacher_layer", cfg.teacher_layer, 1, None, "-1 means the last layer")
+    if hasattr(cfg, "student_init") and cfg.student_init not in ("random", "teacher") \
+            and not Path(cfg.student_init).is_dir():
+        raise MiniLMError(f"student_init must be random, teacher or an existing model directory; "
+                          f"'{cfg.student_init}' is none of these")

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from minilm.errors import MiniLMError, require
+from minilm.rundir import check_writable
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "content")
 ENCODE_BATCH = 1000
@@ -175,9 +176,14 @@ def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: s
     target = Path(cache_dir) / f"text-{key}"
     if (target / "meta.json").is_file():
         return TokenCache(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(cache_dir, "cache_dir")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MiniLMError(f"cannot create cache_dir {cache_dir}: {exc.strerror}") from None
+    remove_abandoned_caches(target.parent)
     dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-{os.getpid()}-", dir=target.parent))
     try:
         written = [0, 0]  # tokens, examples
         with open(tmp / "tokens.bin", "wb") as tokens, open(tmp / "offsets.bin", "wb") as offsets, \
@@ -208,6 +214,22 @@ def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: s
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TokenCache(target)
+
+
+def remove_abandoned_caches(directory: Path) -> list[Path]:
+    """Delete the temporary folders of tokenizations whose process is gone (killed, or out of memory):
+    `.text-KEY-PID-XXXX` while a cache is written. Returns what was removed."""
+    removed = []
+    for folder in directory.glob(".text-*-*-*"):
+        try:
+            pid = int(folder.name.split("-")[2])
+            os.kill(pid, 0)  # raises when no such process exists
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (ValueError, IndexError, PermissionError):
+            continue  # not ours, or a live process of another user
+    return removed
 
 
 def _write_windows(texts, tokenizer, window, tokens, offsets, written, dtype) -> None:

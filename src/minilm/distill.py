@@ -13,22 +13,13 @@ from pathlib import Path
 
 from minilm.config import DistillConfig
 from minilm.data import StepBatches, build_token_cache
-from minilm.errors import require
+from minilm.errors import MiniLMError, require
 from minilm.evaluation import evaluate_model, write_summary
 from minilm.fit import Recipe, fit
-from minilm.models import (check_same_tokenizer, freeze, has_masked_lm_head, load_encoder, load_model_config,
-                           load_tokenizer, save_model, student_from_teacher)
+from minilm.models import (build_student, freeze, has_masked_lm_head, load_encoder, load_model_config, load_tokenizer,
+                           save_model)
 from minilm.objectives import build_objective, distill_losses
-
-
-def build_student(cfg: DistillConfig, teacher, tokenizer, num_labels: int | None):
-    """A new student (random or teacher-layer init) or one loaded from `student_init` (a directory)."""
-    if cfg.student_init in ("random", "teacher"):
-        return student_from_teacher(teacher, cfg.student_layers, cfg.student_hidden, cfg.student_heads,
-                                    cfg.student_ffn, cfg.dropout, cfg.student_init, cfg.student_init_layers,
-                                    num_labels, cfg.seed)
-    check_same_tokenizer(tokenizer, load_tokenizer(cfg.student_init))
-    return load_encoder(cfg.student_init, num_labels=num_labels)
+from minilm.rundir import list_checkpoints
 
 
 def load_teacher(cfg: DistillConfig):
@@ -63,16 +54,17 @@ def distill(cfg: DistillConfig) -> Path:
             print(note)
         evaluate, kind = None, None
         if cfg.task:
-            from minilm.glue import encode_task, load_task
+            from minilm.glue import check_classes, encode_task, load_task, name_classes
 
-            train = load_task(cfg.task, "train", cfg.task_dir)
-            dev = load_task(cfg.task, "dev", cfg.task_dir, label_names=train.label_names)
+            read = dict(task_dir=cfg.task_dir, text_columns=cfg.text_columns, label_column=cfg.label_column,
+                        regression=cfg.regression, skip_bad_rows=cfg.skip_bad_rows)
+            train = load_task(cfg.task, "train", **read)
+            dev = load_task(cfg.task, "dev", label_names=train.label_names, **read)
+            check_classes(train)
             require(teacher.config.num_labels == train.num_labels,
                     f"teacher has {teacher.config.num_labels} outputs but task {cfg.task} has {train.num_labels}")
             kind = train.kind
-            student.config.id2label = dict(enumerate(train.label_names or ["score"]))
-            student.config.label2id = {v: k for k, v in student.config.id2label.items()}
-            student.config.problem_type = "regression" if kind == "regression" else "single_label_classification"
+            name_classes(student.config, train)
             examples = encode_task(train, tokenizer, cfg.max_length)
             state["dev"] = dev
 
@@ -93,7 +85,12 @@ def distill(cfg: DistillConfig) -> Path:
     result = fit(cfg, build)
     out, final = Path(cfg.output_dir), Path(cfg.output_dir) / "model"
     if result.is_main_process and (result.trained_steps or not final.is_dir()):
-        save_model(result.recipe.saved, result.recipe.tokenizer, final)
+        try:
+            save_model(result.recipe.saved, result.recipe.tokenizer, final)
+        except MiniLMError as exc:
+            last = list_checkpoints(out)
+            raise MiniLMError(f"{exc}; the trained student is in {last[-1] / 'model' if last else 'no checkpoint'}"
+                              ) from None
         if cfg.task and result.best is not None:
             write_summary(out, cfg.teacher, cfg.task, state["dev"], result.best, result.step, result.seconds,
                           cfg.max_length, result.accelerator.device)

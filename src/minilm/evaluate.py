@@ -1,6 +1,6 @@
 """`minilm evaluate`: score a fine-tuned checkpoint on one split with the task's official metric.
 
-Writes `metrics.json` and `predictions.tsv` into the output directory.
+Prints the scores; with `--output DIR` also writes `metrics.json` and `predictions.tsv` there.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ import json
 from pathlib import Path
 
 from minilm.config import EvaluateConfig
-from minilm.errors import require
+from minilm.errors import MiniLMError, require
 from minilm.evaluation import predict
-from minilm.glue import load_task
+from minilm.glue import is_glue_task, load_task
 from minilm.metrics import main_metric, task_metrics
 from minilm.models import load_encoder, load_model_config, load_tokenizer, pick_device
+from minilm.rundir import check_writable, write_atomic
 
 
 def model_task_kind(config) -> str:
@@ -25,19 +26,25 @@ def model_task_kind(config) -> str:
 
 
 def evaluate(cfg: EvaluateConfig) -> dict:
-    """Score a fine-tuned checkpoint; write metrics.json and predictions.tsv."""
+    """Score a fine-tuned checkpoint; print the scores, and write metrics.json and predictions.tsv to `output`."""
+    if cfg.output:
+        check_writable(cfg.output, "--output")
     device = pick_device(cfg.device)
     tokenizer = load_tokenizer(cfg.model)
     config = load_model_config(cfg.model)
     require("ForSequenceClassification" in " ".join(config.architectures or []),
             f"model '{cfg.model}' has no task head; fine-tune it first with minilm finetune")
+    require(cfg.max_length <= config.max_position_embeddings,
+            f"max_length {cfg.max_length} exceeds the model's {config.max_position_embeddings} positions")
     model = load_encoder(cfg.model, num_labels=config.num_labels).to(device)
     regression = model_task_kind(config) == "regression"
     require(regression or not cfg.regression,
             f"--regression given, but model '{cfg.model}' is a {config.num_labels}-class classifier; drop the flag")
-    names = None if regression else tuple(model.config.id2label[i] for i in range(model.config.num_labels))
+    # A custom task's classes are ordered as the model was trained; a GLUE task's as the task defines them.
+    glue = is_glue_task(cfg.task, cfg.text_columns)
+    names = None if regression or glue else tuple(model.config.id2label[i] for i in range(model.config.num_labels))
     data = load_task(cfg.task, cfg.split, cfg.task_dir, cfg.text_columns, cfg.label_column, regression,
-                     cfg.skip_bad_rows, label_names=names)
+                     cfg.skip_bad_rows, label_names=names).head(cfg.max_examples)
     require(data.num_labels == model.config.num_labels,
             f"model has {model.config.num_labels} outputs but {data.source} has {data.num_labels} labels")
     predictions, rate = predict(model, tokenizer, data, cfg.max_length, cfg.batch_size, device)
@@ -45,13 +52,20 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     result = {"model": cfg.model, "task": cfg.task, "split": cfg.split, "source": data.source,
               "examples": len(data.labels), "skipped": data.skipped, **scores, "main": main_metric(scores),
               "examples_per_s": rate, "batch_size": cfg.batch_size, "device": str(device)}
-    out = Path(cfg.output or Path(cfg.model) / f"eval-{cfg.task}-{cfg.split}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
-    with (out / "predictions.tsv").open("w") as handle:
-        handle.write("index\tprediction\tlabel\n")
+    print(f"{cfg.model} on {data.source} ({len(data.labels)} examples): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+    if cfg.output:
+        out = Path(cfg.output)
+        lines = ["index\tprediction\tlabel"]
         for i, (p, y) in enumerate(zip(predictions, data.labels)):
             shown = p if data.kind == "regression" else data.label_names[int(p)]
             gold = y if data.kind == "regression" else data.label_names[int(y)]
-            handle.write(f"{i}\t{shown}\t{gold}\n")
+            lines.append(f"{i}\t{shown}\t{gold}")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            write_atomic(out / "predictions.tsv", "\n".join(lines) + "\n")
+            write_atomic(out / "metrics.json", json.dumps(result, indent=1))
+        except OSError as exc:
+            raise MiniLMError(f"cannot write to --output {out}: {exc.strerror or exc}") from None
+        print(f"wrote {out / 'metrics.json'} and {out / 'predictions.tsv'}")
     return result

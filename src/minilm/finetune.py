@@ -16,10 +16,19 @@ from minilm.data import StepBatches
 from minilm.errors import require
 from minilm.evaluation import evaluate_model, write_summary
 from minilm.fit import Recipe, fit
-from minilm.glue import encode_task, load_task
+from minilm.glue import check_classes, encode_task, load_task, name_classes
 from minilm.losses import task_loss
-from minilm.models import load_encoder, load_tokenizer
+from minilm.models import load_encoder, load_model_config, load_tokenizer
 from minilm.training import autocast
+
+
+def check_head(model: str, train) -> None:
+    """A checkpoint fine-tuned for another number of outputs cannot be fine-tuned on this task as it is."""
+    config = load_model_config(model)
+    if "ForSequenceClassification" in " ".join(config.architectures or []):
+        require(config.num_labels == train.num_labels,
+                f"model '{model}' is fine-tuned for {config.num_labels} output(s) but {train.source} has "
+                f"{train.num_labels}; fine-tune the encoder it came from instead")
 
 
 def finetune(cfg: FinetuneConfig) -> Path:
@@ -29,17 +38,17 @@ def finetune(cfg: FinetuneConfig) -> Path:
     def build(accelerator) -> Recipe:
         read = dict(task_dir=cfg.task_dir, text_columns=cfg.text_columns, label_column=cfg.label_column,
                     regression=cfg.regression, skip_bad_rows=cfg.skip_bad_rows)
-        train = load_task(cfg.task, "train", **read)
-        dev = state["dev"] = load_task(cfg.task, "dev", label_names=train.label_names, **read)
+        train = load_task(cfg.task, "train", **read).head(cfg.max_examples)
+        dev = state["dev"] = load_task(cfg.task, "dev", label_names=train.label_names, **read).head(cfg.max_examples)
         if accelerator.is_main_process and (train.skipped or dev.skipped):
             print(f"skipped malformed rows: {train.skipped} in {train.source}, {dev.skipped} in {dev.source}")
+        check_classes(train)
         tokenizer = load_tokenizer(cfg.model)
+        check_head(cfg.model, train)
         model = load_encoder(cfg.model, num_labels=train.num_labels)
         require(cfg.max_length <= model.config.max_position_embeddings,
                 f"max_length {cfg.max_length} exceeds the model's {model.config.max_position_embeddings} positions")
-        model.config.id2label = dict(enumerate(train.label_names or ["score"]))
-        model.config.label2id = {v: k for k, v in model.config.id2label.items()}
-        model.config.problem_type = "regression" if train.kind == "regression" else "single_label_classification"
+        name_classes(model.config, train)
         for module in model.modules():  # the configured dropout, also for checkpoints saved with another
             if isinstance(module, torch.nn.Dropout):
                 module.p = cfg.dropout

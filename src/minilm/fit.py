@@ -29,9 +29,11 @@ from tqdm import tqdm
 
 from minilm.data import StepBatches
 from minilm.evaluation import best_so_far, keep_best
+from minilm.errors import require
 from minilm.policy import apply_step_policy
-from minilm.training import (MetricsLog, WallClock, check_finite, check_run_dir, load_checkpoint, make_accelerator,
-                             make_optimizer, optimizer_step, save_checkpoint, start_run_dir)
+from minilm.rundir import check_run_dir, start_run_dir
+from minilm.training import (MetricsLog, WallClock, check_finite, load_checkpoint, make_accelerator, make_optimizer,
+                             optimizer_step, save_checkpoint)
 
 
 @dataclass
@@ -77,10 +79,13 @@ def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
     from accelerate.utils import set_seed
 
     accelerator = make_accelerator(cfg)
-    resume_from = check_run_dir(cfg)
+    out, main = Path(cfg.output_dir), accelerator.is_main_process
+    resume_from = check_run_dir(cfg, main)
     set_seed(cfg.seed)
     recipe = build(accelerator)
-    out, main = Path(cfg.output_dir), accelerator.is_main_process
+    require(cfg.warmup_steps <= recipe.total_steps,
+            f"warmup_steps {cfg.warmup_steps} is longer than the run ({recipe.total_steps} steps); lower it, or "
+            "pass -1 for 10% of the steps")
     applied = apply_step_policy(accelerator.device.type, cfg.precision, cfg.compile, [recipe.saved], recipe.teacher)
     start_run_dir(cfg, accelerator)  # every check passed: only now write to output_dir
     optimizer, scheduler = make_optimizer(recipe.trained, cfg, recipe.total_steps)

@@ -35,14 +35,19 @@ class TaskSpec:
     labels: tuple | None  # class names in label-id order; None for regression
     metric: str  # accuracy, accuracy_f1, mcc, pearson_spearman
     header: bool = True
+    display: tuple | None = None  # names a fine-tuned model reports for `labels` (None: the labels themselves)
     splits: dict = field(default_factory=lambda: {"train": "train", "dev": "dev", "test": "test"})
 
 
 GLUE_TASKS = {
-    "cola": TaskSpec("cola", "CoLA", (3,), 1, ("0", "1"), "mcc", header=False),
-    "sst2": TaskSpec("sst2", "SST-2", ("sentence",), "label", ("0", "1"), "accuracy"),
-    "mrpc": TaskSpec("mrpc", "MRPC", ("#1 String", "#2 String"), "Quality", ("0", "1"), "accuracy_f1"),
-    "qqp": TaskSpec("qqp", "QQP", ("question1", "question2"), "is_duplicate", ("0", "1"), "accuracy_f1"),
+    "cola": TaskSpec("cola", "CoLA", (3,), 1, ("0", "1"), "mcc", header=False,
+                     display=("unacceptable", "acceptable")),
+    "sst2": TaskSpec("sst2", "SST-2", ("sentence",), "label", ("0", "1"), "accuracy",
+                     display=("negative", "positive")),
+    "mrpc": TaskSpec("mrpc", "MRPC", ("#1 String", "#2 String"), "Quality", ("0", "1"), "accuracy_f1",
+                     display=("not_equivalent", "equivalent")),
+    "qqp": TaskSpec("qqp", "QQP", ("question1", "question2"), "is_duplicate", ("0", "1"), "accuracy_f1",
+                    display=("not_duplicate", "duplicate")),
     "stsb": TaskSpec("stsb", "STS-B", ("sentence1", "sentence2"), "score", None, "pearson_spearman"),
     "mnli": TaskSpec("mnli", "MNLI", ("sentence1", "sentence2"), "gold_label",
                      ("contradiction", "entailment", "neutral"), "accuracy",
@@ -50,7 +55,8 @@ GLUE_TASKS = {
                              "dev_mismatched": "dev_mismatched", "test": "test_matched"}),
     "qnli": TaskSpec("qnli", "QNLI", ("question", "sentence"), "label", ("entailment", "not_entailment"), "accuracy"),
     "rte": TaskSpec("rte", "RTE", ("sentence1", "sentence2"), "label", ("entailment", "not_entailment"), "accuracy"),
-    "wnli": TaskSpec("wnli", "WNLI", ("sentence1", "sentence2"), "label", ("0", "1"), "accuracy"),
+    "wnli": TaskSpec("wnli", "WNLI", ("sentence1", "sentence2"), "label", ("0", "1"), "accuracy",
+                     display=("not_entailment", "entailment")),
 }
 ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli", "mnli-mm": "mnli"}
 HUB_SPLITS = {"dev": "validation", "dev_matched": "validation_matched", "dev_mismatched": "validation_mismatched"}
@@ -66,6 +72,7 @@ class TaskData:
     metric: str
     source: str
     skipped: int = 0
+    display_names: tuple | None = None  # what a fine-tuned model calls the classes (default: label_names)
 
     @property
     def kind(self) -> str:
@@ -76,9 +83,14 @@ class TaskData:
     def num_labels(self) -> int:
         return 1 if self.kind == "regression" else len(self.label_names)
 
-    def head(self, n: int) -> "TaskData":
-        """The first `n` examples (all of them when there are fewer)."""
-        return TaskData(self.texts[:n], self.labels[:n], self.label_names, self.metric, self.source, self.skipped)
+    def head(self, n: int | None) -> "TaskData":
+        """The first `n` examples (all of them when there are fewer, or when n is None)."""
+        return TaskData(self.texts[:n], self.labels[:n], self.label_names, self.metric, self.source, self.skipped,
+                        self.display_names)
+
+    def id2label(self) -> dict[int, str]:
+        """The class names a model fine-tuned on this task reports (SST-2: negative, positive)."""
+        return dict(enumerate(self.display_names or self.label_names or ("score",)))
 
 
 def task_spec(task: str, text_columns: list[str] | None = None, label_column: str | None = None,
@@ -188,7 +200,27 @@ def load_task(task: str, split: str, task_dir: str | None = None, text_columns: 
     if names is None and not is_regression:
         names = tuple(sorted(set(raw_labels)))
         raw_labels = [names.index(label) for label in raw_labels]
-    return TaskData(texts, raw_labels, names, spec.metric, str(path), skipped)
+    display = spec.display if names == spec.labels else None
+    return TaskData(texts, raw_labels, names, spec.metric, str(path), skipped, display)
+
+
+def check_classes(train) -> None:
+    """A classifier needs examples of at least two classes to learn anything (else 100% dev accuracy, no warning)."""
+    if train.kind == "classification":
+        present = sorted({train.label_names[y] for y in train.labels})
+        require(len(present) >= 2, f"the training split {train.source} has examples of one class only "
+                                   f"({present[0]}); a classifier needs at least two")
+
+
+def name_classes(config, data) -> None:
+    """Record the task's class names and kind in a model config (what pipelines and `evaluate` read)."""
+    config.id2label = data.id2label()
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    config.problem_type = "regression" if data.kind == "regression" else "single_label_classification"
+
+
+def is_glue_task(task: str, text_columns: list[str] | None = None) -> bool:
+    return ALIASES.get(task.lower(), task.lower()) in GLUE_TASKS and not text_columns
 
 
 def _hub_label_map(hub_names: list[str], names: tuple) -> list[int]:
@@ -225,7 +257,8 @@ def _load_hub(spec: TaskSpec, split: str, label_names: tuple | None = None) -> T
     to_ours = _hub_label_map(ds.features["label"].names, names)
     raw = list(ds["label"])
     require(all(v >= 0 for v in raw), f"{source} has no labels (the hub's test splits are unlabeled)")
-    return TaskData(texts, [to_ours[v] for v in raw], names, spec.metric, source)
+    return TaskData(texts, [to_ours[v] for v in raw], names, spec.metric, source,
+                    display_names=spec.display if names == spec.labels else None)
 
 
 class TaskExamples:

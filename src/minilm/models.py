@@ -49,9 +49,13 @@ def _from_pretrained(auto_cls, name: str, **kwargs):
     path = resolve_model_path(name)
     try:
         return auto_cls.from_pretrained(path, **kwargs)
-    except (OSError, ValueError) as exc:
+    except MiniLMError:
+        raise
+    except Exception as exc:  # OSError, ValueError, safetensors' own errors on a damaged file, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MiniLMError(f"cannot load model '{name}': {first}") from None
+        hint = ("; its weights file is damaged or incomplete: copy it again" if "safetensor" in
+                f"{type(exc).__name__} {first}".lower() or "header" in first.lower() else "")
+        raise MiniLMError(f"cannot load model '{name}': {first[:300]}{hint}") from None
 
 
 def load_model_config(name: str):
@@ -60,11 +64,27 @@ def load_model_config(name: str):
     return _from_pretrained(AutoConfig, name)
 
 
+# A model's embedding matrix may have a few rows more than its tokenizer has tokens (vocabularies padded
+# to a multiple of 64 or 128 for speed); more than this is a tokenizer of another model, or none at all.
+VOCAB_PADDING = 128
+
+
 def load_tokenizer(name: str):
+    """The fast tokenizer of a model directory (or hub id), refused unless it fits the model's embeddings.
+
+    Without tokenizer files transformers builds a 5-token tokenizer that turns every word into [UNK], and
+    training on it "works": so the vocabulary must match the model's embedding matrix.
+    """
     from transformers import AutoTokenizer
 
     tokenizer = _from_pretrained(AutoTokenizer, name)
     require(getattr(tokenizer, "is_fast", False), f"model '{name}' has no fast tokenizer (tokenizer.json)")
+    vocab = getattr(load_model_config(name), "vocab_size", None)
+    if vocab is not None:
+        require(vocab - VOCAB_PADDING <= len(tokenizer) <= vocab,
+                f"the tokenizer of '{name}' has {len(tokenizer)} tokens but the model's embedding matrix has "
+                f"{vocab} rows: its tokenizer files are missing or belong to another model; copy the model's own "
+                "tokenizer files (tokenizer.json, tokenizer_config.json) into it")
     return tokenizer
 
 
@@ -155,7 +175,21 @@ def student_config(teacher_config, layers: int, hidden: int, heads: int, ffn: in
     config.intermediate_size = ffn or 4 * hidden
     config.hidden_dropout_prob = dropout
     config.attention_probs_dropout_prob = dropout
+    student, teacher = encoder_size(config), encoder_size(teacher_config)
+    require(student <= teacher,
+            f"the student ({layers}x{hidden}, FFN {config.intermediate_size}: {student / 1e6:,.1f}M parameters) would "
+            f"be larger than its teacher ({teacher / 1e6:,.1f}M); a student compresses its teacher: lower "
+            "--student-layers, --student-hidden or --student-ffn")
     return config
+
+
+def encoder_size(config) -> int:
+    """Parameters of a BERT-layout encoder, from its config alone (nothing is allocated): embeddings, and
+    per layer the Q/K/V/output projections, the feed-forward and two LayerNorms."""
+    h, f = config.hidden_size, config.intermediate_size
+    embeddings = (config.vocab_size + config.max_position_embeddings + getattr(config, "type_vocab_size", 2) + 2) * h
+    layer = 4 * (h * h + h) + 2 * h * f + h + f + 4 * h
+    return embeddings + config.num_hidden_layers * layer
 
 
 def default_init_layers(teacher_layers: int, student_layers: int) -> list[int]:
@@ -215,6 +249,20 @@ def student_from_teacher(teacher: nn.Module, layers: int, hidden: int, heads: in
     return student
 
 
+def build_student(cfg, teacher: nn.Module, tokenizer, num_labels: int | None = None) -> nn.Module:
+    """The student a config asks for: new (`student_init` random or teacher: `student_from_teacher`) or the
+    model in the directory `student_init`, which must share the teacher's tokenizer.
+
+    cfg: any config with the student_* fields, dropout and seed (`DistillConfig`, `StudentConfig`).
+    """
+    if cfg.student_init in ("random", "teacher"):
+        return student_from_teacher(teacher, cfg.student_layers, cfg.student_hidden, cfg.student_heads,
+                                    cfg.student_ffn, cfg.dropout, cfg.student_init, cfg.student_init_layers,
+                                    num_labels, cfg.seed)
+    check_same_tokenizer(tokenizer, load_tokenizer(cfg.student_init))
+    return load_encoder(cfg.student_init, num_labels=num_labels)
+
+
 def check_same_tokenizer(teacher_tok, student_tok) -> None:
     require(teacher_tok.get_vocab() == student_tok.get_vocab(),
             "teacher and student tokenizers differ; the student must share the teacher's vocabulary")
@@ -228,10 +276,27 @@ def count_parameters(model: nn.Module, embeddings: bool = True) -> int:
 
 
 def save_model(model: nn.Module, tokenizer, directory: str | Path) -> None:
-    """`save_pretrained` for the model (safetensors) and its tokenizer."""
+    """`save_pretrained` for the model (safetensors) and its tokenizer, atomically: written under a temporary
+    name and renamed, so that a full disk or a kill leaves the previous directory (or none), never half of one."""
+    import shutil
+
     model = getattr(model, "module", model)
-    model.save_pretrained(str(directory))
-    tokenizer.save_pretrained(str(directory))
+    directory = Path(directory)
+    tmp, old = directory.with_name(f".tmp-{directory.name}"), directory.with_name(f".old-{directory.name}")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        if directory.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not directory.exists():
+            old.rename(directory)
+        raise MiniLMError(f"cannot write the model to {directory}: {exc.strerror or exc}") from None
 
 
 def pick_device(name: str) -> torch.device:

@@ -1,7 +1,9 @@
 """`minilm report`: the runs side by side, in the shape of the MiniLM paper's table, plus plots.
 
 Reads each run directory's `metrics.json` (written by `minilm finetune` and by task-specific
-`minilm distill`) and `metrics.jsonl`; writes `report.md`, `loss.png` and `dev.png` to `output`.
+`minilm distill`) and `metrics.jsonl`; writes `report.md`, `loss.png` and `dev.png` to `output`. A run
+without a dev score (task-agnostic `minilm distill`) joins the loss plot, not the table. The objective
+column names how each model was distilled (read from the run, or from the run its model came from).
 Retention is the run's dev metric over the teacher run's; speed-up is its inference examples/s
 (batch 32) over the teacher's: as measured when each run ended, or, with `speed_data`, re-measured for
 every model one after another in this run (the fair comparison).
@@ -14,27 +16,50 @@ from pathlib import Path
 
 from minilm.config import ReportConfig
 from minilm.errors import MiniLMError, require
+from minilm.rundir import check_writable
 
 
 def load_run(directory: str) -> dict:
     path = Path(directory)
     require(path.is_dir(), f"run directory not found: {directory}")
-    summary_file = path / "metrics.json"
-    require(summary_file.is_file(), f"{directory} has no metrics.json (is it a finished finetune or task distill run?)")
+    summary_file, history_file = path / "metrics.json", path / "metrics.jsonl"
+    require(summary_file.is_file() or history_file.is_file(),
+            f"{directory} has neither metrics.json nor metrics.jsonl: is it a minilm run directory?")
     try:
-        summary = json.loads(summary_file.read_text())
-        history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()] \
-            if (path / "metrics.jsonl").is_file() else []
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+        history = [json.loads(line) for line in history_file.read_text().splitlines() if line.strip()] \
+            if history_file.is_file() else []
     except json.JSONDecodeError as exc:
         raise MiniLMError(f"{directory}: metrics file is not valid JSON ({exc.msg})") from None
-    return {"name": path.name, "dir": str(path), "summary": summary, "history": history}
+    return {"name": path.name, "dir": str(path), "summary": summary, "history": history,
+            "objective": objective_of(path, summary)}
+
+
+def objective_of(path: Path, summary: dict | None) -> str:
+    """How the run's model was distilled: the run's own objective (distill), or that of the run whose model a
+    fine-tuning started from; "-" for a model that was not distilled."""
+    for candidate in [path, *([Path(summary["model"]).parent] if summary and summary.get("model") else [])]:
+        run_file = candidate / "run.json"
+        if run_file.is_file():
+            try:
+                settings = json.loads(run_file.read_text())
+            except json.JSONDecodeError:
+                continue
+            if "objective" in settings or "version" in settings:
+                objective = settings.get("objective", "minilm")
+                if objective == "minilm" and settings.get("version") == "v2":
+                    objective = "minilmv2"
+                if objective == "minilm" and settings.get("value_relation") is False:
+                    objective = "minilm (no value relation)"
+                return objective + (" (task-specific)" if settings.get("task") else "")
+    return "-"
 
 
 def table(runs: list[dict], teacher: dict | None) -> str:
-    """Markdown table: model, layers x hidden, parameters, dev metric, retention, examples/s, speed-up."""
+    """Markdown table: model, objective, layers x hidden, parameters, dev metric, retention, examples/s, speed-up."""
     metric = runs[0]["summary"]["metric"]
-    lines = [f"| model | layers x hidden | parameters | dev {metric} | retention | examples/s | speed-up |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [f"| model | objective | layers x hidden | parameters | dev {metric} | retention | examples/s | speed-up |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for run in runs:
         s = run["summary"]
         score = s["best"]["main"]
@@ -43,7 +68,7 @@ def table(runs: list[dict], teacher: dict | None) -> str:
             t = teacher["summary"]
             retention = f"{100 * score / t['best']['main']:.1f}%"
             speedup = f"{s['examples_per_s'] / t['examples_per_s']:.2f}x"
-        lines.append(f"| {run['name']} | {s['layers']}x{s['hidden']} | {s['parameters'] / 1e6:.1f}M | "
+        lines.append(f"| {run['name']} | {run['objective']} | {s['layers']}x{s['hidden']} | {s['parameters'] / 1e6:.1f}M | "
                      f"{score:.2f} | {retention} | {s['examples_per_s']:,.0f} | {speedup} |")
     return "\n".join(lines)
 
@@ -100,20 +125,23 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
 
 def report(cfg: ReportConfig) -> Path:
     require(len(cfg.runs) > 0, "no runs given: pass run directories with --runs")
-    runs = [load_run(r) for r in cfg.runs]
+    check_writable(cfg.output, "--output")
+    every = [load_run(r) for r in cfg.runs]
+    runs = [r for r in every if r["summary"] is not None]  # scored runs: the table
     metrics = {r["summary"]["metric"] for r in runs}
-    require(len(metrics) == 1, f"the runs use different metrics ({', '.join(sorted(metrics))}); report one task at a time")
+    require(len(metrics) <= 1, f"the runs use different metrics ({', '.join(sorted(metrics))}); report one task at a time")
     teacher = load_run(cfg.teacher_run) if cfg.teacher_run else None
     if teacher is not None:
+        require(teacher["summary"] is not None, f"teacher run {cfg.teacher_run} has no dev score (metrics.json)")
         teacher = next((r for r in runs if r["dir"] == teacher["dir"]), teacher)
     if cfg.speed_data:
         measure_speeds(runs if teacher is None or teacher in runs else runs + [teacher], cfg)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
-    text = ["# Runs", "", table(runs, teacher), ""]
-    if plot(runs, "loss", "training loss", out / "loss.png"):
+    text = ["# Runs", "", table(runs, teacher) if runs else "(no run has a dev score yet)", ""]
+    if plot(every, "loss", "training loss", out / "loss.png"):
         text.append("![training loss](loss.png)")
-    if plot(runs, "dev_main", f"dev {runs[0]['summary']['metric']}", out / "dev.png"):
+    if runs and plot(runs, "dev_main", f"dev {runs[0]['summary']['metric']}", out / "dev.png"):
         text.append("![dev metric](dev.png)")
     (out / "report.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))

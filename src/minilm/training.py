@@ -19,13 +19,8 @@ from typing import Any
 
 import torch
 
-from minilm.config import to_dict
 from minilm.errors import MiniLMError, require
-
-# Settings that may change between a run and its resumption without making it another run.
-RESUMABLE = {"max_minutes", "resume", "overwrite", "log_every", "save_every", "keep", "device", "cache_dir",
-             "eval_every", "compile"}
-
+from minilm.rundir import list_checkpoints
 
 def make_accelerator(cfg):
     """An `Accelerator` for the configured device (one process, or DDP under torchrun/accelerate launch).
@@ -35,8 +30,6 @@ def make_accelerator(cfg):
     """
     from accelerate import Accelerator
 
-    require(cfg.precision in ("bf16", "fp32"), f"precision must be bf16 or fp32, got '{cfg.precision}'")
-    require(cfg.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got '{cfg.device}'")
     require(cfg.device != "cuda" or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
     # accelerate only forms a multi-process CPU group (gloo) when told cpu=True.
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
@@ -46,57 +39,6 @@ def make_accelerator(cfg):
 def autocast(device_type: str, precision: str):
     """bf16 autocast for model code (projections, attention); the losses cast to float32 themselves."""
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def _settings(cfg) -> dict[str, Any]:
-    return {k: v for k, v in to_dict(cfg).items() if k not in RESUMABLE}
-
-
-def check_run_dir(cfg) -> Path | None:
-    """Check the output directory without writing; return the checkpoint to resume from, if any.
-
-    A directory holding another run (different settings) or unrelated files is refused unless
-    `overwrite` is set; one holding this run resumes from its newest checkpoint when `resume` is set.
-    """
-    out = Path(cfg.output_dir)
-    require(not out.exists() or out.is_dir(), f"output_dir {out} exists and is not a directory")
-    if not out.is_dir() or not any(out.iterdir()) or cfg.overwrite:
-        return None
-    run_file = out / "run.json"
-    require(run_file.is_file(), f"output_dir {out} is not empty and holds no minilm run; "
-                                "choose another --output-dir or pass --overwrite")
-    previous = json.loads(run_file.read_text())
-    settings = _settings(cfg)
-    changed = sorted(k for k in set(settings) | set(previous) if settings.get(k) != previous.get(k))
-    require(not changed, f"output_dir {out} holds a different run (changed: {', '.join(changed[:5])}); "
-                         "choose another --output-dir, or pass --overwrite to replace it")
-    checkpoints = list_checkpoints(out)
-    require(cfg.resume or not checkpoints, f"output_dir {out} holds a started run; pass --resume or --overwrite")
-    return checkpoints[-1] if checkpoints else None
-
-
-def start_run_dir(cfg, accelerator) -> None:
-    """Create the output directory (clearing a previous run under `overwrite`) and record the run."""
-    out = Path(cfg.output_dir)
-    if accelerator.is_main_process:
-        if cfg.overwrite and out.is_dir():
-            for name in ("checkpoints", "metrics.jsonl", "run.json", "model", "best", "metrics.json", "tensorboard"):
-                target = out / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "run.json").write_text(json.dumps(_settings(cfg), indent=1, sort_keys=True))
-    accelerator.wait_for_everyone()
-
-
-def list_checkpoints(out: Path) -> list[Path]:
-    directory = Path(out) / "checkpoints"
-    if not directory.is_dir():
-        return []
-    found = [p for p in directory.glob("step-*") if (p / "trainer.json").is_file()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
 def make_optimizer(model: torch.nn.Module, cfg, total_steps: int):
@@ -179,7 +121,12 @@ def load_checkpoint(accelerator, checkpoint: Path) -> dict[str, Any]:
     """Restore accelerate's state (weights, optimizer, scheduler, RNG) and this process's torch
     generators; return trainer.json."""
     state = Path(checkpoint) / "state"
-    accelerator.load_state(str(state))
+    try:
+        accelerator.load_state(str(state))
+    except Exception as exc:  # a file missing or damaged: accelerate raises several kinds
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise MiniLMError(f"checkpoint {checkpoint} is incomplete or damaged ({first}); delete it to resume from "
+                          "the one before, or pass --overwrite to start afresh") from None
     rng = state / f"{RNG_FILE}_{accelerator.process_index}.pt"
     if rng.is_file():  # absent from checkpoints written before it existed
         saved = torch.load(rng, weights_only=True)
@@ -199,8 +146,15 @@ class MetricsLog:
         if not enabled:
             return
         if self.path.exists():  # drop what a killed run logged after its last checkpoint
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            kept, unreadable = [], 0
+            for line in self.path.read_text(errors="replace").splitlines():
+                try:
+                    if line.strip() and json.loads(line).get("step", 0) <= resume_step:
+                        kept.append(line)
+                except (json.JSONDecodeError, AttributeError):
+                    unreadable += 1  # a line half-written when a run was killed
+            if unreadable:
+                print(f"{self.path}: dropped {unreadable} unreadable line(s) left by a run that was killed")
             self.path.write_text("".join(line + "\n" for line in kept))
         try:
             from torch.utils.tensorboard import SummaryWriter
