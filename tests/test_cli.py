@@ -49,6 +49,13 @@ def _files(tmp: Path) -> dict:
     one.mkdir()
     for split in ("train", "dev"):
         (one / f"{split}.tsv").write_text("text\tlabel\nfine film\tpos\ngreat film\tpos\n")
+    squad = tmp / "bad_squad"
+    squad.mkdir()
+    context = "Rollo led the raiders."
+    for split in ("train", "dev"):
+        (squad / f"{split}.json").write_text(json.dumps({"version": "v2.0", "data": [{"title": "t", "paragraphs": [
+            {"context": context, "qas": [{"id": "q7", "question": "Who led them?", "is_impossible": False,
+                                          "answers": [{"text": "Rollo", "answer_start": 5}]}]}]}]}))
     damaged = tmp / "damaged_run"
     damaged.mkdir()
     (damaged / "run.json").write_text("{not json")
@@ -211,6 +218,13 @@ CASES = [
     ("training split with one class",
      lambda t, d: ["finetune", "--model", t, "--task", "mine", "--task-dir", d / "one_class", "--text-columns", "text",
                    "--label-column", "label", "--output-dir", d / "out"], "has examples of one class only (pos)"),
+    ("SQuAD answer_start that does not point at its text",
+     lambda t, d: ["finetune", "--model", t, "--task", "squad2", "--task-dir", d / "bad_squad", "--max-length", "64",
+                   "--doc-stride", "16", "--output-dir", d / "out"],
+     "question q7: answer_start 5 does not point at its text 'Rollo'"),
+    ("evaluating a classifier on SQuAD",
+     lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "squad2", "--task-dir", d / "bad_squad",
+                   "--max-length", "64"], "has no question-answering head"),
     ("YAML yes for a number", lambda t, d: ["distill", "--config", d / "yes.yaml"],
      "config key 'batch_size' expects int, got a boolean (True)"),
     ("YAML key given twice", lambda t, d: ["distill", "--config", d / "twice.yaml"], "key 'lr' is given twice"),

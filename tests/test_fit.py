@@ -11,7 +11,7 @@ from conftest import tiny_bert
 from minilm.config import FinetuneConfig
 from minilm.data import StepBatches
 from minilm.fit import Recipe, fit
-from minilm.glue import TaskExamples
+from minilm.tasks.glue import TaskExamples
 from minilm.losses import task_loss
 
 

@@ -85,7 +85,7 @@ def bench_batches(cfg: BenchConfig, seq: int | str, count: int, ragged: bool = F
             batches.append({"input_ids": torch.randint(1000, 29000, (cfg.batch_size, seq), generator=g) * mask,
                             "attention_mask": mask})
         return batches
-    from minilm.glue import load_task
+    from minilm.tasks.glue import load_task
     from minilm.models import load_tokenizer
 
     path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
@@ -293,7 +293,7 @@ def inference(cfg: BenchConfig, device) -> dict:
         g = torch.Generator().manual_seed(1)
         ids = [torch.randint(1000, 29000, (128,), generator=g).tolist() for _ in range(640)]
     else:
-        from minilm.glue import load_task
+        from minilm.tasks.glue import load_task
         from minilm.models import load_tokenizer
 
         path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")

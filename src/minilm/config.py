@@ -36,11 +36,26 @@ def default_text_files() -> list[str]:
     ]
 
 
+SPAN_TASKS = ("squad2", "squad")  # extractive question answering (minilm.tasks.squad)
+
+
 class Config:
     """Every command's config: its field ranges are checked when it is built (`check_config`)."""
 
     def __post_init__(self):
+        if getattr(self, "max_length", 0) is None:  # by task: SQuAD's windows are longer than sentences
+            self.max_length = 384 if str(getattr(self, "task", None) or "").lower() in SPAN_TASKS else 128
         check_config(self)
+
+
+@dataclass
+class SpanSettings:
+    """Extractive question answering (the SQuAD tasks): windows of a context and the answers chosen."""
+
+    doc_stride: int = 128  # SQuAD: tokens shared by consecutive windows of a long context
+    n_best: int = 20  # SQuAD: start and end candidates per window
+    max_answer_length: int = 30  # SQuAD: longest answer, in tokens
+    null_threshold: float = 0.0  # SQuAD: answer "" where the null score beats the best span by more than this
 
 
 @dataclass
@@ -48,7 +63,7 @@ class TrainConfig(Config):
     """Optimisation and bookkeeping shared by `distill` and `finetune`."""
 
     output_dir: str = "runs/distill"  # run directory: final model, checkpoints, metrics.jsonl
-    max_length: int = 128  # tokens per sequence, [CLS] and [SEP] included
+    max_length: int | None = None  # tokens per sequence, [CLS] and [SEP] included (default 128; SQuAD tasks 384)
     batch_size: int = 32  # global batch (split across processes)
     lr: float = 5e-4  # peak learning rate (MiniLM: 5e-4 for task-agnostic distillation)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
@@ -71,7 +86,7 @@ class TrainConfig(Config):
 
 
 @dataclass
-class DistillConfig(TrainConfig):
+class DistillConfig(SpanSettings, TrainConfig):
     """`minilm distill`: task-agnostic (unlabeled text) or task-specific (`task` set) distillation."""
 
     teacher: str = PACKAGED_TEACHER  # directory, hub id, or packaged:all-MiniLM-L6-v2
@@ -101,7 +116,7 @@ class DistillConfig(TrainConfig):
     distilbert_alpha_mlm: float = 2.0  # distilbert: weight of the student's own masked-LM loss
     distilbert_alpha_cos: float = 1.0  # distilbert: weight of the hidden-state cosine loss
     # Task-specific distillation (MiniLM Sec. 4.3): a fine-tuned teacher, L = L_AT + L_VR + w * L_OUT.
-    task: str | None = None  # GLUE task name (e.g. sst2) or custom; None = task-agnostic
+    task: str | None = None  # GLUE task (e.g. sst2), squad2/squad, or custom; None = task-agnostic
     task_dir: str | None = None  # task data directory (default: DATA_ROOT/glue/<TASK>)
     text_columns: list[str] | None = None  # custom tasks: one or two text columns
     label_column: str | None = None  # custom tasks
@@ -130,7 +145,7 @@ class StudentConfig(Config):
 
 
 @dataclass
-class FinetuneConfig(TrainConfig):
+class FinetuneConfig(SpanSettings, TrainConfig):
     """`minilm finetune`: fine-tune an encoder with a classification/regression head on a task."""
 
     output_dir: str = "runs/finetune"
@@ -138,8 +153,8 @@ class FinetuneConfig(TrainConfig):
     warmup_steps: int = -1  # -1: 10% of the training steps
     max_steps: int = 0  # 0: train for `epochs` epochs
     model: str = PACKAGED_TEACHER  # any encoder directory, hub id or packaged:all-MiniLM-L6-v2
-    task: str = "sst2"
-    task_dir: str | None = None  # default DATA_ROOT/glue/<TASK>; custom tasks need it
+    task: str = "sst2"  # a GLUE task, squad2 or squad (extractive QA), or a custom task
+    task_dir: str | None = None  # default DATA_ROOT/glue/<TASK> (DATA_ROOT/squad2 for squad2); "hf" for the hub
     text_columns: list[str] | None = None  # custom tasks: one or two text columns
     label_column: str | None = None  # custom tasks
     regression: bool = False  # custom tasks: real-valued labels
@@ -150,7 +165,7 @@ class FinetuneConfig(TrainConfig):
 
 
 @dataclass
-class EvaluateConfig(Config):
+class EvaluateConfig(SpanSettings, Config):
     """`minilm evaluate`: score a fine-tuned checkpoint on a split with the task's official metric."""
 
     model: str = "runs/finetune/best"
@@ -161,7 +176,7 @@ class EvaluateConfig(Config):
     label_column: str | None = None
     regression: bool = False
     skip_bad_rows: bool = False
-    max_length: int = 128
+    max_length: int | None = None  # tokens per example (default 128; SQuAD tasks 384)
     batch_size: int = 64
     max_examples: int | None = None  # score only the first N examples (a quick try)
     device: str = "auto"
@@ -353,6 +368,10 @@ RANGES: dict[str, tuple] = {
     "rounds": (1, None, ""),
     "seq_lengths": (8, None, ""),
     "speed_examples": (1, None, ""),
+    "doc_stride": (1, None, "under half of max_length"),
+    "n_best": (1, None, ""),
+    "max_answer_length": (1, None, ""),
+    "null_threshold": (None, None, ""),
 }
 CHOICES = {"precision": ("bf16", "fp32"), "version": ("v1", "v2"), "relation_kernel": ("auto", "torch", "triton"),
            "distilbert_mlm": ("auto", "on", "off")}

@@ -265,10 +265,11 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoc
 
 def pad_batch(examples: list, pad_id: int, min_width: int = 0) -> dict[str, torch.Tensor]:
     """Right-pad to the longest example (or to `min_width` if wider): input_ids, attention_mask (and
-    token_type_ids, labels).
+    token_type_ids, labels, start_positions, end_positions).
 
-    An example is an array of token ids, or a dict with `input_ids`, optional `token_type_ids` and
-    `label`. All tensors are (batch, seq) int64, labels (batch,) int64 or float32.
+    An example is an array of token ids, or a dict with `input_ids`, optional `token_type_ids`, and a
+    `label` (sentence tasks) or `start_positions` and `end_positions` (question answering). All tensors are
+    (batch, seq) int64, labels (batch,) int64 or float32, positions (batch,) int64.
     """
     dicts = isinstance(examples[0], dict)
     sequences = [e["input_ids"] if dicts else e for e in examples]
@@ -287,6 +288,9 @@ def pad_batch(examples: list, pad_id: int, min_width: int = 0) -> dict[str, torc
     if dicts and "label" in examples[0]:
         labels = [e["label"] for e in examples]
         batch["labels"] = torch.tensor(labels, dtype=torch.float32 if isinstance(labels[0], float) else torch.long)
+    for key in ("start_positions", "end_positions"):
+        if dicts and key in examples[0]:
+            batch[key] = torch.tensor([e[key] for e in examples], dtype=torch.long)
     return batch
 
 

@@ -2,9 +2,10 @@
 
 Task-agnostic (MiniLM Sec. 3): unlabeled text, the objective's loss alone (MiniLM: L = L_AT + L_VR,
 teacher layer -> student's last layer). Task-specific (`task` set, MiniLM Sec. 4.3): a fine-tuned
-teacher on the task's training split, L = objective + output_weight * L_OUT (+ hard_label_weight *
-the task loss), the dev split evaluated every `eval_every` steps and the best student kept in
-`output_dir/best`. The final student is saved to `output_dir/model` as a plain Hugging Face model.
+teacher on the task's training split (a classifier, or for SQuAD a question-answering model),
+L = objective + output_weight * L_OUT (+ hard_label_weight * the task loss), L_OUT the KL of the class
+distributions or of the start and end distributions, the dev split evaluated every `eval_every` steps
+and the best student kept in `output_dir/best`. The final student is saved to `output_dir/model` as a plain Hugging Face model.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from minilm.models import (build_student, freeze, has_masked_lm_head, load_encod
                            save_model)
 from minilm.objectives import build_objective, distill_losses
 from minilm.rundir import list_checkpoints
+from minilm.tasks import encode, load_task
+from minilm.tasks.glue import check_classes, name_classes
+from minilm.tasks.squad import is_squad_task
 
 
 def load_teacher(cfg: DistillConfig):
@@ -28,11 +32,13 @@ def load_teacher(cfg: DistillConfig):
     config = load_model_config(cfg.teacher)
     if not cfg.task:
         wants_head = cfg.objective == "distilbert" and cfg.distilbert_mlm != "off"
-        return load_encoder(cfg.teacher, masked_lm=wants_head and has_masked_lm_head(config))
-    require("ForSequenceClassification" in " ".join(config.architectures or []),
+        return load_encoder(cfg.teacher, head="masked-lm" if wants_head and has_masked_lm_head(config) else None)
+    head = "question-answering" if is_squad_task(cfg.task) and not cfg.text_columns else "classification"
+    wanted = "ForQuestionAnswering" if head == "question-answering" else "ForSequenceClassification"
+    require(wanted in " ".join(config.architectures or []),
             f"task-specific distillation needs a teacher fine-tuned on {cfg.task} "
             f"(run: minilm finetune --model {cfg.teacher} --task {cfg.task})")
-    return load_encoder(cfg.teacher, num_labels=config.num_labels)
+    return load_encoder(cfg.teacher, num_labels=config.num_labels if head == "classification" else None, head=head)
 
 
 def distill(cfg: DistillConfig) -> Path:
@@ -46,7 +52,9 @@ def distill(cfg: DistillConfig) -> Path:
         require(cfg.max_length <= teacher.config.max_position_embeddings,
                 f"max_length {cfg.max_length} exceeds the teacher's {teacher.config.max_position_embeddings} positions")
         freeze(teacher).to(device)
-        student = build_student(cfg, teacher, tokenizer, teacher.config.num_labels if cfg.task else None)
+        qa = bool(cfg.task) and is_squad_task(cfg.task) and not cfg.text_columns
+        student = build_student(cfg, teacher, tokenizer, teacher.config.num_labels if cfg.task and not qa else None,
+                                head="question-answering" if qa else None)
         require(cfg.max_length <= student.config.max_position_embeddings,
                 f"max_length {cfg.max_length} exceeds the student's {student.config.max_position_embeddings} positions")
         objective = build_objective(cfg, teacher, student, tokenizer, full=bool(cfg.task))
@@ -54,22 +62,22 @@ def distill(cfg: DistillConfig) -> Path:
             print(note)
         evaluate, kind = None, None
         if cfg.task:
-            from minilm.glue import check_classes, encode_task, load_task, name_classes
-
             read = dict(task_dir=cfg.task_dir, text_columns=cfg.text_columns, label_column=cfg.label_column,
                         regression=cfg.regression, skip_bad_rows=cfg.skip_bad_rows)
             train = load_task(cfg.task, "train", **read)
-            dev = load_task(cfg.task, "dev", label_names=train.label_names, **read)
-            check_classes(train)
-            require(teacher.config.num_labels == train.num_labels,
-                    f"teacher has {teacher.config.num_labels} outputs but task {cfg.task} has {train.num_labels}")
+            dev = state["dev"] = load_task(cfg.task, "dev", label_names=train.label_names, **read)
             kind = train.kind
-            name_classes(student.config, train)
-            examples = encode_task(train, tokenizer, cfg.max_length)
-            state["dev"] = dev
+            if kind != "span":
+                check_classes(train)
+                require(teacher.config.num_labels == train.num_labels,
+                        f"teacher has {teacher.config.num_labels} outputs but task {cfg.task} has {train.num_labels}")
+                name_classes(student.config, train)
+            examples = encode(train, tokenizer, cfg.max_length, cfg.doc_stride)
+            dev_features = encode(dev, tokenizer, cfg.max_length, cfg.doc_stride) if kind == "span" else None
 
             def evaluate():
-                return evaluate_model(student, tokenizer, dev, cfg.max_length, 128, device)
+                return evaluate_model(student, tokenizer, dev, cfg.max_length, 128, device, span=cfg,
+                                      features=dev_features)
         else:
             with accelerator.main_process_first():
                 examples = build_token_cache(cfg.data, tokenizer, cfg.max_length, cfg.cache_dir, cfg.text_column,
@@ -79,7 +87,7 @@ def distill(cfg: DistillConfig) -> Path:
         return Recipe(trained=objective.student_view, saved=student, tokenizer=tokenizer, batches=batches,
                       total_steps=cfg.max_steps, teacher=teacher, description="distill",
                       losses=lambda model, batch: distill_losses(objective, model, batch, cfg, device.type, kind),
-                      evaluate=evaluate, metric=state["dev"].metric if cfg.task else "main")
+                      evaluate=evaluate, metric=("F1" if kind == "span" else state["dev"].metric) if cfg.task else "main")
 
     require(cfg.max_steps >= 1, f"max_steps must be at least 1, got {cfg.max_steps}")
     result = fit(cfg, build)
@@ -93,6 +101,6 @@ def distill(cfg: DistillConfig) -> Path:
                               ) from None
         if cfg.task and result.best is not None:
             write_summary(out, cfg.teacher, cfg.task, state["dev"], result.best, result.step, result.seconds,
-                          cfg.max_length, result.accelerator.device)
+                          cfg.max_length, result.accelerator.device, cfg.doc_stride)
     result.accelerator.wait_for_everyone()
     return final

@@ -88,19 +88,20 @@ def load_tokenizer(name: str):
     return tokenizer
 
 
-def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str = "sdpa",
-                 masked_lm: bool = False) -> nn.Module:
-    """An encoder (`AutoModel`), with `num_labels` a sequence classifier on top of it, or with `masked_lm`
-    the masked-LM model of a checkpoint that has that head (`has_masked_lm_head`)."""
-    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
+HEADS = {None: "AutoModel", "classification": "AutoModelForSequenceClassification",
+         "question-answering": "AutoModelForQuestionAnswering", "masked-lm": "AutoModelForMaskedLM"}
 
-    if masked_lm:
-        model = _from_pretrained(AutoModelForMaskedLM, name, attn_implementation=attn_implementation)
-    elif num_labels is None:
-        model = _from_pretrained(AutoModel, name, attn_implementation=attn_implementation)
-    else:
-        model = _from_pretrained(AutoModelForSequenceClassification, name, num_labels=num_labels,
-                                 attn_implementation=attn_implementation)
+
+def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str = "sdpa",
+                 head: str | None = None) -> nn.Module:
+    """An encoder (`AutoModel`), or the model with a head: "classification" (`num_labels` outputs; implied by
+    num_labels), "question-answering" (start and end scores), "masked-lm" (of a checkpoint that has one)."""
+    import transformers
+
+    head = head or ("classification" if num_labels is not None else None)
+    kwargs = {"num_labels": num_labels} if head == "classification" else {}
+    model = _from_pretrained(getattr(transformers, HEADS[head]), name, attn_implementation=attn_implementation,
+                             **kwargs)
     encoder_layers(model)  # fail early on a model without the BERT attention layout
     return model
 
@@ -211,9 +212,10 @@ def copy_teacher_layers(student: nn.Module, teacher: nn.Module, teacher_layers: 
     for name in ("pooler",):
         if getattr(s_base, name, None) is not None and getattr(t_base, name, None) is not None:
             pairs.append((getattr(s_base, name), getattr(t_base, name), name))
-    if student is not s_base and teacher is not t_base and hasattr(student, "classifier") \
-            and hasattr(teacher, "classifier") and student.config.num_labels == teacher.config.num_labels:
-        pairs.append((student.classifier, teacher.classifier, "classifier"))
+    for name in ("classifier", "qa_outputs"):  # a task head of the same shape: the fine-tuned one is the better start
+        if student is not s_base and teacher is not t_base and hasattr(student, name) and hasattr(teacher, name) \
+                and student.config.num_labels == teacher.config.num_labels:
+            pairs.append((getattr(student, name), getattr(teacher, name), name))
     for dst, src, what in pairs:
         src_state, dst_state = src.state_dict(), dst.state_dict()
         mismatched = [k for k in dst_state if k in src_state and src_state[k].shape != dst_state[k].shape]
@@ -227,29 +229,31 @@ def copy_teacher_layers(student: nn.Module, teacher: nn.Module, teacher_layers: 
 
 def student_from_teacher(teacher: nn.Module, layers: int, hidden: int, heads: int, ffn: int | None = None,
                          dropout: float = 0.1, init: str = "random", init_layers: list[int] | None = None,
-                         num_labels: int | None = None, seed: int = 0, attn_implementation: str = "sdpa") -> nn.Module:
+                         num_labels: int | None = None, seed: int = 0, attn_implementation: str = "sdpa",
+                         head: str | None = None) -> nn.Module:
     """Build a student BERT sharing the teacher's vocabulary: random or teacher-layer initialisation.
 
-    With `num_labels` the student is a sequence classifier (for task-specific distillation).
+    With `num_labels` (or `head`, as for `load_encoder`) the student carries a task head (for task-specific
+    distillation): a sequence classifier, or a question-answering head.
     """
-    from transformers import AutoModel, AutoModelForSequenceClassification
+    import transformers
 
     require(init in ("random", "teacher"), f"student_init must be random, teacher or a directory, got '{init}'")
     config = student_config(teacher.config, layers, hidden, heads, ffn, dropout)
     torch.manual_seed(seed)
-    if num_labels is None:
-        config.architectures = None
-        student = AutoModel.from_config(config, attn_implementation=attn_implementation)
-    else:
+    head = head or ("classification" if num_labels is not None else None)
+    config.architectures = None
+    if head == "classification":
         config.num_labels = num_labels
-        student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn_implementation)
+    student = getattr(transformers, HEADS[head]).from_config(config, attn_implementation=attn_implementation)
     if init == "teacher":
         copy_teacher_layers(student, teacher, init_layers or default_init_layers(
             teacher.config.num_hidden_layers, layers))
     return student
 
 
-def build_student(cfg, teacher: nn.Module, tokenizer, num_labels: int | None = None) -> nn.Module:
+def build_student(cfg, teacher: nn.Module, tokenizer, num_labels: int | None = None, head: str | None = None
+                  ) -> nn.Module:
     """The student a config asks for: new (`student_init` random or teacher: `student_from_teacher`) or the
     model in the directory `student_init`, which must share the teacher's tokenizer.
 
@@ -258,9 +262,9 @@ def build_student(cfg, teacher: nn.Module, tokenizer, num_labels: int | None = N
     if cfg.student_init in ("random", "teacher"):
         return student_from_teacher(teacher, cfg.student_layers, cfg.student_hidden, cfg.student_heads,
                                     cfg.student_ffn, cfg.dropout, cfg.student_init, cfg.student_init_layers,
-                                    num_labels, cfg.seed)
+                                    num_labels, cfg.seed, head=head)
     check_same_tokenizer(tokenizer, load_tokenizer(cfg.student_init))
-    return load_encoder(cfg.student_init, num_labels=num_labels)
+    return load_encoder(cfg.student_init, num_labels=num_labels, head=head)
 
 
 def check_same_tokenizer(teacher_tok, student_tok) -> None:

@@ -113,6 +113,14 @@ def capture_layers_qkv(model: nn.Module, layers: list[int]) -> Iterator[dict[int
         yield {layer: stack.enter_context(capture_qkv(model, layer)) for layer in layers}
 
 
+def task_logits(outputs) -> torch.Tensor | None:
+    """A task head's scores from a Hugging Face output: classifier logits (batch, classes), or a
+    question-answering head's start and end scores stacked as (batch, seq, 2)."""
+    if getattr(outputs, "start_logits", None) is not None:
+        return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1)
+    return getattr(outputs, "logits", None)
+
+
 class RelationModel(nn.Module):
     """A model whose forward returns the Q, K, V of one layer (and the logits when it has a head).
 
@@ -133,5 +141,4 @@ class RelationModel(nn.Module):
             return truncated_qkv(self.model, input_ids, attention_mask, self.layer, token_type_ids), None
         with capture_qkv(self.model, self.layer) as captured:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        logits = getattr(out, "logits", None)
-        return QKV(captured["query"], captured["key"], captured["value"]), logits
+        return QKV(captured["query"], captured["key"], captured["value"]), task_logits(out)

@@ -55,21 +55,27 @@ def objective_of(path: Path, summary: dict | None) -> str:
     return "-"
 
 
+SQUAD_COLUMNS = (("f1", "F1"), ("exact", "EM"), ("HasAns_f1", "HasAns F1"), ("NoAns_f1", "NoAns F1"))
+
+
 def table(runs: list[dict], teacher: dict | None) -> str:
-    """Markdown table: model, objective, layers x hidden, parameters, dev metric, retention, examples/s, speed-up."""
+    """Markdown table: model, objective, layers x hidden, parameters, dev score(s), retention, examples/s,
+    speed-up. SQuAD runs show F1, EM and the HasAns/NoAns F1 (retention is of F1)."""
     metric = runs[0]["summary"]["metric"]
-    lines = [f"| model | objective | layers x hidden | parameters | dev {metric} | retention | examples/s | speed-up |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    scores = SQUAD_COLUMNS if metric == "squad" else (("main", f"dev {metric}"),)
+    lines = ["| model | objective | layers x hidden | parameters | " + " | ".join(name for _, name in scores)
+             + " | retention | examples/s | speed-up |",
+             "|---|---|---|---:|" + "---:|" * len(scores) + "---:|---:|---:|"]
     for run in runs:
         s = run["summary"]
-        score = s["best"]["main"]
         retention = speedup = "-"
         if teacher is not None:
             t = teacher["summary"]
-            retention = f"{100 * score / t['best']['main']:.1f}%"
+            retention = f"{100 * s['best']['main'] / t['best']['main']:.1f}%"
             speedup = f"{s['examples_per_s'] / t['examples_per_s']:.2f}x"
-        lines.append(f"| {run['name']} | {run['objective']} | {s['layers']}x{s['hidden']} | {s['parameters'] / 1e6:.1f}M | "
-                     f"{score:.2f} | {retention} | {s['examples_per_s']:,.0f} | {speedup} |")
+        values = " | ".join(f"{s['best'].get(key, float('nan')):.2f}" for key, _ in scores)
+        lines.append(f"| {run['name']} | {run['objective']} | {s['layers']}x{s['hidden']} | "
+                     f"{s['parameters'] / 1e6:.1f}M | {values} | {retention} | {s['examples_per_s']:,.0f} | {speedup} |")
     return "\n".join(lines)
 
 
@@ -100,7 +106,9 @@ def plot(runs: list[dict], key: str, ylabel: str, path: Path) -> bool:
 
 
 def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
-    """Re-measure each run's best model on the same texts, one after another in this process.
+    """Re-measure each run's best model on the same inputs, one after another in this process: sentence-task
+    runs on the texts of `speed_data`, SQuAD runs on their task's dev questions (in the windows they were
+    trained with).
 
     Speeds written when each run ended were taken under whatever else the machine was doing; a
     comparison needs them measured side by side.
@@ -108,19 +116,27 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
     from itertools import islice
 
     from minilm.data import read_texts
-    from minilm.evaluation import inference_speed
-    from minilm.glue import TaskData
-    from minilm.models import load_encoder, load_model_config, load_tokenizer, pick_device
+    from minilm.evaluation import inference_speed, load_task_model
+    from minilm.models import load_model_config, load_tokenizer, pick_device
+    from minilm.tasks.glue import TaskData
+    from minilm.tasks.squad import is_squad_task, load_squad
 
-    texts = [(t,) for t in islice(read_texts(cfg.speed_data), cfg.speed_examples)]
-    require(len(texts) > 0, f"no texts in {cfg.speed_data}")
     device = pick_device(cfg.device)
+    texts = None
     for run in runs:
         best = str(Path(run["dir"]) / "best")
-        num_labels = load_model_config(best).num_labels
-        model = load_encoder(best, num_labels=num_labels).to(device)
-        data = TaskData(texts, [0] * len(texts), ("0",) * num_labels, "accuracy", cfg.speed_data)
-        run["summary"].update(inference_speed(model, load_tokenizer(best), data, 128, device))
+        task = run["summary"].get("task", "")
+        if is_squad_task(task):
+            data, max_length = load_squad(task, "dev").head(cfg.speed_examples), run["summary"].get("max_length", 384)
+        else:
+            if texts is None:
+                texts = [(t,) for t in islice(read_texts(cfg.speed_data), cfg.speed_examples)]
+                require(len(texts) > 0, f"no texts in {cfg.speed_data}")
+            num_labels = load_model_config(best).num_labels
+            data, max_length = TaskData(texts, [0] * len(texts), ("0",) * num_labels, "accuracy", cfg.speed_data), 128
+        model = load_task_model(best, data).to(device)
+        run["summary"].update(inference_speed(model, load_tokenizer(best), data, max_length, device,
+                                              stride=run["summary"].get("doc_stride", 128)))
 
 
 def report(cfg: ReportConfig) -> Path:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from minilm.errors import require
-from minilm.losses import output_kl, task_loss
+from minilm.losses import output_kl, span_kl, span_loss, task_loss
 from minilm.training import autocast
 
 NAMES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse")
@@ -75,7 +75,8 @@ def autograd_copy(value: Any) -> Any:
 def distill_losses(objective, student_view, batch: dict, cfg, device_type: str, kind: str | None = None
                    ) -> dict[str, torch.Tensor]:
     """The named loss terms of one step: the teacher without autograd, the student, the objective's terms,
-    and for a task-specific run (`cfg.task`) `L_OUT` (+ the hard-label term) on the task logits of `kind`.
+    and for a task-specific run (`cfg.task`) `L_OUT` (+ the hard-label term) on the task logits of `kind`:
+    output_kl for sentence tasks, span_kl over start and end scores for QA ("span").
 
     `student_view` is the objective's student view as `fit` wrapped it (DDP, compile).
     """
@@ -86,7 +87,12 @@ def distill_losses(objective, student_view, batch: dict, cfg, device_type: str, 
     with autocast(device_type, cfg.precision):
         s_features, s_logits = student_view(**inputs)
     losses = objective.losses(t_features, s_features, batch)
-    if cfg.task:
+    if cfg.task and kind == "span":  # QA: start and end distributions over the window's tokens
+        losses["output"] = cfg.output_weight * span_kl(t_logits, s_logits, batch["attention_mask"], cfg.temperature)
+        if cfg.hard_label_weight > 0:
+            losses["hard"] = cfg.hard_label_weight * span_loss(s_logits[..., 0], s_logits[..., 1],
+                                                               batch["start_positions"], batch["end_positions"])
+    elif cfg.task:
         losses["output"] = cfg.output_weight * output_kl(t_logits, s_logits, cfg.temperature, kind)
         if cfg.hard_label_weight > 0:
             losses["hard"] = cfg.hard_label_weight * task_loss(s_logits, batch["labels"], kind)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from minilm.relations import capture_layers_qkv
+from minilm.relations import capture_layers_qkv, task_logits
 
 
 class EncoderView(nn.Module):
@@ -22,7 +22,7 @@ class EncoderView(nn.Module):
       "query", "key": [(batch, seq, width) of each layer in `qk_layers` (1-based)], heads concatenated;
       "mlm_logits": (masked tokens, vocabulary) from `mlm_head`, when masked_positions (batch, seq) bool
           is given.
-    logits: the task logits when `full` (a model with a task head), else None. When not `full`, the
+    logits: the task scores when `full` (a model with a task head; `relations.task_logits`), else None. When not `full`, the
     base encoder runs without its pooler's output being read.
     """
 
@@ -48,7 +48,7 @@ class EncoderView(nn.Module):
         if "hidden" in self.projections:
             hidden[1:] = [self.projections["hidden"](h) for h in hidden[1:]]
         features["hidden"] = hidden
-        return features, (out.logits if self.full else None)
+        return features, (task_logits(out) if self.full else None)
 
 
 def model_inputs(batch: dict) -> dict:

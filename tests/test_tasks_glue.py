@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from minilm.errors import MiniLMError
-from minilm.glue import GLUE_TASKS, encode_task, load_task
+from minilm.tasks.glue import GLUE_TASKS, encode_task, load_task
 
 
 def write(directory, name, text, bom=False):
