@@ -74,6 +74,10 @@ def test_resume_says_so_and_counts_the_earlier_training_time(tmp_path, tokenizer
     assert (result.step, result.trained_steps) == (5, 2)
     assert result.seconds > saved["elapsed_s"]  # the whole run's time, not this session's alone
     assert [r["step"] for r in records(tmp_path) if "loss" in r] == [2, 4, 5]
+    whole = tmp_path / "whole"
+    fit(config(whole), recipe_builder(tokenizer))  # the same run, never interrupted
+    resumed_tokens = [r["tokens"] for r in records(tmp_path) if "loss" in r]
+    assert resumed_tokens == [r["tokens"] for r in records(whole) if "loss" in r] and resumed_tokens[-1] > 0
 
 
 def test_a_finished_run_restarted_trains_nothing(tmp_path, tokenizer, capsys):

@@ -92,6 +92,10 @@ class DistillConfig(SpanSettings, TrainConfig):
     teacher: str = PACKAGED_TEACHER  # directory, hub id, or packaged:all-MiniLM-L6-v2
     data: list[str] = field(default_factory=default_text_files)  # text/TSV/CSV/JSONL files or hf:NAME[:CONFIG]:SPLIT
     text_column: str | None = None  # column of TSV/CSV/JSONL inputs (default: text, then sentence)
+    examples: str = "packed"  # line: one example per line; packed: documents filling max_length, some as pairs
+    pair_fraction: float = 0.5  # packed: share of examples made two segments [CLS] A [SEP] B [SEP]
+    cross_documents: bool = False  # packed: let a sequence run on into the next document
+    document_boundary: str = "blank"  # text files: blank (a blank line ends a document), heading (WikiText), line, file
     # Student architecture (MiniLM, Sec. 3: a narrower/shallower BERT sharing the teacher's vocabulary).
     student_layers: int = 3
     student_hidden: int = 384
@@ -372,9 +376,11 @@ RANGES: dict[str, tuple] = {
     "n_best": (1, None, ""),
     "max_answer_length": (1, None, ""),
     "null_threshold": (None, None, ""),
+    "pair_fraction": (0.0, 1.0, ""),
 }
 CHOICES = {"precision": ("bf16", "fp32"), "version": ("v1", "v2"), "relation_kernel": ("auto", "torch", "triton"),
-           "distilbert_mlm": ("auto", "on", "off")}
+           "distilbert_mlm": ("auto", "on", "off"), "examples": ("line", "packed"),
+           "document_boundary": ("blank", "heading", "line", "file")}
 
 
 def _bound(bound) -> tuple[float | None, bool]:

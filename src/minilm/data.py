@@ -1,14 +1,14 @@
 """Unlabeled text for task-agnostic distillation: read, tokenize once into a memory-mapped cache, batch.
 
 Inputs: plain text (one document or sentence per line), TSV/CSV with a header, JSONL, or a hub
-dataset written `hf:NAME[:CONFIG]:SPLIT` (needs `datasets` and hub access). Each line is tokenized
-without special tokens and cut into windows of `max_length - 2` tokens, each becoming one example
-`[CLS] window [SEP]`, so long paragraphs are used whole rather than truncated.
+dataset written `hf:NAME[:CONFIG]:SPLIT` (needs `datasets` and hub access). How text becomes examples
+is `packing.py`'s: one line one example (`line`), or documents packed into full-length sequences, a
+share of them sentence pairs (`packed`).
 
-The cache is two flat arrays on disk (`tokens.npy`, `offsets.npy`), written in one streaming pass
-and opened with `mmap_mode="r"`, so a corpus larger than RAM costs no resident memory. Its key
-hashes the tokenizer's vocabulary, `max_length` and each input's path, size and mtime; later runs
-with the same settings reuse it.
+The cache is flat arrays on disk (`tokens.bin`, `offsets.bin`, and `segments.bin` for pairs: where
+token type 1 starts), written in one streaming pass and memory-mapped, so a corpus larger than RAM
+costs no resident memory. Its key hashes the tokenizer's vocabulary, `max_length`, the example
+settings and each input's path, size and mtime; later runs with the same settings reuse it.
 
 Batches are formed deterministically from (seed, epoch), so a run resumes at any step by
 recomputing the order; with several processes each rank takes its slice of every global batch.
@@ -17,6 +17,7 @@ recomputing the order; with several processes each rank takes its slice of every
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -29,11 +30,12 @@ import numpy as np
 import torch
 
 from minilm.errors import MiniLMError, require
+from minilm.packing import ExampleSettings, Packer, Template, read_document_lines
 from minilm.rundir import check_writable
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "content")
 ENCODE_BATCH = 1000
-CACHE_FORMAT = 2  # part of the cache key: bump when the on-disk layout changes
+CACHE_FORMAT = 3  # part of the cache key: bump when the on-disk layout changes
 
 
 def _open_text(path: Path):
@@ -113,10 +115,12 @@ def _read_hub(spec: str, text_column: str | None) -> Iterator[str]:
             yield value.strip()
 
 
-def _fingerprint(specs: list[str], tokenizer, max_length: int, text_column: str | None) -> str:
+def _fingerprint(specs: list[str], tokenizer, max_length: int, text_column: str | None,
+                 examples: ExampleSettings) -> str:
     h = hashlib.sha256()
     vocab = sorted(tokenizer.get_vocab().items())
-    h.update(json.dumps([CACHE_FORMAT, type(tokenizer).__name__, vocab, max_length, text_column]).encode())
+    h.update(json.dumps([CACHE_FORMAT, type(tokenizer).__name__, vocab, max_length, text_column,
+                         dataclasses.asdict(examples)]).encode())
     for spec in specs:
         if spec.startswith("hf:"):
             h.update(spec.encode())
@@ -129,21 +133,30 @@ def _fingerprint(specs: list[str], tokenizer, max_length: int, text_column: str 
 
 
 class TokenCache:
-    """Examples stored flat: example i is `tokens[offsets[i]:offsets[i + 1]]` (both memory-mapped)."""
+    """Examples stored flat: example i is `tokens[offsets[i]:offsets[i + 1]]` (memory-mapped). With sentence
+    pairs in it, an item is a dict whose `token_type_ids` are 1 from `segments[i]` on (0: one segment)."""
 
     def __init__(self, directory: str | Path):
         directory = Path(directory)
         self.directory = directory
-        meta = json.loads((directory / "meta.json").read_text())
-        self.tokens = np.memmap(directory / "tokens.bin", dtype=meta["dtype"], mode="r")
+        self.meta = json.loads((directory / "meta.json").read_text())
+        self.tokens = np.memmap(directory / "tokens.bin", dtype=self.meta["dtype"], mode="r")
         self.offsets = np.memmap(directory / "offsets.bin", dtype=np.int64, mode="r")
         self.lengths = np.diff(self.offsets)
+        pairs = (directory / "segments.bin").is_file() and self.meta.get("pairs", 0) > 0
+        self.segments = np.memmap(directory / "segments.bin", dtype=np.int32, mode="r") if pairs else None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
+    def __getitem__(self, i: int):
+        ids = self.tokens[self.offsets[i]:self.offsets[i + 1]]
+        if self.segments is None:
+            return ids
+        types = np.zeros(len(ids), dtype=np.int64)
+        if self.segments[i]:
+            types[self.segments[i]:] = 1
+        return {"input_ids": ids, "token_type_ids": types}
 
     @property
     def num_tokens(self) -> int:
@@ -159,20 +172,22 @@ def _encode_windows(texts: list[str], tokenizer, window: int) -> Iterator[list[i
 
 
 def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: str | Path,
-                      text_column: str | None = None, progress: bool = True) -> TokenCache:
+                      text_column: str | None = None, progress: bool = True,
+                      examples: ExampleSettings = ExampleSettings(mode="line")) -> TokenCache:
     """Tokenize the inputs once (streaming) into a cache under `cache_dir`, or reuse a matching one.
 
-    Memory stays flat whatever the corpus size: texts are read, encoded and appended to the two
+    Memory stays flat whatever the corpus size: texts are read, encoded and appended to the cache's
     files `ENCODE_BATCH` lines at a time. The cache appears under its final name only when complete.
     """
     from tqdm import tqdm
 
     require(len(specs) > 0, "no data given: pass at least one text file with --data")
     require(max_length >= 8, f"max_length {max_length} is too small (at least 8)")
+    examples.check()
     limit = getattr(tokenizer, "model_max_length", None) or max_length
     require(limit > 100_000 or max_length <= limit,
             f"max_length {max_length} exceeds the tokenizer's model_max_length {limit}")
-    key = _fingerprint(specs, tokenizer, max_length, text_column)
+    key = _fingerprint(specs, tokenizer, max_length, text_column, examples)
     target = Path(cache_dir) / f"text-{key}"
     if (target / "meta.json").is_file():
         return TokenCache(target)
@@ -185,24 +200,14 @@ def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: s
     dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-{os.getpid()}-", dir=target.parent))
     try:
-        written = [0, 0]  # tokens, examples
-        with open(tmp / "tokens.bin", "wb") as tokens, open(tmp / "offsets.bin", "wb") as offsets, \
-                tqdm(desc="tokenizing", unit=" lines", disable=not progress) as bar:
-            offsets.write(np.zeros(1, dtype=np.int64).tobytes())
-            for spec in specs:
-                batch: list[str] = []
-                for text in read_texts(spec, text_column):
-                    batch.append(text)
-                    if len(batch) == ENCODE_BATCH:
-                        _write_windows(batch, tokenizer, max_length - 2, tokens, offsets, written, dtype)
-                        bar.update(len(batch))
-                        batch = []
-                if batch:
-                    _write_windows(batch, tokenizer, max_length - 2, tokens, offsets, written, dtype)
-                    bar.update(len(batch))
-        require(written[1] > 0, f"the corpus is empty: no non-blank text in {', '.join(specs)}")
-        meta = {"inputs": specs, "max_length": max_length, "dtype": np.dtype(dtype).name,
-                "tokens": written[0], "examples": written[1]}
+        with _CacheWriter(tmp, dtype) as writer, tqdm(desc="tokenizing", unit=" lines", disable=not progress) as bar:
+            if examples.mode == "line":
+                _write_lines(specs, text_column, tokenizer, max_length, writer, bar)
+            else:
+                _write_packed(specs, text_column, tokenizer, max_length, examples, writer, bar)
+        require(writer.examples > 0, f"the corpus is empty: no non-blank text in {', '.join(specs)}")
+        meta = {"inputs": specs, "max_length": max_length, "dtype": np.dtype(dtype).name, "tokens": writer.tokens,
+                "examples": writer.examples, "pairs": writer.pairs, "settings": dataclasses.asdict(examples)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if target.exists() and not (target / "meta.json").is_file():
             shutil.rmtree(target)  # an incomplete cache of an older layout: replace it
@@ -214,6 +219,69 @@ def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: s
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TokenCache(target)
+
+
+class _CacheWriter:
+    """Appends examples (token ids, start of token type 1 or 0) to the cache files of a directory."""
+
+    def __init__(self, directory: Path, dtype):
+        self.directory, self.dtype = directory, dtype
+        self.tokens = self.examples = self.pairs = 0
+
+    def __enter__(self):
+        self.files = [open(self.directory / name, "wb") for name in ("tokens.bin", "offsets.bin", "segments.bin")]
+        self.files[1].write(np.zeros(1, dtype=np.int64).tobytes())
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.files:
+            handle.close()
+
+    def write(self, examples: list[tuple[list[int], int]]) -> None:
+        if not examples:
+            return
+        lengths = np.fromiter((len(ids) for ids, _ in examples), dtype=np.int64, count=len(examples))
+        flat = np.fromiter((t for ids, _ in examples for t in ids), dtype=self.dtype, count=int(lengths.sum()))
+        segments = np.fromiter((start for _, start in examples), dtype=np.int32, count=len(examples))
+        self.files[0].write(flat.tobytes())
+        self.files[1].write((self.tokens + np.cumsum(lengths)).tobytes())
+        self.files[2].write(segments.tobytes())
+        self.tokens += int(lengths.sum())
+        self.examples += len(examples)
+        self.pairs += int((segments > 0).sum())
+
+
+def _batches_of(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _write_lines(specs, text_column, tokenizer, max_length, writer: _CacheWriter, bar) -> None:
+    """`line` mode: each line cut into windows of max_length - 2 tokens, `[CLS] window [SEP]` each."""
+    for spec in specs:
+        for batch in _batches_of(read_texts(spec, text_column), ENCODE_BATCH):
+            writer.write([(ids, 0) for ids in _encode_windows(batch, tokenizer, max_length - 2)])
+            bar.update(len(batch))
+
+
+def _write_packed(specs, text_column, tokenizer, max_length, examples: ExampleSettings, writer: _CacheWriter,
+                  bar) -> None:
+    """`packed` mode (packing.py): documents' token streams cut into full-length single and paired examples."""
+    packer = Packer(Template.of(tokenizer), max_length, examples.pair_fraction, examples.cross_documents)
+    for spec in specs:
+        lines = read_document_lines(spec, text_column, examples.document_boundary)
+        for batch in _batches_of(lines, ENCODE_BATCH):  # each input's first line starts a document
+            encoded = tokenizer([text for _, text in batch], add_special_tokens=False, verbose=False)["input_ids"]
+            for (new_document, _), ids in zip(batch, encoded):
+                writer.write(packer.add(ids, new_document))
+            bar.update(len(batch))
+    writer.write(packer.flush())
 
 
 def remove_abandoned_caches(directory: Path) -> list[Path]:
@@ -230,18 +298,6 @@ def remove_abandoned_caches(directory: Path) -> list[Path]:
         except (ValueError, IndexError, PermissionError):
             continue  # not ours, or a live process of another user
     return removed
-
-
-def _write_windows(texts, tokenizer, window, tokens, offsets, written, dtype) -> None:
-    """Append the encoded windows of `texts`; `written` counts [tokens, examples] so far."""
-    examples = list(_encode_windows(texts, tokenizer, window))
-    if not examples:
-        return
-    lengths = np.fromiter((len(e) for e in examples), dtype=np.int64, count=len(examples))
-    tokens.write(np.fromiter((t for e in examples for t in e), dtype=dtype, count=int(lengths.sum())).tobytes())
-    offsets.write((written[0] + np.cumsum(lengths)).tobytes())
-    written[0] += int(lengths.sum())
-    written[1] += len(examples)
 
 
 def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,

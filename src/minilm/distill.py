@@ -20,6 +20,7 @@ from minilm.fit import Recipe, fit
 from minilm.models import (build_student, freeze, has_masked_lm_head, load_encoder, load_model_config, load_tokenizer,
                            save_model)
 from minilm.objectives import build_objective, distill_losses
+from minilm.packing import ExampleSettings
 from minilm.rundir import list_checkpoints
 from minilm.tasks import encode, load_task
 from minilm.tasks.glue import check_classes, name_classes
@@ -79,9 +80,10 @@ def distill(cfg: DistillConfig) -> Path:
                 return evaluate_model(student, tokenizer, dev, cfg.max_length, 128, device, span=cfg,
                                       features=dev_features)
         else:
+            settings = ExampleSettings(cfg.examples, cfg.pair_fraction, cfg.cross_documents, cfg.document_boundary)
             with accelerator.main_process_first():
                 examples = build_token_cache(cfg.data, tokenizer, cfg.max_length, cfg.cache_dir, cfg.text_column,
-                                             progress=main)
+                                             progress=main, examples=settings)
         batches = StepBatches(examples, cfg.batch_size, tokenizer.pad_token_id, cfg.seed,
                               accelerator.process_index, accelerator.num_processes)
         return Recipe(trained=objective.student_view, saved=student, tokenizer=tokenizer, batches=batches,

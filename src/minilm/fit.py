@@ -10,7 +10,8 @@ exists; `fit` owns everything else, in this order:
 3. the device step policy (`policy.apply_step_policy`), the run directory, AdamW with its schedule,
    `accelerator.prepare`, and the resume from the newest checkpoint;
 4. the loop: loss terms, backward, clip, optimizer and schedule step; every `log_every` steps (and
-   at the last) the terms averaged over ranks, the learning rate and tokens/s to `metrics.jsonl`;
+   at the last) the terms averaged over ranks, the learning rate, tokens/s and the real (unpadded)
+   tokens trained on so far (earlier sessions of a resumed run included) to `metrics.jsonl`;
    every `eval_every` steps (and at the last, and when the wall clock is spent) the dev evaluation,
    the best model kept in `output_dir/best`; every `save_every` steps (and at the last) a checkpoint.
 
@@ -91,10 +92,10 @@ def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
     optimizer, scheduler = make_optimizer(recipe.trained, cfg, recipe.total_steps)
     model, optimizer = accelerator.prepare(recipe.trained, optimizer)
     accelerator.register_for_checkpointing(scheduler)
-    start, already = 0, 0.0
+    start, already, seen = 0, 0.0, 0
     if resume_from:
         state = load_checkpoint(accelerator, resume_from)
-        start, already = state["step"], state.get("elapsed_s", 0.0)
+        start, already, seen = state["step"], state.get("elapsed_s", 0.0), state.get("tokens", 0)
         if main:
             print(f"resuming from {resume_from} (step {start})")
     if main and applied:
@@ -115,14 +116,15 @@ def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
             check_finite(loss, step + 1, out)
             optimizer_step(accelerator, model, optimizer, scheduler, loss, cfg.grad_clip)
             step += 1
-            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+            step_tokens = int(batch["attention_mask"].sum()) * accelerator.num_processes
+            tokens, seen = tokens + step_tokens, seen + step_tokens
             bar.update(1)
             last = step == total
             if step % cfg.log_every == 0 or last:
                 values = {k: accelerator.reduce(v.detach(), reduction="mean").item() for k, v in terms.items()}
                 record = {"step": step, **(values if len(values) > 1 else {}), "loss": sum(values.values()),
                           "lr": scheduler.get_last_lr()[0], "tokens_per_s": tokens / max(session.elapsed(), 1e-9),
-                          "elapsed_s": clock.elapsed(), "processes": accelerator.num_processes}
+                          "tokens": seen, "elapsed_s": clock.elapsed(), "processes": accelerator.num_processes}
                 bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:,.0f}")
                 log.write(record)
             stop = clock.spent(accelerator)
@@ -135,7 +137,7 @@ def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
                 accelerator.wait_for_everyone()
             if (cfg.save_every and step % cfg.save_every == 0) or last or stop:
                 save_checkpoint(accelerator, recipe.saved, recipe.tokenizer, out, step, cfg.keep,
-                                extra={"elapsed_s": clock.elapsed()})
+                                extra={"elapsed_s": clock.elapsed(), "tokens": seen})
             if stop and main:
                 print(f"wall-clock budget of {cfg.max_minutes} min spent at step {step}")
     if main and step == start:

@@ -36,7 +36,7 @@ import torch
 import triton
 import triton.language as tl
 
-NEG = -1.0e30  # the logit of a padded key: exp(NEG - m) is exactly 0 for any real row maximum m
+NEG = tl.constexpr(-1.0e30)  # a padded key's logit: exp(NEG - m) is exactly 0 for any real row maximum m
 
 
 @triton.jit
@@ -177,12 +177,23 @@ def _block_width(d: int) -> int:
     return max(16, triton.next_power_of_2(d))
 
 
-def _blocks(dt: int, ds: int, device: torch.device) -> tuple[int, int]:
-    """(query rows, keys) per block: 64 x 64 on a GPU, 64 x 32 when a head is wider than 64 (register
-    pressure); 16 x 16 under the interpreter (CPU tensors), so that small test shapes cross block edges."""
+# (rows or own block, keys or other block, warps) per launch, by input precision and head size (the wider of
+# teacher and student). Chosen from the compiled Hopper code (benchmarks/triton_compile_check.py; the table is
+# in docs/performance.md): the bf16 variants, what training runs, use no local memory at all. The float32
+# (IEEE) products keep more in registers and spill some at wide heads; that path is for exactness checks.
+LAUNCH = {  # kernel: {(float32, head size up to): blocks}
+    "forward": {(False, 128): (64, 64, 4), (True, 32): (64, 64, 4), (True, 128): (32, 32, 4)},
+    "left": {(False, 64): (64, 64, 4), (False, 128): (64, 32, 4), (True, 32): (64, 32, 8), (True, 128): (32, 32, 4)},
+    "right": {(False, 32): (64, 64, 4), (False, 64): (32, 64, 4), (False, 128): (32, 32, 4), (True, 128): (32, 32, 4)},
+}
+
+
+def _launch(kernel: str, ieee: bool, head: int, device: torch.device) -> tuple[int, int, int]:
+    """The blocks and warps of one launch; 16 x 16 under the interpreter (CPU tensors), so that small test
+    shapes cross block edges."""
     if device.type != "cuda":
-        return 16, 16
-    return 64, (32 if max(dt, ds) > 64 else 64)
+        return 16, 16, 4
+    return next(config for (fp32, up_to), config in LAUNCH[kernel].items() if fp32 == ieee and head <= up_to)
 
 
 def _contiguous_rows(x: torch.Tensor) -> torch.Tensor:
@@ -206,23 +217,23 @@ class TritonRelationKL(torch.autograd.Function):
         mask = attention_mask.to(torch.int32).contiguous()
         kl = torch.empty(batch, heads, seq, device=s_left.device, dtype=torch.float32)
         stats = torch.empty(batch, heads, seq, 4, device=s_left.device, dtype=torch.float32)  # m_t, log l_t, m_s, log l_s
-        block_m, block_n = _blocks(dt, ds, s_left.device)
         ieee = s_left.dtype == torch.float32
+        block_m, block_n, warps = _launch("forward", ieee, max(dt, ds), s_left.device)
         grid = (triton.cdiv(seq, block_m), batch * heads)
         _forward_kernel[grid](t_left, t_right, s_left, s_right, mask, kl, stats,
                               t_left.stride(0), t_right.stride(0), s_left.stride(0), s_right.stride(0),
                               t_left.stride(1), t_right.stride(1), s_left.stride(1), s_right.stride(1),
                               seq, heads, dt, ds, dt ** -0.5, ds ** -0.5,
                               BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_DT=_block_width(dt), BLOCK_DS=_block_width(ds),
-                              IEEE=ieee)
+                              IEEE=ieee, num_warps=warps)
         ctx.save_for_backward(t_left, t_right, s_left, s_right, mask, stats)
-        ctx.heads, ctx.blocks, ctx.ieee = heads, (block_m, block_n), ieee
+        ctx.heads, ctx.ieee = heads, ieee
         return kl
 
     @staticmethod
     def backward(ctx, grad_kl):
         t_left, t_right, s_left, s_right, mask, stats = ctx.saved_tensors
-        heads, (block_m, block_n) = ctx.heads, ctx.blocks
+        heads = ctx.heads
         batch, seq, t_hidden = t_left.shape
         s_hidden = s_left.shape[-1]
         dt, ds = t_hidden // heads, s_hidden // heads
@@ -233,11 +244,11 @@ class TritonRelationKL(torch.autograd.Function):
 
         def gradient(like, left: bool):
             out = torch.empty(batch, seq, s_hidden, device=like.device, dtype=torch.float32)
-            own, other = (block_m, block_n) if left else (block_n, block_m)
+            own, other, warps = _launch("left" if left else "right", ctx.ieee, max(dt, ds), like.device)
             _grad_kernel[(triton.cdiv(seq, own), batch * heads)](
                 t_left, t_right, s_left, s_right, mask, stats, grad_kl, out, *strides, out.stride(0),
                 *row_strides, out.stride(1), *common, BLOCK_OWN=own, BLOCK_OTHER=other,
-                BLOCK_DT=_block_width(dt), BLOCK_DS=_block_width(ds), IEEE=ctx.ieee, LEFT=left)
+                BLOCK_DT=_block_width(dt), BLOCK_DS=_block_width(ds), IEEE=ctx.ieee, LEFT=left, num_warps=warps)
             return out.to(like.dtype)
 
         grad_left = gradient(s_left, True) if ctx.needs_input_grad[2] else None

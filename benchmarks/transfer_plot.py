@@ -1,0 +1,111 @@
+"""The transfer study's table and plot (docs/transfer_study.md), from the run directories of benchmarks/transfer_study.sh.
+
+For each distilled student: how its text became examples, the MiniLM version, steps, real tokens distilled on,
+training time, and the dev scores of its fine-tuned copies (SST-2 accuracy, SQuAD 2.0 F1), next to the
+teacher-layer baseline (c) and the teacher. The plot puts each dev score against distillation tokens, with (c)
+and the teacher as horizontal lines.
+Run: .venv/bin/python benchmarks/transfer_plot.py --output docs/transfer_study
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROWS = [  # run name, examples, version, corpus
+    ("line_v1_1000", "one line", "v1", "WikiText-2"),
+    ("line_v1_3000", "one line", "v1", "WikiText-2"),
+    ("packed_nopairs_v1_1000", "packed, no pairs", "v1", "WikiText-2"),
+    ("packed_v1_250", "packed + 50% pairs", "v1", "WikiText-2"),
+    ("packed_v1_1000", "packed + 50% pairs", "v1", "WikiText-2"),
+    ("packed_v1_3000", "packed + 50% pairs", "v1", "WikiText-2"),
+    ("packed_v2_1000", "packed + 50% pairs", "v2 (layer 5, 12 rel. heads)", "WikiText-2"),
+    ("packed_v1_1000_sst2text", "packed + 50% pairs", "v1", "WikiText-2 + SST-2 train text"),
+]
+
+
+def best(directory: Path, key: str) -> float | None:
+    path = directory / "metrics.json"
+    return json.loads(path.read_text())["best"][key] if path.is_file() else None
+
+
+def last_log(directory: Path) -> dict:
+    lines = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [r for r in lines if "loss" in r][-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="runs/transfer")
+    parser.add_argument("--objectives", default="runs/objectives", help="the teacher and (c) on SST-2")
+    parser.add_argument("--squad-teacher", default="runs/squad2/a_teacher")
+    parser.add_argument("--output", default="docs/transfer_study")
+    args = parser.parse_args()
+    runs, objectives, out = Path(args.runs), Path(args.objectives), Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    baselines = {"teacher": (best(objectives / "a_teacher", "main"), best(Path(args.squad_teacher), "f1")),
+                 "(c) teacher layers 2/4/6": (best(objectives / "c_teacher_layers", "main"),
+                                              best(runs / "c_squad", "f1"))}
+    rows = []
+    for name, examples, version, corpus in ROWS:
+        if not (runs / name / "metrics.jsonl").is_file():
+            continue
+        log = last_log(runs / name)
+        rows.append(dict(name=name, examples=examples, version=version, corpus=corpus, steps=log["step"],
+                         tokens=log["tokens"], minutes=log["elapsed_s"] / 60,
+                         sst2=best(runs / f"{name}_sst2", "main"), squad=best(runs / f"{name}_squad", "f1")))
+    c_sst2, c_squad = baselines["(c) teacher layers 2/4/6"]
+
+    def cell(value, base=None):
+        if value is None:
+            return "-"
+        return f"{value:.2f}" + (f" ({value - base:+.2f})" if base is not None else "")
+
+    lines = ["| student | examples | MiniLM | corpus | steps | tokens | minutes | SST-2 dev acc. (vs c) | "
+             "SQuAD 2.0 dev F1 (vs c) |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    for label, (sst2, squad) in baselines.items():
+        lines.append(f"| {label} | - | - | - | - | - | - | {cell(sst2)} | {cell(squad)} |")
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['examples']} | {r['version']} | {r['corpus']} | {r['steps']:,} | "
+                     f"{r['tokens'] / 1e6:.2f}M | {r['minutes']:.0f} | {cell(r['sst2'], c_sst2)} | "
+                     f"{cell(r['squad'], c_squad)} |")
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, title, index in ((axes[0], "sst2", "SST-2 dev accuracy", 0), (axes[1], "squad", "SQuAD 2.0 dev F1", 1)):
+        for label, style in (("teacher", "k--"), ("(c) teacher layers 2/4/6", "r:")):
+            value = baselines[label][index]
+            if value is not None:
+                ax.axhline(value, color=style[0], linestyle=style[1:], label=label)
+        for (examples, version, corpus), marker in ((("packed + 50% pairs", "v1", "WikiText-2"), "o-"),
+                                                    (("one line", "v1", "WikiText-2"), "s-"),
+                                                    (("packed, no pairs", "v1", "WikiText-2"), "^"),
+                                                    (("packed + 50% pairs", "v2 (layer 5, 12 rel. heads)",
+                                                      "WikiText-2"), "D"),
+                                                    (("packed + 50% pairs", "v1", "WikiText-2 + SST-2 train text"),
+                                                     "x")):
+            points = sorted((r["tokens"] / 1e6, r[key]) for r in rows if r[key] is not None and
+                            (r["examples"], r["version"], r["corpus"]) == (examples, version, corpus))
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, marker, label=f"{examples}, {version.split(' ')[0]}"
+                        + (", +SST-2 text" if "SST-2" in corpus else ""))
+        ax.set_xscale("log")
+        ax.set_xlabel("distillation tokens (millions, log scale)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "plot.png", dpi=120)
+    print(f"wrote {out / 'table.md'} and {out / 'plot.png'}")
+
+
+if __name__ == "__main__":
+    main()
