@@ -15,7 +15,6 @@ from pathlib import Path
 
 ROWS = [  # run name, examples, version, corpus
     ("line_v1_1000", "one line", "v1", "WikiText-2"),
-    ("line_v1_3000", "one line", "v1", "WikiText-2"),
     ("packed_nopairs_v1_1000", "packed, no pairs", "v1", "WikiText-2"),
     ("packed_v1_250", "packed + 50% pairs", "v1", "WikiText-2"),
     ("packed_v1_1000", "packed + 50% pairs", "v1", "WikiText-2"),

@@ -33,7 +33,6 @@ row packed_v2_1000 yes --max-steps 1000 --objective minilmv2 --relation-heads 12
 row packed_nopairs_v1_1000 yes --max-steps 1000 --pair-fraction 0
 row packed_v1_250 no --max-steps 250
 row packed_v1_3000 yes --max-steps 3000
-row line_v1_3000 no --max-steps 3000 --examples line
 # In-domain variant: the same recipe with SST-2's training sentences added to the corpus.
 row packed_v1_1000_sst2text no --max-steps 1000 --data ../shared/data/text/wikitext-2-valid.txt \
     ../shared/data/text/wikitext-2-test.txt ../shared/data/glue/SST-2/train.tsv

@@ -217,6 +217,7 @@ class ReportConfig(Config):
     teacher_run: str | None = None  # the run that retention and speed-up are measured against
     output: str = "runs/report"  # directory for report.md and the PNG plots
     speed_data: str | None = None  # texts (file or hf: spec) to re-measure every model's speed on, in this one run
+    remeasure: bool = False  # re-measure speeds side by side (implied by speed_data; SQuAD runs use their dev questions)
     speed_examples: int = 512
     device: str = "cpu"
 

@@ -130,6 +130,8 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
             data, max_length = load_squad(task, "dev").head(cfg.speed_examples), run["summary"].get("max_length", 384)
         else:
             if texts is None:
+                require(cfg.speed_data is not None, f"{run['dir']} is a sentence-task run: pass --speed-data TEXTS "
+                                                    "to time it on")
                 texts = [(t,) for t in islice(read_texts(cfg.speed_data), cfg.speed_examples)]
                 require(len(texts) > 0, f"no texts in {cfg.speed_data}")
             num_labels = load_model_config(best).num_labels
@@ -150,7 +152,7 @@ def report(cfg: ReportConfig) -> Path:
     if teacher is not None:
         require(teacher["summary"] is not None, f"teacher run {cfg.teacher_run} has no dev score (metrics.json)")
         teacher = next((r for r in runs if r["dir"] == teacher["dir"]), teacher)
-    if cfg.speed_data:
+    if cfg.speed_data or cfg.remeasure:
         measure_speeds(runs if teacher is None or teacher in runs else runs + [teacher], cfg)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
