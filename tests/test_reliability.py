@@ -249,3 +249,14 @@ def test_default_schedule_warms_up_for_a_tenth_of_the_run():
         optimizer.step()
         scheduler.step()
     assert max(range(len(rates)), key=rates.__getitem__) == 100 and rates[100] == pytest.approx(cfg.lr)
+
+
+def test_a_run_started_before_a_setting_existed_still_resumes(tiny_teacher_dir, corpus, tmp_path):
+    out = tmp_path / "older"
+    ok(run_main(*distill(tiny_teacher_dir, corpus, out)))
+    recorded = json.loads((out / "run.json").read_text())
+    del recorded["pair_fraction"]  # as an earlier minilm wrote it, before the setting existed
+    (out / "run.json").write_text(json.dumps(recorded))
+    assert "already reached step 3" in ok(run_main(*distill(tiny_teacher_dir, corpus, out))).stdout
+    line = error_line(run_main(*distill(tiny_teacher_dir, corpus, out, "--pair-fraction", "0.25")))
+    assert "holds a different run (changed: pair_fraction)" in line  # not its default: another run

@@ -14,6 +14,7 @@ Every check here happens before anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -150,7 +151,11 @@ def check_run_dir(cfg, main: bool = True) -> Path | None:
                           "to start this run afresh (minilm deletes only its own files)") from None
     previous.pop("output_dir", None)  # written by earlier versions; where a run lives is not what it is
     current = settings(cfg)
-    changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k))
+    defaults = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                for f in dataclasses.fields(cfg)}
+    # A setting that a later minilm added is no change while it keeps its default (the earlier run had it too).
+    changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k)
+                     and not (k not in previous and current.get(k) == defaults.get(k)))
     require(not changed, f"output_dir {out} holds a different run (changed: {', '.join(changed[:5])}); "
                          "choose another --output-dir, or pass --overwrite to replace it")
     checkpoints = list_checkpoints(out)
