@@ -141,5 +141,7 @@ def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
             if stop and main:
                 print(f"wall-clock budget of {cfg.max_minutes} min spent at step {step}")
     if main and step == start:
-        print(f"the run in {out} already reached step {step}; nothing to train")
+        print(f"the run in {out} already reached step {step}; nothing to train" if step == total else
+              f"the run in {out} already spent its wall-clock budget of {cfg.max_minutes} min at step {step}; "
+              "raise --max-minutes to train on")
     return FitResult(accelerator, recipe, step, step - start, clock.elapsed() if step > start else already, best)
