@@ -38,14 +38,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="runs/transfer")
     parser.add_argument("--objectives", default="runs/objectives", help="the teacher and (c) on SST-2")
-    parser.add_argument("--squad-teacher", default="runs/squad2/a_teacher")
+    parser.add_argument("--squad", default="runs/squad2", help="the SQuAD 2.0 testbed: teacher and (c)")
     parser.add_argument("--output", default="docs/transfer_study")
     args = parser.parse_args()
     runs, objectives, out = Path(args.runs), Path(args.objectives), Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    baselines = {"teacher": (best(objectives / "a_teacher", "main"), best(Path(args.squad_teacher), "f1")),
+    baselines = {"teacher": (best(objectives / "a_teacher", "main"), best(Path(args.squad) / "a_teacher", "f1")),
                  "(c) teacher layers 2/4/6": (best(objectives / "c_teacher_layers", "main"),
-                                              best(runs / "c_squad", "f1"))}
+                                              best(Path(args.squad) / "c_teacher_layers", "f1"))}
     rows = []
     for name, examples, version, corpus in ROWS:
         if not (runs / name / "metrics.jsonl").is_file():
