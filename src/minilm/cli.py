@@ -21,13 +21,21 @@ COMMANDS = {
     "student": (C.StudentConfig, "minilm.student:make_student",
                 "build an untrained student from a teacher (random or teacher-layer init) and save it"),
     "finetune": (C.FinetuneConfig, "minilm.finetune:finetune",
-                 "fine-tune an encoder on a GLUE or custom task, keeping the best dev checkpoint"),
+                 "fine-tune an encoder on a GLUE task, SQuAD or a custom task, keeping the best dev checkpoint"),
     "evaluate": (C.EvaluateConfig, "minilm.evaluate:evaluate",
                  "score a fine-tuned checkpoint on a split with the task's official metric"),
     "bench": (C.BenchConfig, "minilm.bench:bench",
               "benchmark the distillation step (fast vs naive), matmul peak and inference speed"),
     "report": (C.ReportConfig, "minilm.report:report",
                "write a Markdown table and plots from several runs' metrics"),
+}
+EXAMPLES = {  # one command line per subcommand, shown at the end of its --help
+    "distill": "minilm distill --config configs/cpu_testbed.yaml --max-steps 100 --output-dir runs/try",
+    "student": "minilm student --teacher packaged:all-MiniLM-L6-v2 --student-layers 3 --output-dir runs/s3",
+    "finetune": "minilm finetune --model runs/cpu_testbed/model --task sst2 --output-dir runs/ft_sst2",
+    "evaluate": "minilm evaluate --model runs/ft_sst2/best --task sst2 --output runs/ft_sst2/dev",
+    "bench": "minilm bench --preset bert-base --device cuda --batch-size 128",
+    "report": "minilm report --runs runs/a runs/b --teacher-run runs/a --output runs/report",
 }
 
 
@@ -38,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                "Example: minilm distill --config configs/cpu_testbed.yaml --max-steps 100")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (cls, _, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=f"{help_text}. {cls.__doc__.strip()}")
+        p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+                           epilog=f"Example: {EXAMPLES[name]}", formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--config", help="YAML file with any of the options below")
         C.add_arguments(p, cls)
     return parser

@@ -150,7 +150,7 @@ class StudentConfig(Config):
 
 @dataclass
 class FinetuneConfig(SpanSettings, TrainConfig):
-    """`minilm finetune`: fine-tune an encoder with a classification/regression head on a task."""
+    """`minilm finetune`: fine-tune an encoder with a classification, regression or span head on a task."""
 
     output_dir: str = "runs/finetune"
     lr: float = 5e-5  # peak learning rate (the paper picks from a small grid per task)
