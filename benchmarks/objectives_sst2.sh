@@ -30,3 +30,6 @@ row hidden_mse --objective hidden-mse
 $M report --runs $R/a_teacher $R/c_teacher_layers $R/ft_minilm $R/ft_minilm_no_vr $R/ft_minilmv2 $R/ft_tinybert \
     $R/ft_distilbert $R/ft_hidden_mse --teacher-run $R/a_teacher --output docs/objectives \
     --speed-data ../shared/data/glue/SST-2/dev.tsv --speed-examples 872
+# Paired per-sentence comparison with (c) (exact McNemar tests): which gains are more than dev-set noise.
+.venv/bin/python benchmarks/paired_dev.py --baseline $R/c_teacher_layers --runs $R/ft_minilm $R/ft_minilm_no_vr \
+    $R/ft_minilmv2 $R/ft_tinybert $R/ft_distilbert $R/ft_hidden_mse --output docs/objectives/paired.md

@@ -42,3 +42,6 @@ if [ "${EXTRA:-0}" = 1 ]; then
         ../shared/data/text/wikitext-2-test.txt ../shared/data/glue/SST-2/train.tsv
 fi
 .venv/bin/python benchmarks/transfer_plot.py --output docs/transfer_study
+shopt -s nullglob
+.venv/bin/python benchmarks/paired_dev.py --baseline $O/c_teacher_layers --runs $R/*_sst2 \
+    --output docs/transfer_study/paired.md
