@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-ROWS = [  # run name, examples, version, corpus
+ROWS = [  # run name (under --runs), examples, version, corpus
     ("line_v1_1000", "one line", "v1", "WikiText-2"),
     ("packed_nopairs_v1_1000", "packed, no pairs", "v1", "WikiText-2"),
     ("packed_v1_250", "packed + 50% pairs", "v1", "WikiText-2"),
@@ -22,6 +22,12 @@ ROWS = [  # run name, examples, version, corpus
     ("packed_v2_1000", "packed + 50% pairs", "v2 (layer 5, 12 rel. heads)", "WikiText-2"),
     ("packed_v1_1000_sst2text", "packed + 50% pairs", "v1", "WikiText-2 + SST-2 train text"),
 ]
+# The objectives study's MiniLM row (docs/objectives.md) is the one-line recipe with SST-2's training sentences
+# in the corpus, otherwise the same: the in-domain variant of line_v1_1000. Name, distill run, SST-2 run, and a
+# run of the same study that logged its token count (the MiniLM run predates that log; both read the same
+# batches: same corpus, examples, seed and steps).
+IN_DOMAIN = ("objectives: minilm", "minilm", "ft_minilm", "minilmv2", "one line", "v1",
+             "WikiText-2 + SST-2 train text")
 
 
 def best(directory: Path, key: str) -> float | None:
@@ -47,14 +53,23 @@ def main() -> None:
                  "(c) teacher layers 2/4/6": (best(objectives / "c_teacher_layers", "main"),
                                               best(Path(args.squad) / "c_teacher_layers", "f1"))}
     rows = []
+
+    def add(name, distill, sst2, squad, examples, version, corpus, tokens_from=None):
+        if (distill / "metrics.jsonl").is_file():
+            log = last_log(distill)
+            tokens = log["tokens"] if "tokens" in log else last_log(tokens_from)["tokens"]
+            rows.append(dict(name=name, examples=examples, version=version, corpus=corpus, steps=log["step"],
+                             tokens=tokens, minutes=log["elapsed_s"] / 60,
+                             sst2=best(sst2, "main"), squad=best(squad, "f1") if squad else None,
+                             has_answer=best(squad, "HasAns_f1") if squad else None))
+
     for name, examples, version, corpus in ROWS:
-        if not (runs / name / "metrics.jsonl").is_file():
-            continue
-        log = last_log(runs / name)
-        rows.append(dict(name=name, examples=examples, version=version, corpus=corpus, steps=log["step"],
-                         tokens=log["tokens"], minutes=log["elapsed_s"] / 60,
-                         sst2=best(runs / f"{name}_sst2", "main"), squad=best(runs / f"{name}_squad", "f1")))
+        add(name, runs / name, runs / f"{name}_sst2", runs / f"{name}_squad", examples, version, corpus)
+    label, distill, sst2, tokens_from, *kind = IN_DOMAIN
+    add(label, objectives / distill, objectives / sst2, None, *kind, tokens_from=objectives / tokens_from)
     c_sst2, c_squad = baselines["(c) teacher layers 2/4/6"]
+    has_answer = {"teacher": best(Path(args.squad) / "a_teacher", "HasAns_f1"),
+                  "(c) teacher layers 2/4/6": best(Path(args.squad) / "c_teacher_layers", "HasAns_f1")}
 
     def cell(value, base=None):
         if value is None:
@@ -62,21 +77,24 @@ def main() -> None:
         return f"{value:.2f}" + (f" ({value - base:+.2f})" if base is not None else "")
 
     lines = ["| student | examples | MiniLM | corpus | steps | tokens | minutes | SST-2 dev acc. (vs c) | "
-             "SQuAD 2.0 dev F1 (vs c) |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
+             "SQuAD 2.0 dev F1 (vs c) | SQuAD HasAns F1 |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for label, (sst2, squad) in baselines.items():
-        lines.append(f"| {label} | - | - | - | - | - | - | {cell(sst2)} | {cell(squad)} |")
+        lines.append(f"| {label} | - | - | - | - | - | - | {cell(sst2)} | {cell(squad)} | {cell(has_answer[label])} |")
     for r in rows:
         lines.append(f"| {r['name']} | {r['examples']} | {r['version']} | {r['corpus']} | {r['steps']:,} | "
                      f"{r['tokens'] / 1e6:.2f}M | {r['minutes']:.0f} | {cell(r['sst2'], c_sst2)} | "
-                     f"{cell(r['squad'], c_squad)} |")
+                     f"{cell(r['squad'], c_squad)} | {cell(r['has_answer'])} |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    lowest = min((r["tokens"] / 1e6 for r in rows), default=1.0)
+    highest = max((r["tokens"] / 1e6 for r in rows), default=1.0)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, title, index in ((axes[0], "sst2", "SST-2 dev accuracy", 0), (axes[1], "squad", "SQuAD 2.0 dev F1", 1)):
         for label, style in (("teacher", "k--"), ("(c) teacher layers 2/4/6", "r:")):
@@ -89,7 +107,8 @@ def main() -> None:
                                                     (("packed + 50% pairs", "v2 (layer 5, 12 rel. heads)",
                                                       "WikiText-2"), "D"),
                                                     (("packed + 50% pairs", "v1", "WikiText-2 + SST-2 train text"),
-                                                     "x")):
+                                                     "x"),
+                                                    (("one line", "v1", "WikiText-2 + SST-2 train text"), "+")):
             points = sorted((r["tokens"] / 1e6, r[key]) for r in rows if r[key] is not None and
                             (r["examples"], r["version"], r["corpus"]) == (examples, version, corpus))
             if points:
@@ -97,10 +116,13 @@ def main() -> None:
                 ax.plot(xs, ys, marker, label=f"{examples}, {version.split(' ')[0]}"
                         + (", +SST-2 text" if "SST-2" in corpus else ""))
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks([t for t in (0.25, 0.5, 1, 2, 4, 8, 16, 32) if lowest / 2 <= t <= highest * 2])
         ax.set_xlabel("distillation tokens (millions, log scale)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(out / "plot.png", dpi=120)
     print(f"wrote {out / 'table.md'} and {out / 'plot.png'}")
