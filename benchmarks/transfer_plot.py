@@ -122,7 +122,7 @@ def main() -> None:
         ax.set_xlabel("distillation tokens (millions, log scale)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.96))
     fig.tight_layout()
     fig.savefig(out / "plot.png", dpi=120)
     print(f"wrote {out / 'table.md'} and {out / 'plot.png'}")
