@@ -10,8 +10,9 @@ Run: .venv/bin/python benchmarks/transfer_plot.py --output docs/transfer_study
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from minilm.report import load_run
 
 ROWS = [  # run name (under --runs), examples, version, corpus
     ("line_v1_1000", "one line", "v1", "WikiText-2"),
@@ -31,13 +32,14 @@ IN_DOMAIN = ("objectives: minilm", "minilm", "ft_minilm", "minilmv2", "one line"
 
 
 def best(directory: Path, key: str) -> float | None:
-    path = directory / "metrics.json"
-    return json.loads(path.read_text())["best"][key] if path.is_file() else None
+    """The run's best dev score `key`, or None while it has not finished (no metrics.json yet)."""
+    finished = (directory / "metrics.json").is_file()
+    return load_run(str(directory))["summary"]["best"][key] if finished else None
 
 
 def last_log(directory: Path) -> dict:
-    lines = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return [r for r in lines if "loss" in r][-1]
+    """The last training-log record of a run (step, tokens, elapsed_s, ...)."""
+    return [r for r in load_run(str(directory))["history"] if "loss" in r][-1]
 
 
 def main() -> None:

@@ -309,13 +309,18 @@ def field_comments(cls: type) -> dict[str, str]:
     return comments
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """A config field's default value (every config field has one: a value or a factory)."""
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """Add one `--field-name` flag per dataclass field; unset flags stay out of the overrides."""
     hints = typing.get_type_hints(cls)
     comments = field_comments(cls)
     for f in dataclasses.fields(cls):
         base, _ = _strip_optional(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = field_default(f)
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{comments.get(f.name, '')} (default: {default})".strip().replace("%", "%%")
         if typing.get_origin(base) is list:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from minilm.config import to_dict
+from minilm.config import field_default, to_dict
 from minilm.errors import MiniLMError, require
 
 # Settings that may change between a run and its resumption without making it another run.
@@ -151,8 +151,7 @@ def check_run_dir(cfg, main: bool = True) -> Path | None:
                           "to start this run afresh (minilm deletes only its own files)") from None
     previous.pop("output_dir", None)  # written by earlier versions; where a run lives is not what it is
     current = settings(cfg)
-    defaults = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
-                for f in dataclasses.fields(cfg)}
+    defaults = {f.name: field_default(f) for f in dataclasses.fields(cfg)}
     # A setting that a later minilm added is no change while it keeps its default (the earlier run had it too).
     changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k)
                      and not (k not in previous and current.get(k) == defaults.get(k)))
