@@ -34,7 +34,7 @@ def _files(tmp: Path) -> dict:
     (empty_task / "dev.tsv").write_text("sentence\tlabel\n")
     other_run = tmp / "other_run"
     other_run.mkdir()
-    (other_run / "run.json").write_text(json.dumps({"student_layers": 9}))
+    (other_run / "run.json").write_text(json.dumps({"format": 2, "settings": {"student_layers": 9}, "resolved": {}}))
     not_a_run = tmp / "not_a_run"
     not_a_run.mkdir()
     (not_a_run / "notes.txt").write_text("mine")
@@ -120,16 +120,16 @@ CASES = [
     ("unknown example mode", lambda t, d: distill_args(t, d, "--examples", "sentences"),
      "examples must be one of line, packed, got 'sentences'"),
     ("unknown document boundary", lambda t, d: distill_args(t, d, "--document-boundary", "chapter"),
-     "document_boundary must be one of blank, heading, line, file, got 'chapter'"),
+     "document_boundary must be one of auto, blank, heading, line, file, got 'chapter'"),
     ("unknown packaged teacher", lambda t, d: distill_args("packaged:bert-huge", d), "unknown packaged teacher"),
     ("missing teacher directory", lambda t, d: distill_args("./no/such/teacher", d), "model directory not found"),
     ("v1 with unequal head counts", lambda t, d: distill_args(t, d, "--student-hidden", "32", "--student-heads", "2"),
      "MiniLM v1 needs equal attention head counts"),
-    ("relation heads do not divide the teacher", lambda t, d: distill_args(t, d, "--version", "v2",
+    ("relation heads do not divide the teacher", lambda t, d: distill_args(t, d, "--objective", "minilmv2",
                                                                             "--relation-heads", "6"),
      "relation_heads 6 does not divide the teacher hidden size 32"),
     ("student wider than the relation split allows",
-     lambda t, d: distill_args(t, d, "--version", "v2", "--relation-heads", "8", "--student-hidden", "20",
+     lambda t, d: distill_args(t, d, "--objective", "minilmv2", "--relation-heads", "8", "--student-hidden", "20",
                                "--student-heads", "4"), "does not divide the student hidden size 20"),
     ("student hidden not divisible by its heads", lambda t, d: distill_args(t, d, "--student-hidden", "30"),
      "student_hidden 30 is not divisible by student_heads 4"),
@@ -143,7 +143,7 @@ CASES = [
      lambda t, d: distill_args(t, d, "--output-dir", str(d / "other_run")), "holds a different run"),
     ("output directory holds other files",
      lambda t, d: distill_args(t, d, "--output-dir", str(d / "not_a_run")), "holds files that minilm did not write"),
-    ("unknown objective", lambda t, d: distill_args(t, d, "--objective", "pkd"), "unknown objective 'pkd'"),
+    ("unknown objective", lambda t, d: distill_args(t, d, "--objective", "pkd"), "objective must be one of minilm, minilmv2, tinybert, distilbert, hidden-mse, got 'pkd'"),
     ("distilbert masked-LM terms asked for on a teacher without that head",
      lambda t, d: distill_args(t, d, "--objective", "distilbert", "--distilbert-mlm", "on"),
      "distilbert_mlm on needs a teacher with a masked-LM head"),
@@ -185,7 +185,7 @@ CASES = [
     ("student larger than its teacher", lambda t, d: distill_args(t, d, "--student-layers", "100000"),
      "would be larger than its teacher"),
     ("misspelt student init", lambda t, d: distill_args(t, d, "--student-init", "teachr"),
-     "student_init must be random, teacher or an existing model directory; 'teachr' is none of these"),
+     "student_init must be auto, random, teacher or an existing model directory; 'teachr' is none of these"),
     ("read-only output directory (distill)",
      lambda t, d: distill_args(t, d, "--output-dir", readonly_dir(d) / "out"), "cannot write to output_dir"),
     ("read-only cache directory (distill)",

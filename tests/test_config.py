@@ -1,7 +1,10 @@
-"""Config dataclasses: YAML and flags fill the same schema; shipped configs parse."""
+"""Configs: settings declare their own help and ranges, YAML and flags fill the same sections, shipped configs
+parse, and the defaults are the recommended recipe."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
@@ -9,40 +12,42 @@ import pytest
 from minilm import config as C
 from minilm.cli import COMMANDS, build_parser
 from minilm.errors import MiniLMError
+from minilm.settings import flatten, item_type, load_config, read_yaml, settings_of
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
 
 
-def command_of(path: Path) -> str:
-    """The command named in the config's header comment (`# Run: minilm <command> --config ...`)."""
-    for line in path.read_text().splitlines():
-        if "minilm " in line and "--config" in line:
-            return line.split("minilm ", 1)[1].split()[0]
-    raise AssertionError(f"{path} names no command in its header")
+def help_of(command: str) -> str:
+    return build_parser()._subparsers._group_actions[0].choices[command].format_help()
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_shipped_configs_parse_and_name_their_command(path):
-    command = command_of(path)
+    command = read_yaml(str(path))["command"]
     cls = COMMANDS[command][0]
-    cfg = C.load_config(cls, str(path))
+    cfg = load_config(cls, str(path), command=command)
     assert isinstance(cfg, cls)
-    relative = path.relative_to(path.parents[len(path.relative_to(REPO).parts) - 1])
-    assert f"--config {relative}" in path.read_text()
+    relative = path.relative_to(REPO)
+    assert f"--config {relative}" in path.read_text()  # its header says how to run it
 
 
-def test_there_are_shipped_configs():
-    assert len(CONFIGS) >= 3
+def test_a_config_run_with_another_command_is_refused(tmp_path):
+    path = tmp_path / "ft.yaml"
+    path.write_text("command: finetune\nlr: 1.0e-4\n")
+    with pytest.raises(MiniLMError, match=r"is for `minilm finetune`, not `minilm distill`"):
+        load_config(C.DistillConfig, str(path), command="distill")
 
 
-def test_flags_override_yaml(tmp_path):
+def test_flags_override_yaml_and_land_in_their_sections(tmp_path):
     yaml_file = tmp_path / "c.yaml"
     yaml_file.write_text("student_layers: 4\nlr: 1.0e-4\ndata: [a.txt, b.txt]\n")
     args = build_parser().parse_args(["distill", "--config", str(yaml_file), "--lr", "3e-4", "--no-resume"])
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
-    cfg = C.load_config(C.DistillConfig, str(yaml_file), overrides)
-    assert cfg.student_layers == 4 and cfg.lr == 3e-4 and cfg.data == ["a.txt", "b.txt"] and cfg.resume is False
+    cfg = load_config(C.DistillConfig, str(yaml_file), overrides)
+    assert cfg.student.student_layers == 4 and cfg.training.lr == 3e-4 and cfg.corpus.data == ["a.txt", "b.txt"]
+    assert cfg.training.resume is False
+    assert flatten(cfg)["lr"] == 3e-4
 
 
 @pytest.mark.parametrize("text,message", [("lr: fast\n", "expects float"), ("nope: 1\n", "unknown config key"),
@@ -52,27 +57,92 @@ def test_bad_yaml(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(MiniLMError, match=message):
-        C.load_config(C.DistillConfig, str(path))
+        load_config(C.DistillConfig, str(path))
 
 
-def test_help_shows_field_comments():
-    text = build_parser()._subparsers._group_actions[0].choices["distill"].format_help()
-    assert "MiniLMv2 uses 48" in text and "--relation-heads" in text
+def every_setting():
+    for command, (cls, _, _, _) in COMMANDS.items():
+        for section, f, tp in settings_of(cls):
+            yield command, section, f, tp
+
+
+def test_every_setting_has_its_own_help_and_every_number_a_range_or_a_reason():
+    checked = 0
+    for command, section, f, tp in every_setting():
+        meta = f.metadata
+        assert len(meta.get("help", "")) >= 10, f"{command} {f.name} has no help"
+        assert "default" not in meta["help"].lower(), f"{command} {f.name}: the help repeats its default"
+        if item_type(tp) in (int, float):
+            assert meta["range"] is not None or meta["unbounded"], f"{command} {f.name}: no range and no reason"
+        checked += 1
+    assert checked >= 100
+
+
+def test_setting_names_are_unique_within_a_command():
+    for command, (cls, _, _, _) in COMMANDS.items():
+        names = [f.name for _, f, _ in settings_of(cls)]
+        assert len(names) == len(set(names)), command
+
+
+def test_help_shows_sections_and_each_flag_once_with_its_default():
+    distill = help_of("distill")
+    for title in ("training:", "student:", "objective:", "distilbert objective:", "corpus:", "task:",
+                  "task-specific output loss:", "SQuAD windows and post-processing:"):
+        assert title in distill, title
+    assert "(default: 48)" in distill and "dividing both widths" in distill  # --relation-heads' own help
+    parser = build_parser()._subparsers._group_actions[0].choices["distill"]
+    for action in parser._actions:
+        if action.dest not in ("help", "config"):
+            assert action.help.count("(default:") == 1, action.dest
+    finetune = help_of("finetune")
+    assert "training:" in finetune and "task:" in finetune
+    assert "student:" not in finetune and "objective:" not in finetune and "corpus:" not in finetune
+    assert "(default: 5e-05)" in finetune  # fine-tuning's own learning rate
+
+
+def test_configuration_code_reads_no_source():
+    for module in ("config.py", "settings.py", "cli.py"):
+        text = (REPO / "src" / "minilm" / module).read_text()
+        assert "getsource" not in text and "inspect" not in text, module
+
+
+def test_defaults_are_the_main_jobs_recipe():
+    """A bare `minilm distill --data FILE` is the recipe docs/transfer_study.md found best (what the main job runs)."""
+    from minilm.corpora import NAMED
+    from minilm.models import load_model_config, resolve_init
+
+    default = flatten(C.DistillConfig())
+    main_job = flatten(load_config(C.DistillConfig, str(REPO / "configs" / "cpu_testbed.yaml"), command="distill"))
+    differs = {k for k in default if default[k] != main_job[k]}
+    assert differs <= {"output_dir", "data"}, differs
+    assert (default["examples"], default["pair_fraction"], default["lr"], default["objective"]) == \
+        ("packed", 0.5, 2e-4, "minilm")
+    assert (default["max_steps"], default["batch_size"], default["precision"]) == (1000, 32, "auto")
+    teacher = load_model_config(default["teacher"])
+    assert resolve_init(C.DistillConfig().student, teacher) == "teacher"  # the packaged teacher's layers 2, 4, 6
+    assert NAMED["wikitext-2"].boundary == "heading"  # document_boundary auto: one WikiText article a document
+    # No default corpus holds text of an evaluated task.
+    for name in default["data"]:
+        assert not any(task in f for f in NAMED[name].files for task in ("glue", "squad", "stsb")), name
+
+
+def test_each_section_checks_its_own_rules():
+    with pytest.raises(MiniLMError, match="student_hidden 30 is not divisible by student_heads 4"):
+        C.Student(student_hidden=30, student_heads=4)
+    with pytest.raises(MiniLMError, match="betas takes two values"):
+        C.Training(betas=[0.9])
+    with pytest.raises(MiniLMError, match="value_relation applies to the minilm objective"):
+        C.Objective(objective="tinybert", value_relation=False)
+    with pytest.raises(MiniLMError, match="warmup_steps 50 is longer than the run"):
+        C.Training(warmup_steps=50, max_steps=0, epochs=1).total_steps(per_epoch=10)
+    assert C.Training(max_steps=0, epochs=2.5).total_steps(per_epoch=10) == 25
 
 
 def numeric_fields():
-    """(command, field, element type) for every int/float field (or list of them) of every command."""
-    import typing
-
-    from minilm.config import _strip_optional
-
-    for command, (cls, _, _) in COMMANDS.items():
-        hints = typing.get_type_hints(cls)
-        for f in __import__("dataclasses").fields(cls):
-            base, _ = _strip_optional(hints[f.name])
-            item = typing.get_args(base)[0] if typing.get_origin(base) is list else base
-            if item in (int, float):
-                yield command, f.name, item
+    """(command, field, element type) for every int/float setting (or list of them) of every command."""
+    for command, _, f, tp in every_setting():
+        if item_type(tp) in (int, float):
+            yield command, f.name, item_type(tp)
 
 
 def documented_answers() -> dict:
@@ -95,7 +165,7 @@ def test_every_numeric_field_answers_bad_values_as_documented(monkeypatch):
 
     from clirun import run_main
 
-    for _, target, _ in COMMANDS.values():
+    for _, target, _, _ in COMMANDS.values():
         module, function = target.split(":")
         monkeypatch.setattr(importlib.import_module(module), function, lambda cfg: None)
     documented = documented_answers()
@@ -115,3 +185,11 @@ def test_every_numeric_field_answers_bad_values_as_documented(monkeypatch):
                 assert result.returncode == 0, f"{command} --{name}={value} was refused: {result.stderr}"
             checked += 1
     assert checked >= 4 * 40
+
+
+def test_dataclass_fields_are_sections_or_settings():
+    """Every field of a command config is a section or a setting with help: nothing undeclared slips in."""
+    for command, (cls, _, _, _) in COMMANDS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            assert "help" in f.metadata or dataclasses.is_dataclass(hints[f.name]), (command, f.name)

@@ -6,8 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from minilm.data import StepBatches, build_token_cache, length_grouped_batches, pad_batch, read_texts
+from minilm.config import Corpus
+from minilm.corpora import resolve
+from minilm.data import StepBatches, build_token_cache, length_grouped_batches, pad_batch
 from minilm.errors import MiniLMError
+
+
+def read_texts(spec, column=None):
+    (source,) = resolve([spec])
+    return source.texts(column)
+
+
+def cache_of(files, tokenizer, max_length, cache_dir, **corpus):
+    return build_token_cache(tokenizer, max_length, Corpus(data=[str(f) for f in files], cache_dir=str(cache_dir),
+                                                           **{"examples": "line", **corpus}), progress=False)
 
 
 def test_readers_for_each_format(tmp_path):
@@ -46,13 +58,13 @@ def test_cache_windows_long_lines_and_is_reused(tmp_path, tokenizer):
     corpus = tmp_path / "corpus.txt"
     long_line = " ".join(["word"] * 50)
     corpus.write_text(f"{long_line}\nshort one\n")
-    cache = build_token_cache([str(corpus)], tokenizer, 16, tmp_path / "cache", progress=False)
+    cache = cache_of([corpus], tokenizer, 16, tmp_path / "cache")
     n_long = len(tokenizer(long_line, add_special_tokens=False)["input_ids"])
     assert len(cache) == -(-n_long // 14) + 1  # windows of 14 tokens + [CLS]/[SEP], then the short line
     assert all(cache.lengths <= 16)
     assert cache[0][0] == tokenizer.cls_token_id and cache[0][-1] == tokenizer.sep_token_id
     assert isinstance(cache.tokens, np.memmap) and isinstance(cache.offsets, np.memmap)
-    again = build_token_cache([str(corpus)], tokenizer, 16, tmp_path / "cache", progress=False)
+    again = cache_of([corpus], tokenizer, 16, tmp_path / "cache")
     assert again.directory == cache.directory
     assert len(list((tmp_path / "cache").iterdir())) == 1  # no temporary directories left behind
 
@@ -60,7 +72,7 @@ def test_cache_windows_long_lines_and_is_reused(tmp_path, tokenizer):
 def test_empty_corpus_is_an_error(tmp_path, tokenizer):
     (tmp_path / "empty.txt").write_text("\n   \n")
     with pytest.raises(MiniLMError, match="corpus is empty"):
-        build_token_cache([str(tmp_path / "empty.txt")], tokenizer, 32, tmp_path / "cache", progress=False)
+        cache_of([tmp_path / "empty.txt"], tokenizer, 32, tmp_path / "cache")
     assert not any((tmp_path / "cache").glob("text-*"))
 
 
@@ -83,7 +95,7 @@ def test_length_grouped_batches_are_deterministic_and_cover_the_data():
 def test_ranks_split_the_global_batch(tmp_path, tokenizer):
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(f"sentence number {i} " + "x " * (i % 7) for i in range(40)))
-    cache = build_token_cache([str(corpus)], tokenizer, 32, tmp_path / "cache", progress=False)
+    cache = cache_of([corpus], tokenizer, 32, tmp_path / "cache")
     whole = StepBatches(cache, 8, 0, seed=3)
     halves = [StepBatches(cache, 8, 0, seed=3, rank=r, world_size=2) for r in range(2)]
     for step in (0, 4, 7):  # 7 crosses into the second epoch
@@ -115,10 +127,10 @@ def test_pad_batch_to_a_fixed_width():
 def test_a_stale_cache_directory_is_replaced(tmp_path, tokenizer):
     corpus = tmp_path / "c.txt"
     corpus.write_text("one line\nanother line\n")
-    cache = build_token_cache([str(corpus)], tokenizer, 16, tmp_path / "cache", progress=False)
+    cache = cache_of([corpus], tokenizer, 16, tmp_path / "cache")
     directory = cache.directory
     del cache
     for name in ("meta.json",):
         (directory / name).unlink()  # as if written by an older layout or cut short
-    again = build_token_cache([str(corpus)], tokenizer, 16, tmp_path / "cache", progress=False)
+    again = cache_of([corpus], tokenizer, 16, tmp_path / "cache")
     assert again.directory == directory and len(again) == 2

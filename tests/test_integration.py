@@ -266,12 +266,13 @@ def test_squad2_finetune_evaluate_and_pipeline_on_the_shared_subset(data_root, t
 
         from minilm.evaluation import squad_results
         from minilm.tasks import encode
+        from minilm.config import Span
         from minilm.tasks.squad import QAData, QAExample
 
         model = AutoModelForQuestionAnswering.from_pretrained(out / "best")
         tokenizer = AutoTokenizer.from_pretrained(out / "best")
         data = QAData([QAExample("q", question, context, [], True)], "one question")
-        settings = __import__("minilm.config", fromlist=["SpanSettings"]).SpanSettings(null_threshold=1e9)
+        settings = Span(null_threshold=1e9)
         _, predictions, _, _ = squad_results(model, tokenizer, data, encode(data, tokenizer, 384), 1, "cpu", settings)
         assert predictions["q"] and predictions["q"] in context
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -145,29 +146,32 @@ def test_bf16_inputs_are_scored_in_float32():
     assert half.item() == pytest.approx(full.item(), rel=5e-2)
 
 
-def test_relation_heads_must_divide_hidden():
-    t, s, mask = ragged(hidden_t=24, hidden_s=16)
-    with pytest.raises(MiniLMError, match="not divisible by 3 relation heads"):
-        relation_kl(t[0], t[1], s[0], s[1], mask, 3)
-
-
 def test_v1_names_and_head_mismatch_error():
+    from minilm.losses import V1_RELATIONS
+    from minilm.objectives.minilm import check_heads
+
     t, s, mask = ragged(hidden_t=16, hidden_s=16)
     teacher = dict(query=t[0], key=t[1], value=t[2])
     student = dict(query=s[0], key=s[1], value=s[2])
-    losses = attention_relation_losses(teacher, student, mask, "v1", teacher_heads=4, student_heads=4)
+    losses = attention_relation_losses(teacher, student, mask, V1_RELATIONS, 4)
     assert set(losses) == {"attention", "value"}
     assert losses["attention"].item() == pytest.approx(relation_kl(t[0], t[1], s[0], s[1], mask, 4).item())
     assert losses["value"].item() == pytest.approx(relation_kl(t[2], t[2], s[2], s[2], mask, 4).item())
-    with pytest.raises(MiniLMError, match="use version v2"):
-        attention_relation_losses(teacher, student, mask, "v1", teacher_heads=4, student_heads=2)
+    heads = lambda n, width=16: SimpleNamespace(num_attention_heads=n, hidden_size=width)  # noqa: E731
+    with pytest.raises(MiniLMError, match="use --objective minilmv2"):
+        check_heads("v1", heads(4), heads(2), 48)
+    with pytest.raises(MiniLMError, match="relation_heads 3 does not divide the teacher hidden size 16"):
+        check_heads("v2", heads(4), heads(2), 3)
 
 
 def test_v2_relations_with_own_head_count():
     t, s, mask = ragged(hidden_t=24, hidden_s=16)
     teacher = dict(query=t[0], key=t[1], value=t[2])
     student = dict(query=s[0], key=s[1], value=s[2])
-    losses = attention_relation_losses(teacher, student, mask, "v2", relations=["qq", "vv"], num_relation_heads=8)
+    from minilm.losses import V2_RELATIONS
+
+    pairs = {r: V2_RELATIONS[r] for r in ("qq", "vv")}
+    losses = attention_relation_losses(teacher, student, mask, pairs, 8)
     assert set(losses) == {"qq", "vv"}
     want = reference_relation_kl(t[0], t[0], s[0], s[0], mask, 8)
     assert losses["qq"].item() == pytest.approx(want, rel=1e-5)
@@ -208,7 +212,6 @@ def test_output_kl_hand_value_and_zero():
     expected2 = 4 * (p2 * math.log(2 * p2) + (1 - p2) * math.log(2 * (1 - p2)))
     assert output_kl(t, s, temperature=2.0).item() == pytest.approx(expected2, rel=1e-6)
     assert output_kl(t, t).item() == pytest.approx(0.0, abs=1e-7)
-    assert output_kl(torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [1.0]])).item() == pytest.approx(2.5)
 
 
 def plain_autograd_relation_kl(tl, tr, sl, sr, mask, heads):
@@ -266,17 +269,20 @@ def test_exp_through_exp2_matches_exp_and_underflows_to_zero():
     assert _exp(torch.tensor([torch.finfo(torch.float32).min / 2])).item() == 0.0
 
 
-def test_task_loss_by_hand_for_both_kinds():
-    from minilm.losses import task_loss
+def test_task_kinds_losses_by_hand():
+    from minilm.tasks.kinds import CLASSIFICATION, REGRESSION
 
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     # cross-entropy: -log softmax at the gold class, averaged: (log(1 + e^-2) + log(1 + e^-1)) / 2
     expected = (math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-1))) / 2
-    assert task_loss(logits, torch.tensor([0, 1]), "classification").item() == pytest.approx(expected, rel=1e-6)
+    assert CLASSIFICATION.loss(logits, {"labels": torch.tensor([0, 1])}).item() == pytest.approx(expected, rel=1e-6)
     values = torch.tensor([[1.0], [3.0]])
-    assert task_loss(values, torch.tensor([0.0, 1.0]), "regression").item() == pytest.approx((1 + 4) / 2)
-    # output_kl told the kind explicitly agrees with its one-output rule
-    assert output_kl(values, torch.zeros(2, 1), kind="regression").item() == pytest.approx((1 + 9) / 2)
+    assert REGRESSION.loss(values, {"labels": torch.tensor([0.0, 1.0])}).item() == pytest.approx((1 + 4) / 2)
+    # L_OUT of a regressor: the squared distance to the teacher's value
+    mask = torch.ones(2, 3)
+    assert REGRESSION.output_loss(torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [1.0]]), mask, 1.0).item() == \
+        pytest.approx((1 + 4) / 2)
+    assert CLASSIFICATION.output_loss(logits, logits, mask, 2.0).item() == pytest.approx(0.0, abs=1e-7)
 
 
 def test_bf16_autocast_around_the_call_changes_nothing_on_a_padded_batch():
@@ -305,14 +311,14 @@ def test_chunk_counts_at_the_papers_shapes_cpu_budget_and_cuda_budget():
 
 
 def test_relation_kernel_flag_reaches_the_loss():
-    from minilm.config import DistillConfig
+    from minilm.config import Objective
     from minilm.objectives import build_objective
     from conftest import tiny_bert
 
-    objective = build_objective(DistillConfig(relation_kernel="torch"), tiny_bert(), tiny_bert())
-    assert objective.heads["kernel"] == "torch"
-    with pytest.raises(MiniLMError, match="relation kernel must be one of auto, torch, triton"):
-        relation_kl(*ragged()[0][:2], *ragged()[1][:2], ragged()[2], 4, kernel="fast")
+    objective = build_objective(Objective(relation_kernel="torch"), tiny_bert(), tiny_bert())
+    assert objective.kernel == "torch"
+    with pytest.raises(MiniLMError, match="relation_kernel must be one of auto, torch, triton"):
+        Objective(relation_kernel="fast")
 
 
 def test_span_loss_and_span_kl_by_hand_and_padding():

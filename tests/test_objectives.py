@@ -80,7 +80,13 @@ def test_mask_tokens_follows_bert_80_10_10_and_spares_specials_and_padding():
 
 
 def cfg(**kw):
-    return DistillConfig(**kw)
+    from minilm.settings import build
+
+    return build(DistillConfig, kw)
+
+
+def objective_for(config, teacher, student, tokenizer=None):
+    return build_objective(config.objective, teacher, student, tokenizer, distilbert=config.distilbert)
 
 
 def batch_of(seq=7):
@@ -91,24 +97,24 @@ def batch_of(seq=7):
 
 def test_tinybert_default_map_projections_and_zero_for_a_copy():
     teacher = tiny_bert(layers=4, seed=1).eval()
-    objective = build_objective(cfg(objective="tinybert"), teacher, tiny_bert(layers=2, hidden=16, ffn=32))
+    objective = objective_for(cfg(objective="tinybert"), teacher, tiny_bert(layers=2, hidden=16, ffn=32))
     assert objective.layer_map == [2, 4]  # uniform: student layer m <- teacher layer m N / M
     assert set(objective.student_view.projections) == {"embedding", "hidden"}  # widths 16 -> 32
-    same = build_objective(cfg(objective="tinybert", tinybert_layer_map=[1, 2, 3, 4]), teacher,
+    same = objective_for(cfg(objective="tinybert", tinybert_layer_map=[1, 2, 3, 4]), teacher,
                            copy.deepcopy(teacher).eval())
     assert len(same.student_view.projections) == 0
     with torch.no_grad():
-        losses = distill_losses(same, same.student_view, batch_of(), cfg(precision="fp32"), "cpu")
+        losses = distill_losses(same, same.student_view, batch_of(), "fp32", "cpu")
     assert set(losses) == {"attention", "hidden", "embedding"}
     assert all(v.item() == pytest.approx(0.0, abs=1e-10) for v in losses.values())
 
 
 def test_tinybert_losses_equal_the_pure_functions_on_mapped_layers():
     teacher, student = tiny_bert(layers=4, seed=1).eval(), tiny_bert(layers=2, seed=2).eval()
-    objective = build_objective(cfg(objective="tinybert", tinybert_layer_map=[1, 4]), teacher, student)
+    objective = objective_for(cfg(objective="tinybert", tinybert_layer_map=[1, 4]), teacher, student)
     batch = batch_of()
     with torch.no_grad():
-        losses = distill_losses(objective, objective.student_view, batch, cfg(precision="fp32"), "cpu")
+        losses = distill_losses(objective, objective.student_view, batch, "fp32", "cpu")
         t = teacher(**batch, output_hidden_states=True).hidden_states
         s = student(**batch, output_hidden_states=True).hidden_states
     mask = batch["attention_mask"]
@@ -122,12 +128,12 @@ def test_tinybert_losses_equal_the_pure_functions_on_mapped_layers():
                                                 ([1, 9], "the teacher has no layer 9")])
 def test_tinybert_bad_layer_maps(layer_map, message):
     with pytest.raises(MiniLMError, match=message):
-        build_objective(cfg(objective="tinybert", tinybert_layer_map=layer_map), tiny_bert(layers=4), tiny_bert())
+        objective_for(cfg(objective="tinybert", tinybert_layer_map=layer_map), tiny_bert(layers=4), tiny_bert())
 
 
 def test_tinybert_needs_equal_head_counts():
     with pytest.raises(MiniLMError, match="needs equal head counts"):
-        build_objective(cfg(objective="tinybert"), tiny_bert(heads=4), tiny_bert(heads=2))
+        objective_for(cfg(objective="tinybert"), tiny_bert(heads=4), tiny_bert(heads=2))
 
 
 def mlm_teacher(seed=3):
@@ -145,53 +151,53 @@ TOKENIZER = SimpleNamespace(all_special_ids=[0, 100, 101, 102, 103], mask_token_
 def test_distilbert_with_an_mlm_teacher_has_three_terms_and_a_copy_scores_zero():
     teacher = mlm_teacher()
     student = copy.deepcopy(teacher.bert)  # same weights; the student's head is copied from the teacher's
-    objective = build_objective(cfg(objective="distilbert"), teacher, student, TOKENIZER)
+    objective = objective_for(cfg(objective="distilbert"), teacher, student, TOKENIZER)
     assert objective.mlm and objective.notes == []
     head = objective.student_view.mlm_head
     assert head.predictions.decoder.weight is student.embeddings.word_embeddings.weight  # tied, trained with it
     torch.manual_seed(0)
     batch = batch_of(seq=40)
     with torch.no_grad():
-        losses = distill_losses(objective, objective.student_view, batch, cfg(precision="fp32"), "cpu")
+        losses = distill_losses(objective, objective.student_view, batch, "fp32", "cpu")
     assert set(losses) == {"ce", "mlm", "cosine"}
     assert losses["ce"].item() == pytest.approx(0.0, abs=1e-6) and losses["cosine"].item() == pytest.approx(0.0, abs=1e-6)
     assert losses["mlm"].item() > 2 * 5  # 2 x cross-entropy of a random model over 30k tokens (~ln 30522)
 
 
 def test_distilbert_without_an_mlm_head_runs_the_cosine_term_and_says_so():
-    objective = build_objective(cfg(objective="distilbert"), tiny_bert(seed=1).eval(), tiny_bert(seed=2), TOKENIZER)
+    objective = objective_for(cfg(objective="distilbert"), tiny_bert(seed=1).eval(), tiny_bert(seed=2), TOKENIZER)
     assert not objective.mlm and "only the cosine term runs" in objective.notes[0]
     with torch.no_grad():
-        losses = distill_losses(objective, objective.student_view, batch_of(), cfg(precision="fp32"), "cpu")
+        losses = distill_losses(objective, objective.student_view, batch_of(), "fp32", "cpu")
     assert set(losses) == {"cosine"}
     with pytest.raises(MiniLMError, match="needs a teacher with a masked-LM head"):
-        build_objective(cfg(objective="distilbert", distilbert_mlm="on"), tiny_bert(), tiny_bert(), TOKENIZER)
+        objective_for(cfg(objective="distilbert", distilbert_mlm="on"), tiny_bert(), tiny_bert(), TOKENIZER)
 
 
 def test_hidden_mse_is_the_last_hidden_state_mse():
     teacher, student = tiny_bert(seed=1).eval(), tiny_bert(layers=1, seed=2).eval()
-    objective = build_objective(cfg(objective="hidden-mse"), teacher, student)
+    objective = objective_for(cfg(objective="hidden-mse"), teacher, student)
     batch = batch_of()
     with torch.no_grad():
-        losses = distill_losses(objective, objective.student_view, batch, cfg(precision="fp32"), "cpu")
+        losses = distill_losses(objective, objective.student_view, batch, "fp32", "cpu")
         want = token_mse(student(**batch).last_hidden_state, teacher(**batch).last_hidden_state,
                          batch["attention_mask"])
     assert losses["hidden"].item() == pytest.approx(want.item(), rel=1e-5)
 
 
 def test_minilm_without_value_relation_has_the_attention_term_only():
-    objective = build_objective(cfg(value_relation=False), tiny_bert(seed=1).eval(), tiny_bert(seed=2))
+    objective = objective_for(cfg(value_relation=False), tiny_bert(seed=1).eval(), tiny_bert(seed=2))
     with torch.no_grad():
-        losses = distill_losses(objective, objective.student_view, batch_of(), cfg(precision="fp32"), "cpu")
+        losses = distill_losses(objective, objective.student_view, batch_of(), "fp32", "cpu")
     assert set(losses) == {"attention"}
     assert math.isfinite(losses["attention"].item())
 
 
-def test_objective_names_and_version_spelling():
+def test_objective_names():
     teacher, student = tiny_bert(), tiny_bert()
-    assert build_objective(cfg(objective="minilmv2", relation_heads=4), teacher, student).version == "v2"
-    assert build_objective(cfg(version="v2", relation_heads=4), teacher, student).version == "v2"
-    with pytest.raises(MiniLMError, match="unknown objective 'pkd'"):
-        build_objective(cfg(objective="pkd"), teacher, student)
-    with pytest.raises(MiniLMError, match="--version v2 belongs to the minilm objective"):
-        build_objective(cfg(objective="tinybert", version="v2"), teacher, student)
+    assert objective_for(cfg(objective="minilmv2", relation_heads=4), teacher, student).version == "v2"
+    assert objective_for(cfg(objective="minilm"), teacher, student).version == "v1"
+    with pytest.raises(MiniLMError, match="objective must be one of minilm, minilmv2"):
+        cfg(objective="pkd")
+    with pytest.raises(MiniLMError, match="unknown config key"):
+        cfg(version="v2")  # MiniLMv2 is --objective minilmv2

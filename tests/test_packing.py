@@ -5,8 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from minilm.config import Corpus
+from minilm.corpora import resolve
 from minilm.data import StepBatches, build_token_cache
-from minilm.packing import ExampleSettings, Packer, Template, read_document_lines
+from minilm.packing import Packer, Template
+
+
+def read_document_lines(spec, column, boundary):
+    (source,) = resolve([spec])
+    return source.lines(column, boundary)
+
+
+def packed_cache(corpus, tokenizer, cache_dir, **settings):
+    return build_token_cache(tokenizer, 32, Corpus(data=[str(corpus)], cache_dir=str(cache_dir), **settings),
+                             progress=False)
 
 BERT = Template(single=([101], [102]), pair=([101], [102], [102]), second_type_from=0)
 
@@ -93,15 +105,12 @@ def test_document_lines_by_boundary(tmp_path):
 def test_packed_cache_items_carry_token_types_and_batch(tmp_path, tokenizer):
     corpus = tmp_path / "c.txt"
     corpus.write_text(("the cat sat on the mat and the dog ran under the tree near the house . " * 3 + "\n") * 30)
-    packed = build_token_cache([str(corpus)], tokenizer, 32, tmp_path / "cache", progress=False,
-                               examples=ExampleSettings("packed", 0.5, False, "file"))
-    line = build_token_cache([str(corpus)], tokenizer, 32, tmp_path / "cache", progress=False,
-                             examples=ExampleSettings("line"))
+    packed = packed_cache(corpus, tokenizer, tmp_path / "cache", document_boundary="file")
+    line = packed_cache(corpus, tokenizer, tmp_path / "cache", examples="line")
     assert packed.directory != line.directory  # the settings are part of the cache key
     assert line.segments is None and isinstance(line[0], np.ndarray)
     assert np.mean(packed.lengths == 32) > 0.9 and 0.3 < np.mean(packed.segments > 0) < 0.7
-    again = build_token_cache([str(corpus)], tokenizer, 32, tmp_path / "cache2", progress=False,
-                              examples=ExampleSettings("packed", 0.5, False, "file"))
+    again = packed_cache(corpus, tokenizer, tmp_path / "cache2", document_boundary="file")
     assert np.array_equal(np.asarray(again.tokens), np.asarray(packed.tokens))  # deterministic
     batch = StepBatches(packed, 8, tokenizer.pad_token_id, seed=0)[0]
     assert set(batch) == {"input_ids", "attention_mask", "token_type_ids"}
@@ -112,4 +121,6 @@ def test_example_settings_are_checked():
     from minilm.errors import MiniLMError
 
     with pytest.raises(MiniLMError, match="examples must be one of line, packed"):
-        ExampleSettings("sentences").check()
+        Corpus(examples="sentences")
+    with pytest.raises(MiniLMError, match="document_boundary must be one of auto, blank, heading, line, file"):
+        Corpus(document_boundary="chapter")

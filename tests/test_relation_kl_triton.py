@@ -79,13 +79,13 @@ def test_v2_relation_heads_of_size_8():
 
 
 def test_all_v2_relations_through_the_loss_api():
-    from minilm.losses import attention_relation_losses
+    from minilm.losses import V2_RELATIONS, attention_relation_losses
 
     t, s, mask = inputs(19, (19, 11, 4), 48, 24, seed=5)
     teacher = dict(query=t[0], key=t[1], value=t[0] * 0.5)
     student = dict(query=s[0], key=s[1], value=s[0] * 2.0)
-    fused = attention_relation_losses(teacher, student, mask, "v2", num_relation_heads=6, kernel="triton")
-    chunked = attention_relation_losses(teacher, student, mask, "v2", num_relation_heads=6, kernel="torch")
+    fused = attention_relation_losses(teacher, student, mask, V2_RELATIONS, 6, kernel="triton")
+    chunked = attention_relation_losses(teacher, student, mask, V2_RELATIONS, 6, kernel="torch")
     for name in ("qq", "kk", "vv"):
         assert fused[name].item() == pytest.approx(chunked[name].item(), rel=1e-5)
 
@@ -114,8 +114,22 @@ def test_auto_takes_torch_on_cpu_and_triton_needs_cuda_or_the_interpreter(monkey
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(MiniLMError, match="runs on CUDA tensors"):
         resolve_kernel("triton", torch.device("cpu"))
-    with pytest.raises(MiniLMError, match="must be one of auto, torch, triton"):
-        resolve_kernel("cuda", torch.device("cpu"))
+
+
+def test_head_sizes_past_the_launch_table_fall_back_or_say_so():
+    """A relation head wider than 128 (minilmv2 with 4 relation heads on a 768-wide teacher: 192) has no launch
+    in the table: auto takes the torch path, and the launch chooser, asked for CUDA on this CPU, says so."""
+    from minilm.errors import MiniLMError
+    from minilm.losses import resolve_kernel
+    from minilm.relation_kl_triton import _launch, covers
+
+    cuda = torch.device("cuda")
+    assert covers(128, ieee=False) and covers(32, ieee=True) and not covers(192, ieee=False)
+    assert resolve_kernel("auto", cuda, head=64) == "triton" and resolve_kernel("auto", cuda, head=192) == "torch"
+    for kernel in ("forward", "left", "right"):
+        assert len(_launch(kernel, False, 128, cuda)) == 3 and len(_launch(kernel, True, 64, cuda)) == 3
+        with pytest.raises(MiniLMError, match="relation heads of up to 128 dimensions, not 192; use more"):
+            _launch(kernel, False, 192, cuda)
 
 
 @pytest.mark.parametrize("kind, dtype, head, left", [("forward", "bf16", 32, True), ("gradient", "bf16", 128, True),

@@ -7,7 +7,7 @@ import torch
 
 from conftest import tiny_bert
 from minilm.errors import MiniLMError
-from minilm.losses import attention_relation_losses
+from minilm.losses import V1_RELATIONS, attention_relation_losses
 from minilm.relations import RelationModel, capture_qkv, truncated_qkv, unused_by_relations
 
 
@@ -36,7 +36,7 @@ def test_unused_parameters_get_no_gradient_and_the_rest_do():
     with torch.no_grad():
         t = truncated_qkv(teacher, ids, mask)
     s, _ = RelationModel(student)(ids, mask)
-    losses = attention_relation_losses(t, s, mask, "v1", teacher_heads=4, student_heads=4)
+    losses = attention_relation_losses(t, s, mask, V1_RELATIONS, 4)
     sum(losses.values()).backward()
     unused = {id(p) for p in unused_by_relations(student)}
     assert unused, "the last block's output/feed-forward and the pooler are unused"

@@ -115,7 +115,7 @@ def test_overwrite_deletes_only_what_minilm_wrote(tiny_teacher_dir, corpus, tmp_
     (out / "notes.txt").write_text("my notes")
     ok(run_main(*distill(tiny_teacher_dir, corpus, out, "--lr", "1e-3", "--overwrite")))
     assert (out / "notes.txt").read_text() == "my notes"
-    assert json.loads((out / "run.json").read_text())["lr"] == 1e-3
+    assert json.loads((out / "run.json").read_text())["settings"]["lr"] == 1e-3
 
 
 def test_a_full_disk_at_the_final_save_leaves_no_half_model(tiny_teacher_dir, corpus, tmp_path, monkeypatch):
@@ -221,6 +221,7 @@ def test_fine_tuning_prints_no_weight_load_report(tiny_teacher_dir, sst2_like, t
 
 
 def test_an_abandoned_tokenization_folder_is_removed(tmp_path, tokenizer):
+    from minilm.config import Corpus
     from minilm.data import build_token_cache
 
     cache = tmp_path / "cache"
@@ -229,7 +230,7 @@ def test_an_abandoned_tokenization_folder_is_removed(tmp_path, tokenizer):
     dead.mkdir(parents=True)
     alive.mkdir()
     (tmp_path / "text.txt").write_text("a line of words\n" * 10)
-    build_token_cache([str(tmp_path / "text.txt")], tokenizer, 32, cache, progress=False)
+    build_token_cache(tokenizer, 32, Corpus(data=[str(tmp_path / "text.txt")], cache_dir=str(cache)), progress=False)
     assert not dead.exists() and alive.exists()
     shutil.rmtree(alive)
 
@@ -240,7 +241,7 @@ def test_default_schedule_warms_up_for_a_tenth_of_the_run():
     from minilm.config import DistillConfig
     from minilm.training import make_optimizer
 
-    cfg = DistillConfig()
+    cfg = DistillConfig().training
     assert cfg.warmup_steps == -1 and cfg.max_steps == 1000
     optimizer, scheduler = make_optimizer(torch.nn.Linear(2, 2), cfg, cfg.max_steps)
     rates = []
@@ -251,12 +252,21 @@ def test_default_schedule_warms_up_for_a_tenth_of_the_run():
     assert max(range(len(rates)), key=rates.__getitem__) == 100 and rates[100] == pytest.approx(cfg.lr)
 
 
-def test_a_run_started_before_a_setting_existed_still_resumes(tiny_teacher_dir, corpus, tmp_path):
+def test_a_run_directory_of_an_earlier_version_is_refused_not_half_read(tiny_teacher_dir, corpus, tmp_path):
     out = tmp_path / "older"
     ok(run_main(*distill(tiny_teacher_dir, corpus, out)))
     recorded = json.loads((out / "run.json").read_text())
-    del recorded["pair_fraction"]  # as an earlier minilm wrote it, before the setting existed
-    (out / "run.json").write_text(json.dumps(recorded))
-    assert "already reached step 3" in ok(run_main(*distill(tiny_teacher_dir, corpus, out))).stdout
-    line = error_line(run_main(*distill(tiny_teacher_dir, corpus, out, "--pair-fraction", "0.25")))
-    assert "holds a different run (changed: pair_fraction)" in line  # not its default: another run
+    (out / "run.json").write_text(json.dumps(recorded["settings"]))  # the flat layout earlier versions wrote
+    line = error_line(run_main(*distill(tiny_teacher_dir, corpus, out)))
+    assert "holds a run of an earlier minilm version (run format 1, now 2); pass --overwrite" in line
+    assert "already reached" not in ok(run_main(*distill(tiny_teacher_dir, corpus, out, "--overwrite"))).stdout
+    assert json.loads((out / "run.json").read_text())["format"] == 2
+
+
+def test_run_json_records_what_auto_resolved_to(tiny_teacher_dir, corpus, tmp_path):
+    out = tmp_path / "auto"
+    result = ok(run_main(*[a for a in distill(tiny_teacher_dir, corpus, out) if a not in ("--precision", "fp32")]))
+    recorded = json.loads((out / "run.json").read_text())
+    assert recorded["settings"]["precision"] == "auto"
+    assert recorded["resolved"]["precision"] in ("bf16", "fp32")
+    assert recorded["resolved"]["precision_reason"] in result.stdout  # the one line the run printed

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from minilm.errors import MiniLMError
-from minilm.tasks.glue import GLUE_TASKS, encode_task, load_task
+from minilm.tasks import describe_splits
+from minilm.tasks.glue import GLUE_TASKS, encode_task
+from minilm.tasks.glue import read_sentence_task as load_task
+from minilm.tasks.kinds import CLASSIFICATION, REGRESSION
 
 
 def write(directory, name, text, bom=False):
@@ -41,11 +44,17 @@ def test_string_labels_mnli_and_matched_split(tmp_path):
     assert data.labels == [1, 0] and data.label_names == GLUE_TASKS["mnli"].labels
 
 
-def test_stsb_regression(tmp_path):
-    write(tmp_path, "train.tsv", "index\tsentence1\tsentence2\tscore\n0\tA plane.\tAn airplane.\t5.000\n"
-                                 "1\tA man.\tA dog.\t0.5\n")
-    data = load_task("sts-b", "train", str(tmp_path))
+def test_stsb_regression_reads_the_official_sts_benchmark_files(tmp_path):
+    write(tmp_path, "sts-train.csv", "main-captions\tMSRvid\t2012test\t0001\t5.000\tA plane.\tAn airplane.\n"
+                                     "main-news\theadlines\t2015\t0002\t0.5\tA man.\tA dog.\tsource-a\tsource-b\n")
+    data = load_task("sts-b", "train", str(tmp_path))  # the second row carries two extra source columns
+    assert data.texts == [("A plane.", "An airplane."), ("A man.", "A dog.")]
     assert data.labels == [5.0, 0.5] and data.label_names is None and data.num_labels == 1
+
+
+def test_stsb_real_files(data_root):
+    sizes = {split: len(load_task("stsb", split).labels) for split in ("train", "dev", "test")}
+    assert sizes == {"train": 5749, "dev": 1500, "test": 1379}
 
 
 def test_custom_tsv_and_jsonl(tmp_path):
@@ -103,7 +112,7 @@ def fake_hub(monkeypatch, split: _HubSplit, calls: list):
     import sys
     import types
 
-    def load_dataset(path, name, split=None):
+    def load_dataset(path, name, split=None, streaming=False):
         calls.append((path, name, split))
         return split_data
 
@@ -145,10 +154,27 @@ def test_hub_unlabeled_test_split_is_an_error(monkeypatch):
 
 
 def test_task_kind_is_one_notion(tmp_path):
-    write(tmp_path, "train.tsv", "sentence1\tsentence2\tscore\nA.\tB.\t3.5\nC.\tD.\t1.0\n")
+    write(tmp_path, "sts-train.csv", "g\tf\t2012\t1\t3.5\tA.\tB.\ng\tf\t2012\t2\t1.0\tC.\tD.\n")
     stsb = load_task("stsb", "train", str(tmp_path))
-    assert (stsb.kind, stsb.num_labels) == ("regression", 1)
+    assert (stsb.kind, stsb.num_labels) == (REGRESSION, 1)
     write(tmp_path / "c", "train.tsv", "text\tlabel\nx\tyes\ny\tno\n")
     custom = load_task("mine", "train", str(tmp_path / "c"), ["text"], "label")
-    assert (custom.kind, custom.num_labels, custom.label_names) == ("classification", 2, ("no", "yes"))
-    assert custom.head(1).texts == [("x",)] and custom.head(1).kind == "classification"
+    assert (custom.kind, custom.num_labels, custom.label_names) == (CLASSIFICATION, 2, ("no", "yes"))
+    assert custom.head(1).texts == [("x",)] and custom.head(1).kind is CLASSIFICATION
+
+
+def test_a_task_says_what_it_read_and_warns_of_suspect_labels(tmp_path):
+    write(tmp_path, "train.tsv", "text\tlabel\na\t1\nb\t0\nc\tmaybe\nd\t1\n")
+    write(tmp_path, "dev.tsv", "text\tlabel\ne\t1\nf\tpostive\ng\tpostive\nh\t0\n")
+    train = load_task("mine", "train", str(tmp_path), ["text"], "label")
+    dev = load_task("mine", "dev", str(tmp_path), ["text"], "label", label_names=train.label_names)
+    assert dev.labels == [1, 0] and dev.unseen == {"postive": 2}  # left out of the split, counted
+    lines = describe_splits(train, dev)
+    assert lines[0].startswith("task: classification, train 4 (") and ", dev 2 (" in lines[0]
+    assert lines[1] == "labels (train): 0 1, 1 2, maybe 1"
+    assert lines[2].startswith("warning: ") and "mix numbers (0, 1) and words (maybe)" in lines[2]
+    assert lines[3].startswith("warning: ") and "'postive' (2)" in lines[3] and "left out of the dev score" in lines[3]
+    write(tmp_path / "sst", "train.tsv", "sentence\tlabel\ngood\t1\nbad\t0\n")
+    clean = load_task("sst2", "train", str(tmp_path / "sst"))
+    assert describe_splits(clean, clean)[1] == "labels (train): negative 1, positive 1"
+    assert not any(line.startswith("warning") for line in describe_splits(clean, clean))

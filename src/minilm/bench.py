@@ -8,7 +8,9 @@ Rows, for each MiniLM version asked for (v1: L_AT + L_VR; v2: Q-Q, K-K, V-V with
   optimizer step as `minilm distill` runs them) in float32 and bf16;
 * each row: tokens/s, peak memory, the fraction of the step spent in the loss (the loss terms' forward and
   backward from the models' outputs, timed on their own after the steps), and useful FLOPs as a fraction
-  of the bf16 matrix-multiply peak measured in the row's own process (MFU);
+  of the matrix-multiply peak of the row's precision, measured in the row's own process (MFU);
+* our step's rows run in fp32 and, where the device multiplies bf16 natively (`policy.native_bf16`), bf16;
+  on a CPU without native bf16 the bf16 rows are left out (and said so) unless `--precisions` asks;
 * the losses of the fast step against the naive step's, same batch and weights;
 * inference: teacher vs student examples/s at batch 32 and latency at batch 1.
 
@@ -34,10 +36,12 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from minilm.config import DATA_ROOT, BenchConfig, DistillConfig
+from minilm.config import BenchConfig, Objective, Student, Training
+from minilm.corpora import data_root
 from minilm.errors import require
 from minilm.measure import PeakMemory, fast_step_flops, matmul_tflops, sync
 from minilm.naive import naive_loss_terms, naive_losses, naive_outputs
+from minilm.policy import native_bf16, pick_device
 from minilm.rundir import check_writable
 
 PRESETS = {"bert-base": dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -45,10 +49,27 @@ PRESETS = {"bert-base": dict(vocab_size=30522, hidden_size=768, num_hidden_layer
 STUDENT_DEFAULTS = {None: (3, 384), "bert-base": (6, 768)}  # (layers, hidden): packaged teacher, BERT-base preset
 
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
 def versions_of(cfg: BenchConfig) -> list[str]:
-    versions = cfg.versions or (["v1", "v2"] if cfg.preset else ["v1"])
-    require(all(v in ("v1", "v2") for v in versions), f"versions must be v1 and/or v2, got {versions}")
-    return versions
+    return cfg.versions or (["v1", "v2"] if cfg.preset else ["v1"])
+
+
+def precisions_of(cfg: BenchConfig, device: torch.device) -> tuple[list[str], str | None]:
+    """Our step's precisions, and the reason bf16 is left out when it is: asked for, or fp32 and, where the
+    device multiplies bf16 natively, bf16."""
+    if cfg.precisions:
+        return cfg.precisions, None
+    native, why = native_bf16(device)
+    return (["fp32", "bf16"], None) if native else \
+        (["fp32"], f"bf16 rows left out: {why} (--precisions fp32 bf16 runs them anyway)")
+
+
+def bench_student(cfg: BenchConfig) -> Student:
+    layers, hidden = STUDENT_DEFAULTS[cfg.preset]
+    return Student(student_layers=cfg.student_layers or layers, student_hidden=cfg.student_hidden or hidden,
+                   student_heads=cfg.student_heads, student_init="random")
 
 
 def bench_models(cfg: BenchConfig, attn: str, device):
@@ -63,9 +84,7 @@ def bench_models(cfg: BenchConfig, attn: str, device):
     else:
         teacher = load_encoder(cfg.teacher, attn_implementation=attn)
     freeze(teacher).to(device)
-    layers, hidden = STUDENT_DEFAULTS[cfg.preset]
-    student = student_from_teacher(teacher, cfg.student_layers or layers, cfg.student_hidden or hidden,
-                                   cfg.student_heads, seed=0, attn_implementation=attn)
+    student = student_from_teacher(teacher, bench_student(cfg), seed=0, attn_implementation=attn)
     return teacher, student.to(device).train()
 
 
@@ -85,11 +104,11 @@ def bench_batches(cfg: BenchConfig, seq: int | str, count: int, ragged: bool = F
             batches.append({"input_ids": torch.randint(1000, 29000, (cfg.batch_size, seq), generator=g) * mask,
                             "attention_mask": mask})
         return batches
-    from minilm.tasks.glue import load_task
     from minilm.models import load_tokenizer
+    from minilm.tasks.glue import read_sentence_task
 
-    path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
-    sentences = [t[0] for t in load_task("sst2", "train", str(path.parent)).texts[:cfg.batch_size * 50]]
+    path = sst2_path(cfg)
+    sentences = [t[0] for t in read_sentence_task("sst2", "train", str(path.parent)).texts[:cfg.batch_size * 50]]
     ids = load_tokenizer(cfg.teacher)(sentences, truncation=True, max_length=128)["input_ids"]
     if seq == "sst2-padded":  # the original project: every batch padded to 128
         return [pad_batch(ids[i * cfg.batch_size:(i + 1) * cfg.batch_size], 0, min_width=128) for i in range(count)]
@@ -97,9 +116,13 @@ def bench_batches(cfg: BenchConfig, seq: int | str, count: int, ragged: bool = F
     return [pad_batch([ids[j] for j in order[i]], 0) for i in range(count)]
 
 
-def fast_config(cfg: BenchConfig, version: str, precision: str) -> DistillConfig:
-    return DistillConfig(precision=precision, objective="minilmv2" if version == "v2" else "minilm",
-                         relation_heads=cfg.relation_heads, relation_kernel=cfg.relation_kernel)
+def sst2_path(cfg: BenchConfig) -> Path:
+    return Path(cfg.sst2) if cfg.sst2 else data_root() / "glue" / "SST-2" / "train.tsv"
+
+
+def bench_objective(cfg: BenchConfig, version: str) -> Objective:
+    return Objective(objective="minilmv2" if version == "v2" else "minilm", relation_heads=cfg.relation_heads,
+                     relation_kernel=cfg.relation_kernel)
 
 
 def _fast_step(cfg, version, precision, teacher, student, device):
@@ -108,15 +131,14 @@ def _fast_step(cfg, version, precision, teacher, student, device):
     from minilm.policy import apply_step_policy
     from minilm.training import autocast, make_accelerator, make_optimizer, optimizer_step
 
-    dcfg = fast_config(cfg, version, precision)
-    objective = build_objective(dcfg, teacher, student)
+    objective = build_objective(bench_objective(cfg, version), teacher, student)
     apply_step_policy(device.type, precision, cfg.compile, [student], teacher)
     model = torch.compile(objective.student_view) if cfg.compile else objective.student_view
-    accelerator = make_accelerator(DistillConfig(precision=precision, device=device.type))
-    optimizer, scheduler = make_optimizer(student, DistillConfig(lr=1e-5), 100)
+    accelerator = make_accelerator(device.type)
+    optimizer, scheduler = make_optimizer(student, Training(lr=1e-5), 100)
 
     def step(b):
-        loss = sum(distill_losses(objective, model, b, dcfg, device.type).values())
+        loss = sum(distill_losses(objective, model, b, precision, device.type).values())
         optimizer_step(accelerator, student, optimizer, scheduler, loss, grad_clip=1.0)
 
     def loss_probe(b) -> float:
@@ -180,9 +202,10 @@ def _step_worker(cfg: BenchConfig, row: dict, queue) -> None:
         step, loss_probe = _fast_step(cfg, row["version"], row["precision"], teacher, student, device)
     else:
         step, loss_probe = _naive_step(row["version"], cfg.relation_heads, teacher, student, device)
-    # This process's own bf16 matmul peak, before and after its steps: on a shared machine the rate a
-    # row could reach drifts between rows, and each row's fraction of peak is against its own.
-    row_peak = matmul_tflops(torch.bfloat16, device, seconds=1.0)
+    # This process's own matmul peak in the row's precision, before and after its steps: on a shared machine
+    # the rate a row could reach drifts between rows, and each row's fraction of peak is against its own.
+    dtype = DTYPES[row["precision"]]
+    row_peak = matmul_tflops(dtype, device, seconds=1.0)
     # Peak memory from before the first step: with freed memory kept, the warm-up steps already hold
     # the step's peak, so measuring only the timed steps would show nothing.
     with PeakMemory(device) as memory:
@@ -196,7 +219,7 @@ def _step_worker(cfg: BenchConfig, row: dict, queue) -> None:
             sync(device)
             seconds.append(time.perf_counter() - start)
     loss_seconds = [loss_probe(b) for b in batches[warmup:]]
-    row_peak = max(row_peak, matmul_tflops(torch.bfloat16, device, seconds=1.0))
+    row_peak = max(row_peak, matmul_tflops(dtype, device, seconds=1.0))
     batches = batches[warmup:]
     tokens = [int(b["attention_mask"].sum()) for b in batches]
     relations = 2 if row["version"] == "v1" else 3
@@ -209,26 +232,27 @@ def _step_worker(cfg: BenchConfig, row: dict, queue) -> None:
                "loss_fraction": float(np.median(loss_seconds) / np.median(seconds)),
                "peak_mem_mb": memory.used / 2 ** 20, "padding": 1 - sum(tokens) / padded,
                "batch_shape": list(batches[0]["input_ids"].shape),
-               "flops": float(np.median([f / t for f, t in zip(flops, seconds)])), "row_peak_bf16_tflops": row_peak})
+               "flops": float(np.median([f / t for f, t in zip(flops, seconds)])), "row_peak_tflops": row_peak})
 
 
 def merge_rounds(runs: list[dict]) -> dict:
     """One row from the same row's runs in several rounds: rates are medians over all their steps,
-    peak memory and the matmul peak the largest seen; `rounds_tokens_per_s` keeps each round's rate."""
+    peak memory and the matmul peak (of the row's precision) the largest seen; `rounds_tokens_per_s` keeps
+    each round's rate."""
     seconds = [t for r in runs for t in r["step_s"]]
     tokens = [n for r in runs for n in r["step_tokens"]]
     flops = [f for r in runs for f in r["step_flops"]]
-    loss_seconds = [t for r in runs for t in r.get("loss_s", [])]
+    loss_seconds = [t for r in runs for t in r["loss_s"]]
     row = dict(runs[0], step_s=seconds, step_tokens=tokens, step_flops=flops, loss_s=loss_seconds, rounds=len(runs),
                rounds_tokens_per_s=[r["tokens_per_s"] for r in runs],
                tokens_per_s=float(np.median([n / t for n, t in zip(tokens, seconds)])),
                tokens_per_s_mean=sum(tokens) / sum(seconds),
                flops=float(np.median([f / t for f, t in zip(flops, seconds)])),
                peak_mem_mb=max(r["peak_mem_mb"] for r in runs),
-               row_peak_bf16_tflops=max(r["row_peak_bf16_tflops"] for r in runs))
+               row_peak_tflops=max(r["row_peak_tflops"] for r in runs))
     if loss_seconds:
         row["loss_fraction"] = float(np.median(loss_seconds) / np.median(seconds))
-    row["peak_fraction_bf16"] = row["flops"] / 1e12 / row["row_peak_bf16_tflops"]
+    row["peak_fraction"] = row["flops"] / 1e12 / row["row_peak_tflops"]
     return row
 
 
@@ -248,13 +272,13 @@ def _run_isolated(cfg: BenchConfig, row: dict) -> dict:
     return result
 
 
-# Largest relative loss difference, fast step vs naive float32 step, counted as agreement. Measured on
-# the packaged teacher: 7e-8 in float32, 2.4e-4 in bf16 (projections rounded to 8 significant bits),
-# and 3.1e-2 in both with the teacher's dropout left on by mistake (a bug this check now catches).
+# Largest relative loss difference, fast step vs naive float32 step, counted as agreement: bf16 rounds the
+# projections to 8 significant bits; a teacher whose dropout was left on by mistake (a bug this check
+# caught) differs by far more than either bound (docs/performance.md has the measured differences).
 AGREEMENT_TOLERANCE = {"fp32": 1e-3, "bf16": 1e-2}
 
 
-def agreement(cfg: BenchConfig, device, version: str = "v1") -> dict:
+def agreement(cfg: BenchConfig, device, version: str = "v1", precisions: tuple[str, ...] = ("fp32", "bf16")) -> dict:
     """Fast step's losses (its kernels swapped in, as in training) vs the naive float32 step's, same padded
     batch and weights, students in eval mode: {precision: {loss: {fast, naive, rel_diff}}}."""
     from minilm.objectives import build_objective, distill_losses
@@ -267,14 +291,13 @@ def agreement(cfg: BenchConfig, device, version: str = "v1") -> dict:
     with torch.no_grad():
         naive = naive_losses(teacher, student, batch, version, cfg.relation_heads)
     result = {}
-    for precision in AGREEMENT_TOLERANCE:
+    for precision in precisions:
         fast_teacher, fast_student = bench_models(cfg, "sdpa", device)  # the same weights (same seed)
-        dcfg = fast_config(cfg, version, precision)
-        objective = build_objective(dcfg, fast_teacher, fast_student)
+        objective = build_objective(bench_objective(cfg, version), fast_teacher, fast_student)
         apply_step_policy(device.type, precision, cfg.compile, [fast_student], fast_teacher)
         fast_student.eval()
         with torch.no_grad():
-            fast = distill_losses(objective, objective.student_view, batch, dcfg, device.type)
+            fast = distill_losses(objective, objective.student_view, batch, precision, device.type)
         result[precision] = {k: {"fast": float(fast[k]), "naive": float(naive[k]),
                                  "rel_diff": abs(float(fast[k]) - float(naive[k])) / abs(float(naive[k]))}
                              for k in fast}
@@ -293,11 +316,10 @@ def inference(cfg: BenchConfig, device) -> dict:
         g = torch.Generator().manual_seed(1)
         ids = [torch.randint(1000, 29000, (128,), generator=g).tolist() for _ in range(640)]
     else:
-        from minilm.tasks.glue import load_task
         from minilm.models import load_tokenizer
+        from minilm.tasks.glue import read_sentence_task
 
-        path = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
-        sentences = [t[0] for t in load_task("sst2", "dev", str(path.parent)).texts]
+        sentences = [t[0] for t in read_sentence_task("sst2", "dev", str(sst2_path(cfg).parent)).texts]
         ids = load_tokenizer(cfg.teacher)(sentences, truncation=True, max_length=128)["input_ids"]
     batches = [{k: v.to(device) for k, v in pad_batch(ids[i:i + 32], 0).items()} for i in range(0, len(ids), 32)]
     singles = [{k: v.to(device) for k, v in pad_batch([x], 0).items()} for x in ids[:200]]
@@ -327,28 +349,22 @@ def inference(cfg: BenchConfig, device) -> dict:
 
 
 def check_shapes(cfg: BenchConfig, versions: list[str]) -> None:
-    """Fail before any row runs on shapes the teacher cannot take: positions, student size, relation heads."""
+    """Fail before any row runs on shapes the teacher cannot take: positions, student size, head counts."""
     from transformers import BertConfig
 
     from minilm.models import load_model_config, student_config
+    from minilm.objectives.minilm import check_heads
 
     teacher = BertConfig(**PRESETS[cfg.preset]) if cfg.preset else load_model_config(cfg.teacher)
     for seq in cfg.seq_lengths:
         require(seq <= teacher.max_position_embeddings,
                 f"seq_lengths: {seq} exceeds the teacher's {teacher.max_position_embeddings} positions")
-    layers, hidden = STUDENT_DEFAULTS[cfg.preset]
-    student = student_config(teacher, cfg.student_layers or layers, cfg.student_hidden or hidden, cfg.student_heads,
-                             None, 0.1)
-    if "v1" in versions:
-        require(student.num_attention_heads == teacher.num_attention_heads,
-                f"v1 rows need the teacher's {teacher.num_attention_heads} heads in the student; set --student-heads")
-    if "v2" in versions:
-        for who, width in (("teacher", teacher.hidden_size), ("student", student.hidden_size)):
-            require(width % cfg.relation_heads == 0,
-                    f"relation_heads {cfg.relation_heads} does not divide the {who} hidden size {width}")
+    student = student_config(teacher, bench_student(cfg), 0.1)
+    for version in versions:
+        check_heads(version, teacher, student, cfg.relation_heads)
 
 
-def plan_rows(cfg: BenchConfig, device: torch.device) -> list[list[dict]]:
+def plan_rows(cfg: BenchConfig, device: torch.device, precisions: list[str] = ("fp32", "bf16")) -> list[list[dict]]:
     """The rows to run, grouped by setting (version, sequence): each group's rows run in turn per round."""
     groups = []
     for version in versions_of(cfg):
@@ -356,8 +372,8 @@ def plan_rows(cfg: BenchConfig, device: torch.device) -> list[list[dict]]:
         for seq in settings:
             naive_seq = "sst2-padded" if seq == "sst2" else seq
             base = dict(version=version, device=device.type, allocator="kept")
-            group = [dict(base, mode="naive", precision="fp32", seq=naive_seq),
-                     dict(base, mode="fast", precision="fp32", seq=seq), dict(base, mode="fast", precision="bf16", seq=seq)]
+            group = [dict(base, mode="naive", precision="fp32", seq=naive_seq)]
+            group += [dict(base, mode="fast", precision=precision, seq=seq) for precision in precisions]
             if device.type == "cpu" and not groups:  # what a naive loop gets without our allocator setting
                 group.insert(0, dict(group[0], allocator="default"))
             groups.append(group)
@@ -365,23 +381,20 @@ def plan_rows(cfg: BenchConfig, device: torch.device) -> list[list[dict]]:
 
 
 def bench(cfg: BenchConfig) -> dict:
-    from minilm.models import pick_device
-
     device = pick_device(cfg.device)
-    require(cfg.steps >= 1 and cfg.batch_size >= 1, "steps and batch_size must be positive")
-    require(cfg.rounds >= 1, f"rounds must be at least 1, got {cfg.rounds}")
-    require(cfg.preset is None or cfg.preset in PRESETS, f"unknown preset '{cfg.preset}'; known: {', '.join(PRESETS)}")
-    sst2 = Path(cfg.sst2 or DATA_ROOT / "glue" / "SST-2" / "train.tsv")
-    require(cfg.preset or sst2.is_file(), f"SST-2 train.tsv not found at {sst2}; pass --sst2 PATH")
+    require(cfg.preset or sst2_path(cfg).is_file(), f"SST-2 train.tsv not found at {sst2_path(cfg)}; pass --sst2 PATH")
     versions = versions_of(cfg)
     if cfg.output:
         check_writable(Path(cfg.output).parent, "the directory of --output")
     check_shapes(cfg, versions)
-    peak = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
-    print(f"matmul peak on {device}: fp32 {peak['fp32']:.2f} TFLOP/s, bf16 {peak['bf16']:.2f} TFLOP/s "
-          f"({torch.get_num_threads()} threads)")
+    precisions, left_out = precisions_of(cfg, device)
+    if left_out:
+        print(left_out)
+    peak = {p: matmul_tflops(DTYPES[p], device) for p in precisions}
+    print(f"matmul peak on {device}: " + ", ".join(f"{p} {v:.2f} TFLOP/s" for p, v in peak.items())
+          + f" ({torch.get_num_threads()} threads)")
     rows = []
-    for group in plan_rows(cfg, device):
+    for group in plan_rows(cfg, device, precisions):
         runs: list[list[dict]] = [[] for _ in group]
         for round_ in range(cfg.rounds):
             for i, row in enumerate(group):
@@ -390,14 +403,15 @@ def bench(cfg: BenchConfig) -> dict:
                 print(f"  round {round_ + 1}/{cfg.rounds}  {row['version']} {row['mode']:5s} {row['precision']:4s} "
                       f"{str(row['seq']):12s} {row['allocator']:7s} {result['tokens_per_s']:9,.0f} tok/s  "
                       f"{result['peak_mem_mb']:8,.0f} MB  loss {100 * result['loss_fraction']:4.1f}% of step  "
-                      f"(bf16 peak {result['row_peak_bf16_tflops']:.2f} TFLOP/s)", flush=True)
+                      f"({row['precision']} peak {result['row_peak_tflops']:.2f} TFLOP/s)", flush=True)
         rows += [merge_rounds(r) for r in runs]
-    peak_after = {"fp32": matmul_tflops(torch.float32, device), "bf16": matmul_tflops(torch.bfloat16, device)}
+    peak_after = {p: matmul_tflops(DTYPES[p], device) for p in precisions}
     result = {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
               else "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
               "config": {k: v for k, v in vars(cfg).items()}, "matmul_tflops": peak,
-              "matmul_tflops_after": peak_after, "steps": rows,
-              "agreement": {v: agreement(cfg, device, v) for v in versions}, "inference": inference(cfg, device)}
+              "matmul_tflops_after": peak_after, "steps": rows, "left_out": left_out,
+              "agreement": {v: agreement(cfg, device, v, tuple(precisions)) for v in versions},
+              "inference": inference(cfg, device)}
     print(format_table(result))
     if cfg.output:
         Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
@@ -408,31 +422,28 @@ def bench(cfg: BenchConfig) -> dict:
 def format_table(result: dict) -> str:
     """Markdown: fast vs naive per (version, sequence setting), then inference and loss agreement."""
     lines = ["| batch | MiniLM | step | precision | malloc | tokens/s | vs naive | peak MB | vs naive | "
-             "loss % of step | MFU (% bf16 peak) | its bf16 peak TFLOP/s |",
+             "loss % of step | MFU (% of its precision's peak) | its peak TFLOP/s |",
              "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def key(r):
-        return r.get("version", "v1"), str(r["seq"]).replace("-padded", "")
+        return r["version"], str(r["seq"]).replace("-padded", "")
 
-    naive = {key(r): r for r in result["steps"] if r["mode"] == "naive" and r.get("allocator", "kept") == "kept"}
+    naive = {key(r): r for r in result["steps"] if r["mode"] == "naive" and r["allocator"] == "kept"}
     for r in result["steps"]:
         base = naive[key(r)]
         shape = "x".join(map(str, r["batch_shape"])) + (" SST-2" if "sst2" in str(r["seq"]) else "")
         loss = f"{100 * r['loss_fraction']:.1f}%" if "loss_fraction" in r else "-"
-        lines.append(f"| {shape} | {r.get('version', 'v1')} | {r['mode']} | {r['precision']} | "
-                     f"{r.get('allocator', 'kept')} | {r['tokens_per_s']:,.0f} | "
+        lines.append(f"| {shape} | {r['version']} | {r['mode']} | {r['precision']} | "
+                     f"{r['allocator']} | {r['tokens_per_s']:,.0f} | "
                      f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['peak_mem_mb']:,.0f} | "
                      f"{r['peak_mem_mb'] / max(base['peak_mem_mb'], 1e-9):.2f}x | {loss} | "
-                     f"{100 * r['peak_fraction_bf16']:.1f}% | {r.get('row_peak_bf16_tflops', float('nan')):.2f} |")
+                     f"{100 * r['peak_fraction']:.1f}% | {r['row_peak_tflops']:.2f} |")
     inf = result["inference"]
     lines += ["", "| model | examples/s (batch 32) | latency ms (batch 1) |", "|---|---:|---:|"]
     for name in ("teacher", "student"):
         lines.append(f"| {name} | {inf[name]['examples_per_s']:,.0f} | {inf[name]['latency_ms_b1']:.1f} |")
     lines.append(f"\nstudent inference speed-up: {inf['speedup']:.2f}x")
-    agreements = result["agreement"]
-    if agreements and "fp32" in agreements:  # results written before versions were rows
-        agreements = {"v1": agreements}
-    for version, by_precision in agreements.items():
+    for version, by_precision in result["agreement"].items():
         for precision, agree in by_precision.items():
             ok = all(v["rel_diff"] < AGREEMENT_TOLERANCE[precision] for v in agree.values())
             lines.append(f"{version}: fast ({precision}) vs naive (fp32) loss, same batch and weights: "

@@ -1,444 +1,340 @@
-"""Typed run configurations: one dataclass per command, filled from YAML and from flags alike.
+"""Every command's settings: sections of self-describing settings (`minilm.settings`), one config per command.
 
-The dataclass is the schema. `load_config(cls, yaml_path, overrides)` starts from the defaults,
-applies the YAML file (keys are field names), then the command-line overrides, and checks types.
-`add_arguments(parser, cls)` derives the flags (`--field-name`) from the same fields, so a flag and
-a YAML key can never drift apart.
+The defaults are the recommended recipe (docs/transfer_study.md): a bare `minilm distill --data FILE`
+distils the packaged all-MiniLM-L6-v2 into a 3x384 student started from its layers 2, 4, 6, by MiniLM v1
+on packed 128-token sequences (half of them sentence pairs), lr 2e-4 for 1,000 steps of batch 32, in the
+precision this machine multiplies fastest. Flags and YAML keys are the setting names, whatever section
+holds them; `minilm COMMAND --help` shows the sections a command uses.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import inspect
-import os
-import re
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import yaml
+from minilm.errors import MiniLMError, require
+from minilm.settings import Section, check_settings, setting, with_defaults
 
-from minilm.errors import MiniLMError
-
-#: Where the shared data sets live unless MINILM_DATA says otherwise (next to the repository).
-DATA_ROOT = Path(os.environ.get("MINILM_DATA", "../shared/data"))
 PACKAGED_TEACHER = "packaged:all-MiniLM-L6-v2"
+PRECISIONS = ("auto", "bf16", "fp32")
+DEVICES = ("auto", "cpu", "cuda")
+OBJECTIVES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse")
+V2_RELATION_NAMES = ("qq", "kk", "vv")
+RELATION_KERNELS = ("auto", "torch", "triton")
+EXAMPLE_MODES = ("line", "packed")
+DOCUMENT_BOUNDARIES = ("auto", "blank", "heading", "line", "file")
 
 
-def default_text_files() -> list[str]:
-    return [
-        str(DATA_ROOT / "text" / "wikitext-2-valid.txt"),
-        str(DATA_ROOT / "text" / "wikitext-2-test.txt"),
-        str(DATA_ROOT / "glue" / "SST-2" / "train.tsv"),
-    ]
-
-
-SPAN_TASKS = ("squad2", "squad")  # extractive question answering (minilm.tasks.squad)
-
-
-class Config:
-    """Every command's config: its field ranges are checked when it is built (`check_config`)."""
-
-    def __post_init__(self):
-        if getattr(self, "max_length", 0) is None:  # by task: SQuAD's windows are longer than sentences
-            self.max_length = 384 if str(getattr(self, "task", None) or "").lower() in SPAN_TASKS else 128
-        check_config(self)
+def teacher_setting(help: str = "teacher: a model directory, a hub id, or packaged:all-MiniLM-L6-v2"):
+    return setting(PACKAGED_TEACHER, help)
 
 
 @dataclass
-class SpanSettings:
-    """Extractive question answering (the SQuAD tasks): windows of a context and the answers chosen."""
+class Training(Section):
+    """Optimisation, schedule, precision and the run directory's bookkeeping."""
 
-    doc_stride: int = 128  # SQuAD: tokens shared by consecutive windows of a long context
-    n_best: int = 20  # SQuAD: start and end candidates per window
-    max_answer_length: int = 30  # SQuAD: longest answer, in tokens
-    null_threshold: float = 0.0  # SQuAD: answer "" where the null score beats the best span by more than this
+    TITLE = "training"
+
+    output_dir: str = setting("runs/distill", "run directory: final model, checkpoints, metrics.jsonl", resumable=True)
+    max_length: int | None = setting(None, "tokens per sequence, [CLS] and [SEP] included", range="[8, inf)",
+                                     shown="384 for SQuAD tasks, else 128")
+    batch_size: int = setting(32, "global batch in examples, split evenly across processes", range="[1, inf)")
+    lr: float = setting(2e-4, "peak learning rate of AdamW", range="(0, inf)", hint="0 trains nothing")
+    betas: list[float] = setting([0.9, 0.999], "AdamW's beta1 and beta2", range="[0, 1)")
+    weight_decay: float = setting(0.01, "AdamW's decoupled weight decay (not on biases and LayerNorms)",
+                                  range="[0, 1]")
+    warmup_steps: int = setting(-1, "linear warm-up steps, then linear decay to zero at the last step",
+                                range="[-1, inf)", hint="-1 means 10% of the steps", shown="-1: 10% of the steps")
+    max_steps: int = setting(1000, "optimizer steps to train; 0 trains for --epochs passes over the data",
+                             range="[0, inf)", hint="0 trains for --epochs")
+    epochs: float = setting(3.0, "passes over the training examples, when --max-steps is 0", range="(0, inf)")
+    max_minutes: float | None = setting(None, "wall-clock budget; the run stops cleanly when it is spent",
+                                        range="(0, inf)", hint="leave it out for no wall-clock budget",
+                                        shown="no budget", resumable=True)
+    grad_clip: float = setting(1.0, "largest global gradient norm (clipped above it)", range="[0, inf)",
+                               hint="0 turns clipping off")
+    dropout: float = setting(0.1, "dropout probability of the trained model's hidden states and attention",
+                             range="[0, 1)")
+    seed: int = setting(42, "seed of initialisation, data order and dropout", range="[0, 4294967295]")
+    precision: str = setting("auto", "auto: bf16 autocast where the device multiplies bf16 natively, else fp32; "
+                             "softmaxes and losses stay float32", choices=PRECISIONS)
+    device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES, resumable=True)
+    compile: bool = setting(False, "torch.compile the trained model (through accelerate's dynamo backend)",
+                            resumable=True)
+    log_every: int = setting(20, "steps between lines of metrics.jsonl (and the last step)", range="[1, inf)",
+                             resumable=True)
+    save_every: int = setting(200, "steps between checkpoints (and the last step)", range="[0, inf)",
+                              hint="0 saves only at the end", resumable=True)
+    eval_every: int = setting(200, "steps between dev evaluations of task runs (and the last step)",
+                              range="[1, inf)", resumable=True)
+    keep: int = setting(2, "checkpoints kept in output_dir/checkpoints, the newest", range="[1, inf)",
+                        hint="the newest checkpoints kept", resumable=True)
+    resume: bool = setting(True, "continue from the newest checkpoint of the same run in output_dir",
+                           resumable=True)
+    overwrite: bool = setting(False, "start afresh even if output_dir holds another run (deletes minilm's "
+                              "files only)", resumable=True)
+
+    def check(self) -> None:
+        require(len(self.betas) == 2,
+                f"betas takes two values (Adam's beta1 beta2), got {len(self.betas)}: {self.betas}")
+
+    def total_steps(self, per_epoch: int) -> int:
+        """The run's length: max_steps, or with max_steps 0 `epochs` passes of `per_epoch` steps; the warm-up
+        must fit in it."""
+        total = self.max_steps if self.max_steps > 0 else max(1, int(self.epochs * per_epoch))
+        require(self.warmup_steps <= total, f"warmup_steps {self.warmup_steps} is longer than the run ({total} "
+                                            "steps); lower it, or pass -1 for 10% of the steps")
+        return total
 
 
-@dataclass
-class TrainConfig(Config):
-    """Optimisation and bookkeeping shared by `distill` and `finetune`."""
-
-    output_dir: str = "runs/distill"  # run directory: final model, checkpoints, metrics.jsonl
-    max_length: int | None = None  # tokens per sequence, [CLS] and [SEP] included (default 128; SQuAD tasks 384)
-    batch_size: int = 32  # global batch (split across processes)
-    lr: float = 5e-4  # peak learning rate (MiniLM: 5e-4 for task-agnostic distillation)
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    weight_decay: float = 0.01
-    warmup_steps: int = -1  # linear warm-up steps, then linear decay to zero at the last step (-1: 10% of the steps)
-    max_steps: int = 1000
-    max_minutes: float | None = None  # wall-clock budget; the run stops cleanly when it is spent
-    grad_clip: float = 1.0
-    dropout: float = 0.1
-    seed: int = 42
-    precision: str = "bf16"  # bf16 (autocast; softmax and KL stay float32) or fp32
-    device: str = "auto"  # auto, cpu or cuda
-    compile: bool = False  # torch.compile the trained model (through accelerate's dynamo backend)
-    log_every: int = 10
-    save_every: int = 500  # checkpoint interval in steps (0: only at the end)
-    keep: int = 2  # checkpoints kept in output_dir/checkpoints
-    resume: bool = True  # continue from the newest checkpoint of the same run in output_dir
-    overwrite: bool = False  # start afresh even if output_dir holds another run
-    cache_dir: str = ".cache/minilm"  # tokenized corpora, shared by later runs
-
-
-@dataclass
-class DistillConfig(SpanSettings, TrainConfig):
-    """`minilm distill`: task-agnostic (unlabeled text) or task-specific (`task` set) distillation."""
-
-    teacher: str = PACKAGED_TEACHER  # directory, hub id, or packaged:all-MiniLM-L6-v2
-    data: list[str] = field(default_factory=default_text_files)  # text/TSV/CSV/JSONL files or hf:NAME[:CONFIG]:SPLIT
-    text_column: str | None = None  # column of TSV/CSV/JSONL inputs (default: text, then sentence)
-    examples: str = "packed"  # line: one example per line; packed: documents filling max_length, some as pairs
-    pair_fraction: float = 0.5  # packed: share of examples made two segments [CLS] A [SEP] B [SEP]
-    cross_documents: bool = False  # packed: let a sequence run on into the next document
-    document_boundary: str = "blank"  # text files: blank (a blank line ends a document), heading (WikiText), line, file
-    # Student architecture (MiniLM, Sec. 3: a narrower/shallower BERT sharing the teacher's vocabulary).
-    student_layers: int = 3
-    student_hidden: int = 384
-    student_heads: int = 12
-    student_ffn: int | None = None  # default 4 x student_hidden
-    student_init: str = "random"  # random, teacher (copy teacher layers), or a directory of a model to start from
-    student_init_layers: list[int] | None = None  # 1-based teacher layers to copy (default: evenly spaced, top one last)
-    # Loss.
-    objective: str = "minilm"  # minilm, minilmv2, tinybert, distilbert or hidden-mse (docs/objectives.md)
-    version: str = "v1"  # minilm objective: v1 = attention (Q-K) + value relation (V-V); v2 = the minilmv2 objective
-    value_relation: bool = True  # minilm v1: include L_VR (off: the paper's "without value relation" ablation)
-    relations: list[str] = field(default_factory=lambda: ["qq", "kk", "vv"])  # minilmv2 only
-    relation_heads: int = 48  # minilmv2 only (MiniLMv2 uses 48 for base-size teachers)
-    teacher_layer: int = -1  # 1-based teacher layer to mimic (minilm, hidden-mse); -1 = last (MiniLMv2: an upper-middle one)
-    query_chunk: int | None = None  # query rows per relation-KL chunk (default: chunks of ~2 MiB maps)
-    relation_kernel: str = "auto"  # relation KL: auto (Triton on CUDA when installed), torch (chunked) or triton
-    tinybert_layer_map: list[int] | None = None  # tinybert: 1-based teacher layer for each student layer (default uniform)
-    distilbert_mlm: str = "auto"  # distilbert masked-LM terms: auto (when the teacher has an MLM head), on, off
-    distilbert_mlm_probability: float = 0.15  # distilbert: share of real tokens chosen for masking (80/10/10)
-    distilbert_temperature: float = 2.0  # distilbert: softmax temperature of the soft targets
-    distilbert_alpha_ce: float = 5.0  # distilbert: weight of the soft-target loss
-    distilbert_alpha_mlm: float = 2.0  # distilbert: weight of the student's own masked-LM loss
-    distilbert_alpha_cos: float = 1.0  # distilbert: weight of the hidden-state cosine loss
-    # Task-specific distillation (MiniLM Sec. 4.3): a fine-tuned teacher, L = L_AT + L_VR + w * L_OUT.
-    task: str | None = None  # GLUE task (e.g. sst2), squad2/squad, or custom; None = task-agnostic
-    task_dir: str | None = None  # task data directory (default: DATA_ROOT/glue/<TASK>)
-    text_columns: list[str] | None = None  # custom tasks: one or two text columns
-    label_column: str | None = None  # custom tasks
-    regression: bool = False  # custom tasks: real-valued labels
-    skip_bad_rows: bool = False
-    output_weight: float = 1.0
-    temperature: float = 1.0
-    hard_label_weight: float = 0.0  # optional cross-entropy on gold labels
-    eval_every: int = 200
+FinetuneTraining = with_defaults(Training, "FinetuneTraining", output_dir="runs/finetune", lr=5e-5, max_steps=0,
+                                 log_every=10, save_every=500, eval_every=500)
 
 
 @dataclass
-class StudentConfig(Config):
-    """`minilm student`: build an untrained student (random or teacher-layer init) and save it."""
+class Student(Section):
+    """The student's shape and start: a shallower or narrower BERT sharing the teacher's vocabulary."""
 
-    teacher: str = PACKAGED_TEACHER
-    output_dir: str = "runs/student"
-    student_layers: int = 3
-    student_hidden: int = 384
-    student_heads: int = 12
-    student_ffn: int | None = None  # default 4 x student_hidden
-    student_init: str = "random"  # random, teacher (copy teacher layers), or a directory of a model to start from
-    student_init_layers: list[int] | None = None  # 1-based teacher layers to copy (default: evenly spaced, top one last)
-    dropout: float = 0.1
-    seed: int = 42
+    TITLE = "student"
 
+    student_layers: int = setting(3, "transformer layers of the student", range="[1, inf)")
+    student_hidden: int = setting(384, "hidden width of the student", range="[1, inf)")
+    student_heads: int = setting(12, "attention heads of the student (must divide its width)", range="[1, inf)")
+    student_ffn: int | None = setting(None, "feed-forward width of the student", range="[1, inf)",
+                                      hint="leave it out for 4 x student_hidden", shown="4 x student_hidden")
+    student_init: str = setting("auto", "auto: teacher layers where the student's width and heads match the "
+                                "teacher's, else random; random; teacher; or a model directory to start from")
+    student_init_layers: list[int] | None = setting(None, "1-based teacher layers copied into the student",
+                                                    range="[1, inf)", hint="1-based teacher layers",
+                                                    shown="evenly spaced, the top layer last")
 
-@dataclass
-class FinetuneConfig(SpanSettings, TrainConfig):
-    """`minilm finetune`: fine-tune an encoder with a classification, regression or span head on a task."""
+    def check(self) -> None:
+        require(self.student_hidden % self.student_heads == 0,
+                f"student_hidden {self.student_hidden} is not divisible by student_heads {self.student_heads}")
+        from pathlib import Path
 
-    output_dir: str = "runs/finetune"
-    lr: float = 5e-5  # peak learning rate (the paper picks from a small grid per task)
-    warmup_steps: int = -1  # -1: 10% of the training steps
-    max_steps: int = 0  # 0: train for `epochs` epochs
-    model: str = PACKAGED_TEACHER  # any encoder directory, hub id or packaged:all-MiniLM-L6-v2
-    task: str = "sst2"  # a GLUE task, squad2 or squad (extractive QA), or a custom task
-    task_dir: str | None = None  # default DATA_ROOT/glue/<TASK> (DATA_ROOT/squad2 for squad2); "hf" for the hub
-    text_columns: list[str] | None = None  # custom tasks: one or two text columns
-    label_column: str | None = None  # custom tasks
-    regression: bool = False  # custom tasks: real-valued labels
-    skip_bad_rows: bool = False
-    max_examples: int | None = None  # use only the first N training and dev examples (a quick try)
-    epochs: float = 3.0  # used when max_steps <= 0
-    eval_every: int = 500
+        if self.student_init not in ("auto", "random", "teacher") and not Path(self.student_init).is_dir():
+            raise MiniLMError(f"student_init must be auto, random, teacher or an existing model directory; "
+                              f"'{self.student_init}' is none of these")
 
 
 @dataclass
-class EvaluateConfig(SpanSettings, Config):
-    """`minilm evaluate`: score a fine-tuned checkpoint on a split with the task's official metric."""
+class Objective(Section):
+    """How the student learns from the teacher (docs/objectives.md)."""
 
-    model: str = "runs/finetune/best"
-    task: str = "sst2"
-    split: str = "dev"
-    task_dir: str | None = None
-    text_columns: list[str] | None = None
-    label_column: str | None = None
-    regression: bool = False
-    skip_bad_rows: bool = False
-    max_length: int | None = None  # tokens per example (default 128; SQuAD tasks 384)
-    batch_size: int = 64
-    max_examples: int | None = None  # score only the first N examples (a quick try)
-    device: str = "auto"
-    output: str | None = None  # directory for metrics.json and predictions.tsv (default: print the scores only)
+    TITLE = "objective"
 
+    objective: str = setting("minilm", "minilm (attention + value relation), minilmv2 (Q-Q, K-K, V-V relations), "
+                             "tinybert, distilbert or hidden-mse", choices=OBJECTIVES)
+    value_relation: bool = setting(True, "minilm: include the value relation L_VR (off: the paper's ablation)")
+    relations: list[str] = setting(list(V2_RELATION_NAMES), "minilmv2: the relations distilled",
+                                   choices=V2_RELATION_NAMES)
+    relation_heads: int = setting(48, "minilmv2: relation heads, dividing both widths (48 for base-size teachers)",
+                                  range="[1, inf)")
+    teacher_layer: int = setting(-1, "1-based teacher layer mimicked (minilm, minilmv2, hidden-mse)",
+                                 range="[-1, inf)", hint="-1 means the last layer", shown="-1: the last")
+    query_chunk: int | None = setting(None, "query rows per chunk of the relation KL", range="[1, inf)",
+                                      hint="leave it out for automatic chunks", shown="chunks of ~2 MiB maps")
+    relation_kernel: str = setting("auto", "relation KL implementation: auto (Triton on CUDA when installed), "
+                                   "torch (chunked) or triton", choices=RELATION_KERNELS)
+    tinybert_layer_map: list[int] | None = setting(None, "tinybert: the 1-based teacher layer of each student layer",
+                                                   range="[1, inf)", hint="1-based teacher layers",
+                                                   shown="evenly spaced")
 
-@dataclass
-class BenchConfig(Config):
-    """`minilm bench`: fast vs naive distillation step, matmul peak, inference speed."""
-
-    preset: str | None = None  # bert-base: a random BERT-base teacher (12x768) and 6x768 student; no weights needed
-    teacher: str = PACKAGED_TEACHER  # used without a preset
-    student_layers: int | None = None  # default: 3 with the packaged teacher, 6 with the bert-base preset
-    student_hidden: int | None = None  # default: 384 with the packaged teacher, 768 with the bert-base preset
-    student_heads: int = 12
-    versions: list[str] | None = None  # MiniLM v1 and/or v2 rows (default: v1; with the bert-base preset v1 and v2)
-    relation_heads: int = 48  # v2 rows (MiniLMv2's 48 for base-size teachers)
-    relation_kernel: str = "auto"  # the fast step's relation KL: auto (Triton on CUDA), torch or triton
-    batch_size: int = 32
-    seq_lengths: list[int] = field(default_factory=lambda: [128, 512])
-    steps: int = 5  # timed steps per measurement (after two warm-up steps)
-    rounds: int = 2  # times each setting's rows run, interleaved; rates are medians over all rounds' steps
-    sst2: str | None = None  # SST-2 train.tsv for the real-batch row (default: DATA_ROOT/glue/SST-2/train.tsv)
-    device: str = "auto"
-    compile: bool = False
-    output: str | None = None  # JSON file for the results
+    def check(self) -> None:
+        require(self.teacher_layer != 0, "teacher_layer must be >= 1 or -1 for the last layer, got 0")
+        require(self.objective == "minilm" or self.value_relation,
+                "value_relation applies to the minilm objective; choose minilmv2's relations with --relations")
+        require(len(self.relations) > 0, "relations must name at least one of qq, kk, vv")
 
 
 @dataclass
-class ReportConfig(Config):
-    """`minilm report`: a Markdown table and plots from several runs' metrics."""
+class DistilBERTLoss(Section):
+    """Weights and masking of the distilbert objective (Sanh et al. 2019)."""
 
-    runs: list[str] = field(default_factory=list)  # run directories: finetune and distill runs (task-agnostic ones plot only)
-    teacher_run: str | None = None  # the run that retention and speed-up are measured against
-    output: str = "runs/report"  # directory for report.md and the PNG plots
-    speed_data: str | None = None  # texts (file or hf: spec) to re-measure every model's speed on, in this one run
-    remeasure: bool = False  # re-measure speeds side by side (implied by speed_data; SQuAD runs use their dev questions)
-    speed_examples: int = 512
-    device: str = "cpu"
+    TITLE = "distilbert objective"
 
-
-def _strip_optional(tp: Any) -> tuple[Any, bool]:
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0], True
-    return tp, False
+    distilbert_mlm: str = setting("auto", "masked-LM terms: auto (when the teacher has an MLM head), on, off",
+                                  choices=("auto", "on", "off"))
+    distilbert_mlm_probability: float = setting(0.15, "share of real tokens chosen for masking (80/10/10)",
+                                                range="(0, 1]")
+    distilbert_temperature: float = setting(2.0, "softmax temperature of the soft targets", range="(0, inf)")
+    distilbert_alpha_ce: float = setting(5.0, "weight of the soft-target loss", range="[0, inf)")
+    distilbert_alpha_mlm: float = setting(2.0, "weight of the student's own masked-LM loss", range="[0, inf)")
+    distilbert_alpha_cos: float = setting(1.0, "weight of the hidden-state cosine loss", range="[0, inf)")
 
 
-def _coerce(name: str, value: Any, tp: Any) -> Any:
-    """Check/convert one value against a field type (int, float, str, bool, list[...], Optional)."""
-    base, optional = _strip_optional(tp)
-    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
-        if optional:
-            return None
-        raise MiniLMError(f"config key '{name}' must not be empty")
-    if typing.get_origin(base) is list:
-        (item_tp,) = typing.get_args(base)
-        items = value if isinstance(value, list) else [value]
-        return [_coerce(name, v, item_tp) for v in items]
-    try:
-        if base is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if base in (int, float) and isinstance(value, bool):
-            raise MiniLMError(f"config key '{name}' expects {base.__name__}, got a boolean ({value}); YAML reads "
-                              "yes/no/on/off as true/false")
-        if base is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError(value)
-        return base(value)
-    except (TypeError, ValueError):
-        raise MiniLMError(f"config key '{name}' expects {getattr(base, '__name__', base)}, got {value!r}") from None
+@dataclass
+class Corpus(Section):
+    """Unlabeled text for task-agnostic distillation, and how it becomes examples (docs/design.md)."""
+
+    TITLE = "corpus"
+
+    data: list[str] = setting(["wikitext-2"], "named corpora (wikitext-2), text/TSV/CSV/JSONL files, or "
+                              "hf:NAME[:CONFIG]:SPLIT hub datasets")
+    text_column: str | None = setting(None, "column of TSV/CSV/JSONL inputs", shown="text, then sentence")
+    examples: str = setting("packed", "line: one example per line; packed: documents filling max_length, "
+                            "some as sentence pairs", choices=EXAMPLE_MODES)
+    pair_fraction: float = setting(0.5, "packed: share of examples made two segments [CLS] A [SEP] B [SEP]",
+                                   range="[0, 1]")
+    cross_documents: bool = setting(False, "packed: let a sequence run on into the next document")
+    document_boundary: str = setting("auto", "where a document ends in plain text: blank line, WikiText heading, "
+                                     "line or file; auto: a named corpus's own, else blank",
+                                     choices=DOCUMENT_BOUNDARIES)
+    cache_dir: str = setting(".cache/minilm", "tokenized corpora, reused by later runs", resumable=True)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error, not "the last wins"."""
+@dataclass
+class Task(Section):
+    """The labeled task: a GLUE task, squad2/squad, or a custom TSV/CSV/JSONL task."""
 
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' is given twice",
-                                                        key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+    TITLE = "task"
 
-
-def load_config(cls: type, yaml_path: str | None = None, overrides: dict[str, Any] | None = None):
-    """Build `cls` from defaults, then a YAML file, then explicit overrides (e.g. from flags)."""
-    values: dict[str, Any] = {}
-    if yaml_path:
-        path = Path(yaml_path)
-        if not path.is_file():
-            raise MiniLMError(f"config file not found: {yaml_path}")
-        try:
-            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
-        except yaml.YAMLError as exc:
-            raise MiniLMError(f"config file {yaml_path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(loaded, dict):
-            raise MiniLMError(f"config file {yaml_path} must hold a mapping of keys to values")
-        values.update(loaded)
-    values.update(overrides or {})
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise MiniLMError(f"unknown config key(s) for {cls.__name__}: {', '.join(unknown)}")
-    return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+    task: str | None = setting("sst2", "a GLUE task, squad2 or squad (extractive QA), or a custom task's name")
+    task_dir: str | None = setting(None, "task data directory; hf for the hub", shown="DATA_ROOT/glue/TASK")
+    text_columns: list[str] | None = setting(None, "custom tasks: one or two text columns", shown="none")
+    label_column: str | None = setting(None, "custom tasks: the label column", shown="none")
+    regression: bool = setting(False, "custom tasks: real-valued labels")
+    skip_bad_rows: bool = setting(False, "skip and count malformed rows instead of stopping at the first")
+    max_examples: int | None = setting(None, "use only the first N training and dev examples (a quick try)",
+                                       range="[1, inf)", hint="leave it out to use every example", shown="all")
 
 
-def field_comments(cls: type) -> dict[str, str]:
-    """The trailing `# comment` of each field in the class source: the help text of its flag."""
-    comments: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        try:
-            source = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        for match in re.finditer(r"^\s+(\w+):[^#\n]*#\s*(.+)$", source, re.M):
-            comments[match[1]] = match[2].strip()
-    return comments
+DistillTask = with_defaults(Task, "DistillTask", task=None)
 
 
-def field_default(f: dataclasses.Field) -> Any:
-    """A config field's default value (every config field has one: a value or a factory)."""
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+@dataclass
+class OutputLoss(Section):
+    """Task-specific distillation's output loss: L = objective + output_weight * L_OUT (+ hard labels)."""
+
+    TITLE = "task-specific output loss"
+
+    output_weight: float = setting(1.0, "weight of L_OUT, the KL of the teacher's and student's outputs",
+                                   range="[0, inf)")
+    temperature: float = setting(1.0, "softmax temperature of L_OUT", range="(0, inf)")
+    hard_label_weight: float = setting(0.0, "weight of the task loss on the gold labels", range="[0, inf)")
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one `--field-name` flag per dataclass field; unset flags stay out of the overrides."""
-    hints = typing.get_type_hints(cls)
-    comments = field_comments(cls)
-    for f in dataclasses.fields(cls):
-        base, _ = _strip_optional(hints[f.name])
-        default = field_default(f)
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{comments.get(f.name, '')} (default: {default})".strip().replace("%", "%%")
-        if typing.get_origin(base) is list:
-            parser.add_argument(flag, dest=f.name, nargs="*", default=argparse.SUPPRESS, help=help_text)
-        elif base is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=help_text)
-        else:
-            parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar=f.name.upper(), help=help_text)
+@dataclass
+class Span(Section):
+    """Extractive question answering (SQuAD): windows of a context, and how answers are chosen."""
+
+    TITLE = "SQuAD windows and post-processing"
+
+    doc_stride: int = setting(128, "tokens shared by consecutive windows of a long context (under half of "
+                              "max_length)", range="[1, inf)", hint="under half of max_length")
+    n_best: int = setting(20, "start and end candidates per window", range="[1, inf)")
+    max_answer_length: int = setting(30, "longest answer, in tokens", range="[1, inf)")
+    null_threshold: float = setting(0.0, "answer \"\" where the null score beats the best span by more than this",
+                                    unbounded="any real margin: negative answers more, positive fewer")
 
 
-def to_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+@dataclass
+class DistillConfig(Section):
+    """`minilm distill`: task-agnostic distillation on unlabeled text, or task-specific with --task."""
+
+    TITLE = "teacher"
+
+    teacher: str = teacher_setting()
+    training: Training = field(default_factory=Training)
+    student: Student = field(default_factory=Student)
+    objective: Objective = field(default_factory=Objective)
+    distilbert: DistilBERTLoss = field(default_factory=DistilBERTLoss)
+    corpus: Corpus = field(default_factory=Corpus)
+    task: DistillTask = field(default_factory=DistillTask)
+    output_loss: OutputLoss = field(default_factory=OutputLoss)
+    span: Span = field(default_factory=Span)
 
 
-# --- Field ranges: every numeric field of every command, checked in one place when a config is built ---
-# name: (lowest, highest, hint). Bounds are inclusive; a float bound written as `(0.0, "open")` excludes 0.
-# Values beyond what a model or the data allow (max_length past the positions, a batch larger than the
-# corpus, a student larger than its teacher) are checked where the model or data are read, still before
-# anything is written; docs/errors.md lists what each field accepts.
-OPEN = "open"
-RANGES: dict[str, tuple] = {
-    "batch_size": (1, None, ""),
-    "max_length": (8, None, ""),
-    "lr": ((0.0, OPEN), None, "0 trains nothing"),
-    "weight_decay": (0.0, 1.0, ""),
-    "warmup_steps": (-1, None, "-1 means 10% of the steps"),
-    "max_minutes": ((0.0, OPEN), None, "leave it out for no wall-clock budget"),
-    "grad_clip": (0.0, None, "0 turns clipping off"),
-    "dropout": (0.0, (1.0, OPEN), ""),
-    "seed": (0, 2 ** 32 - 1, ""),
-    "log_every": (1, None, ""),
-    "save_every": (0, None, "0 saves only at the end"),
-    "keep": (1, None, "the newest checkpoints kept"),
-    "eval_every": (1, None, ""),
-    "epochs": ((0.0, OPEN), None, ""),
-    "max_examples": (1, None, "leave it out to use every example"),
-    "student_layers": (1, None, ""),
-    "student_hidden": (1, None, ""),
-    "student_heads": (1, None, ""),
-    "student_ffn": (1, None, "leave it out for 4 x student_hidden"),
-    "student_init_layers": (1, None, "1-based teacher layers"),
-    "relation_heads": (1, None, ""),
-    "query_chunk": (1, None, "leave it out for automatic chunks"),
-    "output_weight": (0.0, None, ""),
-    "hard_label_weight": (0.0, None, ""),
-    "temperature": ((0.0, OPEN), None, ""),
-    "tinybert_layer_map": (1, None, "1-based teacher layers"),
-    "distilbert_mlm_probability": ((0.0, OPEN), 1.0, ""),
-    "distilbert_temperature": ((0.0, OPEN), None, ""),
-    "distilbert_alpha_ce": (0.0, None, ""),
-    "distilbert_alpha_mlm": (0.0, None, ""),
-    "distilbert_alpha_cos": (0.0, None, ""),
-    "steps": (1, None, ""),
-    "rounds": (1, None, ""),
-    "seq_lengths": (8, None, ""),
-    "speed_examples": (1, None, ""),
-    "doc_stride": (1, None, "under half of max_length"),
-    "n_best": (1, None, ""),
-    "max_answer_length": (1, None, ""),
-    "null_threshold": (None, None, ""),
-    "pair_fraction": (0.0, 1.0, ""),
-}
-CHOICES = {"precision": ("bf16", "fp32"), "version": ("v1", "v2"), "relation_kernel": ("auto", "torch", "triton"),
-           "distilbert_mlm": ("auto", "on", "off"), "examples": ("line", "packed"),
-           "document_boundary": ("blank", "heading", "line", "file")}
+@dataclass
+class StudentConfig(Section):
+    """`minilm student`: build an untrained student from a teacher and save it."""
+
+    TITLE = "teacher and output"
+
+    teacher: str = teacher_setting()
+    output_dir: str = setting("runs/student", "directory for the new student (must be empty or absent)")
+    dropout: float = setting(0.1, "dropout probability written into the student's config", range="[0, 1)")
+    seed: int = setting(42, "seed of the random initialisation", range="[0, 4294967295]")
+    student: Student = field(default_factory=Student)
 
 
-def _bound(bound) -> tuple[float | None, bool]:
-    return (bound[0], True) if isinstance(bound, tuple) else (bound, False)
+@dataclass
+class FinetuneConfig(Section):
+    """`minilm finetune`: a classification, regression or span head on any encoder, trained on a task."""
+
+    TITLE = "model"
+
+    model: str = teacher_setting("encoder to fine-tune: a model directory, hub id or packaged:all-MiniLM-L6-v2")
+    training: FinetuneTraining = field(default_factory=FinetuneTraining)
+    task: Task = field(default_factory=Task)
+    span: Span = field(default_factory=Span)
 
 
-def _check_number(name: str, value, low, high, hint: str) -> None:
-    import math
+@dataclass
+class EvaluateConfig(Section):
+    """`minilm evaluate`: score a fine-tuned checkpoint on one split with the task's official metric."""
 
-    (low, low_open), (high, high_open) = _bound(low), _bound(high)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise MiniLMError(f"{name} must be a finite number, got {value}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        def shown(x):
-            return str(x) if isinstance(x, int) else f"{x:g}"
+    TITLE = "evaluation"
 
-        lo = "" if low is None else f"{'>' if low_open else '>='} {shown(low)}"
-        hi = "" if high is None else f"{'<' if high_open else '<='} {shown(high)}"
-        span = " and ".join(x for x in (lo, hi) if x)
-        raise MiniLMError(f"{name} must be {span}, got {shown(value)}" + (f" ({hint})" if hint else ""))
+    model: str = setting("runs/finetune/best", "fine-tuned checkpoint directory")
+    split: str = setting("dev", "split to score: dev, train, test, or a file name in the task directory")
+    max_length: int | None = setting(None, "tokens per example", range="[8, inf)",
+                                     shown="384 for SQuAD tasks, else 128")
+    batch_size: int = setting(64, "examples per forward", range="[1, inf)")
+    device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
+    output: str | None = setting(None, "directory for metrics.json and the predictions", shown="print only")
+    task: Task = field(default_factory=Task)
+    span: Span = field(default_factory=Span)
 
 
-def check_config(cfg) -> None:
-    """Every field's range and the checks across fields that need no model or data. One-line errors."""
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if value is None:
-            continue
-        if f.name in CHOICES and value not in CHOICES[f.name]:
-            raise MiniLMError(f"{f.name} must be one of {', '.join(CHOICES[f.name])}, got '{value}'")
-        if f.name not in RANGES:
-            continue
-        low, high, hint = RANGES[f.name]
-        for item in value if isinstance(value, list) else [value]:
-            _check_number(f.name, item, low, high, hint)
-    if isinstance(cfg, TrainConfig):
-        _check_number("max_steps", cfg.max_steps, 1 if isinstance(cfg, DistillConfig) else 0, None,
-                      "" if isinstance(cfg, DistillConfig) else "0 trains for --epochs")
-        if len(cfg.betas) != 2:
-            raise MiniLMError(f"betas takes two values (Adam's beta1 beta2), got {len(cfg.betas)}: {cfg.betas}")
-        for beta in cfg.betas:
-            _check_number("betas", beta, 0.0, (1.0, OPEN), "")
-        if cfg.max_steps > 0 and cfg.warmup_steps > cfg.max_steps:
-            raise MiniLMError(f"warmup_steps {cfg.warmup_steps} is longer than the run ({cfg.max_steps} steps); "
-                              "lower it, or pass -1 for 10% of the steps")
-        if cfg.device not in ("auto", "cpu", "cuda"):
-            raise MiniLMError(f"device must be auto, cpu or cuda, got '{cfg.device}'")
-    if isinstance(cfg, DistillConfig) and cfg.teacher_layer != -1:
-        _check_number("teacher_layer", cfg.teacher_layer, 1, None, "-1 means the last layer")
-    if hasattr(cfg, "student_init") and cfg.student_init not in ("random", "teacher") \
-            and not Path(cfg.student_init).is_dir():
-        raise MiniLMError(f"student_init must be random, teacher or an existing model directory; "
-                          f"'{cfg.student_init}' is none of these")
+@dataclass
+class BenchConfig(Section):
+    """`minilm bench`: our distillation step against a naive one, matmul peak and inference speed."""
+
+    TITLE = "benchmark"
+
+    preset: str | None = setting(None, "bert-base: a random BERT-base teacher (12x768) and a 6x768 student; no "
+                                 "weights needed", choices=("bert-base",), shown="the packaged teacher")
+    teacher: str = teacher_setting("teacher, when no preset is given")
+    student_layers: int | None = setting(None, "student layers", range="[1, inf)", shown="3; 6 with bert-base")
+    student_hidden: int | None = setting(None, "student width", range="[1, inf)", shown="384; 768 with bert-base")
+    student_heads: int = setting(12, "student attention heads", range="[1, inf)")
+    versions: list[str] | None = setting(None, "MiniLM versions benchmarked: v1, v2", choices=("v1", "v2"),
+                                         shown="v1; v1 v2 with bert-base")
+    precisions: list[str] | None = setting(None, "precisions of our step's rows (naive rows are fp32)",
+                                           choices=("fp32", "bf16"),
+                                           shown="fp32, and bf16 where the device multiplies it natively")
+    relation_heads: int = setting(48, "relation heads of the v2 rows", range="[1, inf)")
+    relation_kernel: str = setting("auto", "our step's relation KL: auto, torch or triton",
+                                   choices=RELATION_KERNELS)
+    batch_size: int = setting(32, "examples per step", range="[1, inf)")
+    seq_lengths: list[int] = setting([128, 512], "sequence lengths of the random-token rows", range="[8, inf)")
+    steps: int = setting(5, "timed steps per row (after two warm-up steps)", range="[1, inf)")
+    rounds: int = setting(2, "times each row runs, interleaved with the rows it is compared with",
+                          range="[1, inf)")
+    sst2: str | None = setting(None, "SST-2 train.tsv for the real-batch rows", shown="DATA_ROOT/glue/SST-2/train.tsv")
+    device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
+    compile: bool = setting(False, "torch.compile the student in our step")
+    output: str | None = setting(None, "JSON file for the results", shown="print only")
+
+
+@dataclass
+class ReportConfig(Section):
+    """`minilm report`: a Markdown table and plots from several runs."""
+
+    TITLE = "report"
+
+    runs: list[str] = setting([], "run directories (finetune and distill runs; task-agnostic ones plot only)")
+    teacher_run: str | None = setting(None, "the run that retention and speed-up are measured against",
+                                      shown="none")
+    output: str = setting("runs/report", "directory for report.md and the PNG plots")
+    speed_data: str | None = setting(None, "texts (file or hf: spec) to re-measure every model's speed on",
+                                     shown="none")
+    remeasure: bool = setting(False, "re-measure speeds side by side (implied by speed_data)")
+    speed_examples: int = setting(512, "examples timed per model when re-measuring", range="[1, inf)")
+    device: str = setting("cpu", "device of the speed measurements", choices=DEVICES)
+
+
+__all__ = ["DistillConfig", "StudentConfig", "FinetuneConfig", "EvaluateConfig", "BenchConfig", "ReportConfig",
+           "Training", "Student", "Objective", "DistilBERTLoss", "Corpus", "Task", "OutputLoss", "Span",
+           "check_settings", "PACKAGED_TEACHER"]

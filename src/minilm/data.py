@@ -1,14 +1,13 @@
-"""Unlabeled text for task-agnostic distillation: read, tokenize once into a memory-mapped cache, batch.
+"""Unlabeled text for task-agnostic distillation: tokenize once into a memory-mapped cache, then batch.
 
-Inputs: plain text (one document or sentence per line), TSV/CSV with a header, JSONL, or a hub
-dataset written `hf:NAME[:CONFIG]:SPLIT` (needs `datasets` and hub access). How text becomes examples
-is `packing.py`'s: one line one example (`line`), or documents packed into full-length sequences, a
-share of them sentence pairs (`packed`).
+What the corpus is (`--data`: named corpora, files, hub datasets) is `corpora.py`'s; how text becomes
+examples is `packing.py`'s: one line one example (`line`), or documents packed into full-length
+sequences, a share of them sentence pairs (`packed`).
 
 The cache is flat arrays on disk (`tokens.bin`, `offsets.bin`, and `segments.bin` for pairs: where
 token type 1 starts), written in one streaming pass and memory-mapped, so a corpus larger than RAM
 costs no resident memory. Its key hashes the tokenizer's vocabulary, `max_length`, the example
-settings and each input's path, size and mtime; later runs with the same settings reuse it.
+settings and each source's key (a file's path, size and mtime); later runs with the same settings reuse it.
 
 Batches are formed deterministically from (seed, epoch), so a run resumes at any step by
 recomputing the order; with several processes each rank takes its slice of every global batch.
@@ -16,8 +15,6 @@ recomputing the order; with several processes each rank takes its slice of every
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import hashlib
 import json
 import os
@@ -29,106 +26,23 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from minilm.config import Corpus
+from minilm.corpora import Source, resolve
 from minilm.errors import MiniLMError, require
-from minilm.packing import ExampleSettings, Packer, Template, read_document_lines
+from minilm.packing import Packer, Template
 from minilm.rundir import check_writable
 
-TEXT_COLUMNS = ("text", "sentence", "sentence1", "content")
 ENCODE_BATCH = 1000
-CACHE_FORMAT = 3  # part of the cache key: bump when the on-disk layout changes
+CACHE_FORMAT = 4  # part of the cache key: bump when the on-disk layout changes
 
 
-def _open_text(path: Path):
-    require(path.exists(), f"data file not found: {path}")
-    require(path.is_file(), f"data path is not a file: {path}")
-    try:
-        return path.open("r", encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise MiniLMError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _pick_column(columns: list[str], wanted: str | None, path: Path) -> str:
-    if wanted is not None:
-        require(wanted in columns, f"{path}: no column '{wanted}' (columns: {', '.join(columns)})")
-        return wanted
-    for name in TEXT_COLUMNS:
-        if name in columns:
-            return name
-    raise MiniLMError(f"{path}: no text column found (columns: {', '.join(columns)}); name one with --text-column")
-
-
-def read_texts(spec: str, text_column: str | None = None) -> Iterator[str]:
-    """Yield the non-empty texts of one input (file or `hf:` spec), in order."""
-    if spec.startswith("hf:"):
-        yield from _read_hub(spec, text_column)
-        return
-    path = Path(spec)
-    suffix = path.suffix.lower()
-    with _open_text(path) as handle:
-        try:
-            if suffix in (".tsv", ".csv"):
-                reader = csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ",", quoting=csv.QUOTE_NONE
-                                    if suffix == ".tsv" else csv.QUOTE_MINIMAL)
-                header = next(reader, None)
-                require(header is not None, f"{path}: file is empty")
-                col = header.index(_pick_column(header, text_column, path))
-                for line_no, row in enumerate(reader, start=2):
-                    require(len(row) == len(header),
-                            f"{path}:{line_no}: expected {len(header)} columns, found {len(row)}")
-                    if row[col].strip():
-                        yield row[col].strip()
-            elif suffix in (".jsonl", ".json"):
-                for line_no, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
-                        raise MiniLMError(f"{path}:{line_no}: not valid JSON") from None
-                    require(isinstance(record, dict), f"{path}:{line_no}: expected a JSON object per line")
-                    value = record.get(_pick_column(list(record), text_column, path))
-                    if isinstance(value, str) and value.strip():
-                        yield value.strip()
-            else:
-                for line in handle:
-                    if line.strip():
-                        yield line.strip()
-        except UnicodeDecodeError as exc:
-            raise MiniLMError(f"{path}: not UTF-8 text (byte {exc.start} of a read block); convert it to UTF-8") from None
-
-
-def _read_hub(spec: str, text_column: str | None) -> Iterator[str]:
-    parts = spec[3:].split(":")
-    require(len(parts) in (2, 3), f"hub dataset '{spec}' must be written hf:NAME[:CONFIG]:SPLIT")
-    name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
-    try:
-        import datasets
-    except ImportError:
-        raise MiniLMError(f"{spec} needs the datasets package: pip install 'minilm[hub]'") from None
-    try:
-        ds = datasets.load_dataset(name, config, split=split, streaming=True)
-    except Exception as exc:  # the hub raises many kinds; all mean the same to the user
-        raise MiniLMError(f"cannot load hub dataset {spec}: {str(exc).splitlines()[0]}") from None
-    for record in ds:
-        value = record.get(_pick_column(list(record), text_column, Path(spec)))
-        if isinstance(value, str) and value.strip():
-            yield value.strip()
-
-
-def _fingerprint(specs: list[str], tokenizer, max_length: int, text_column: str | None,
-                 examples: ExampleSettings) -> str:
+def _fingerprint(sources: list[Source], tokenizer, max_length: int, corpus: Corpus) -> str:
     h = hashlib.sha256()
     vocab = sorted(tokenizer.get_vocab().items())
-    h.update(json.dumps([CACHE_FORMAT, type(tokenizer).__name__, vocab, max_length, text_column,
-                         dataclasses.asdict(examples)]).encode())
-    for spec in specs:
-        if spec.startswith("hf:"):
-            h.update(spec.encode())
-            continue
-        path = Path(spec)
-        require(path.is_file(), f"data file not found: {spec}")
-        stat = path.stat()
-        h.update(json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns]).encode())
+    settings = [corpus.text_column, corpus.examples, corpus.pair_fraction, corpus.cross_documents,
+                corpus.document_boundary]
+    h.update(json.dumps([CACHE_FORMAT, type(tokenizer).__name__, vocab, max_length, settings,
+                         [source.key for source in sources]]).encode())
     return h.hexdigest()[:16]
 
 
@@ -158,10 +72,6 @@ class TokenCache:
             types[self.segments[i]:] = 1
         return {"input_ids": ids, "token_type_ids": types}
 
-    @property
-    def num_tokens(self) -> int:
-        return int(self.offsets[-1])
-
 
 def _encode_windows(texts: list[str], tokenizer, window: int) -> Iterator[list[int]]:
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -171,46 +81,44 @@ def _encode_windows(texts: list[str], tokenizer, window: int) -> Iterator[list[i
             yield [cls] + ids[start:start + window] + [sep]
 
 
-def build_token_cache(specs: list[str], tokenizer, max_length: int, cache_dir: str | Path,
-                      text_column: str | None = None, progress: bool = True,
-                      examples: ExampleSettings = ExampleSettings(mode="line")) -> TokenCache:
-    """Tokenize the inputs once (streaming) into a cache under `cache_dir`, or reuse a matching one.
+def build_token_cache(tokenizer, max_length: int, corpus: Corpus, progress: bool = True) -> TokenCache:
+    """Tokenize `corpus.data` once (streaming) into a cache under `corpus.cache_dir`, or reuse a matching one.
 
     Memory stays flat whatever the corpus size: texts are read, encoded and appended to the cache's
     files `ENCODE_BATCH` lines at a time. The cache appears under its final name only when complete.
     """
     from tqdm import tqdm
 
-    require(len(specs) > 0, "no data given: pass at least one text file with --data")
-    require(max_length >= 8, f"max_length {max_length} is too small (at least 8)")
-    examples.check()
+    sources = resolve(corpus.data)
+    if progress:
+        print("corpus: " + ", ".join(source.spec for source in sources))
     limit = getattr(tokenizer, "model_max_length", None) or max_length
     require(limit > 100_000 or max_length <= limit,
             f"max_length {max_length} exceeds the tokenizer's model_max_length {limit}")
-    key = _fingerprint(specs, tokenizer, max_length, text_column, examples)
-    target = Path(cache_dir) / f"text-{key}"
+    key = _fingerprint(sources, tokenizer, max_length, corpus)
+    target = Path(corpus.cache_dir) / f"text-{key}"
     if (target / "meta.json").is_file():
         return TokenCache(target)
-    check_writable(cache_dir, "cache_dir")
+    check_writable(corpus.cache_dir, "cache_dir")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise MiniLMError(f"cannot create cache_dir {cache_dir}: {exc.strerror}") from None
+        raise MiniLMError(f"cannot create cache_dir {corpus.cache_dir}: {exc.strerror}") from None
     remove_abandoned_caches(target.parent)
     dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-{os.getpid()}-", dir=target.parent))
     try:
         with _CacheWriter(tmp, dtype) as writer, tqdm(desc="tokenizing", unit=" lines", disable=not progress) as bar:
-            if examples.mode == "line":
-                _write_lines(specs, text_column, tokenizer, max_length, writer, bar)
+            if corpus.examples == "line":
+                _write_lines(sources, corpus.text_column, tokenizer, max_length, writer, bar)
             else:
-                _write_packed(specs, text_column, tokenizer, max_length, examples, writer, bar)
-        require(writer.examples > 0, f"the corpus is empty: no non-blank text in {', '.join(specs)}")
-        meta = {"inputs": specs, "max_length": max_length, "dtype": np.dtype(dtype).name, "tokens": writer.tokens,
-                "examples": writer.examples, "pairs": writer.pairs, "settings": dataclasses.asdict(examples)}
+                _write_packed(sources, corpus, tokenizer, max_length, writer, bar)
+        require(writer.examples > 0, f"the corpus is empty: no non-blank text in {', '.join(corpus.data)}")
+        meta = {"inputs": [source.spec for source in sources], "max_length": max_length, "dtype": np.dtype(dtype).name,
+                "tokens": writer.tokens, "examples": writer.examples, "pairs": writer.pairs}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if target.exists() and not (target / "meta.json").is_file():
-            shutil.rmtree(target)  # an incomplete cache of an older layout: replace it
+            shutil.rmtree(target)  # a cache folder without its meta.json (deleted by hand): replace it
         try:
             os.replace(tmp, target)
         except OSError:  # another process finished the same cache first
@@ -262,21 +170,21 @@ def _batches_of(items: Iterator, size: int) -> Iterator[list]:
         yield batch
 
 
-def _write_lines(specs, text_column, tokenizer, max_length, writer: _CacheWriter, bar) -> None:
+def _write_lines(sources: list[Source], text_column, tokenizer, max_length, writer: _CacheWriter, bar) -> None:
     """`line` mode: each line cut into windows of max_length - 2 tokens, `[CLS] window [SEP]` each."""
-    for spec in specs:
-        for batch in _batches_of(read_texts(spec, text_column), ENCODE_BATCH):
+    for source in sources:
+        for batch in _batches_of(source.texts(text_column), ENCODE_BATCH):
             writer.write([(ids, 0) for ids in _encode_windows(batch, tokenizer, max_length - 2)])
             bar.update(len(batch))
 
 
-def _write_packed(specs, text_column, tokenizer, max_length, examples: ExampleSettings, writer: _CacheWriter,
-                  bar) -> None:
+def _write_packed(sources: list[Source], corpus: Corpus, tokenizer, max_length, writer: _CacheWriter, bar) -> None:
     """`packed` mode (packing.py): documents' token streams cut into full-length single and paired examples."""
-    packer = Packer(Template.of(tokenizer), max_length, examples.pair_fraction, examples.cross_documents)
-    for spec in specs:
-        lines = read_document_lines(spec, text_column, examples.document_boundary)
-        for batch in _batches_of(lines, ENCODE_BATCH):  # each input's first line starts a document
+    packer = Packer(Template.of(tokenizer), max_length, corpus.pair_fraction, corpus.cross_documents)
+    for source in sources:
+        boundary = source.boundary if corpus.document_boundary == "auto" else corpus.document_boundary
+        lines = source.lines(corpus.text_column, boundary)
+        for batch in _batches_of(lines, ENCODE_BATCH):  # each source's first line starts a document
             encoded = tokenizer([text for _, text in batch], add_special_tokens=False, verbose=False)["input_ids"]
             for (new_document, _), ids in zip(batch, encoded):
                 writer.write(packer.add(ids, new_document))

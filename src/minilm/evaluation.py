@@ -1,10 +1,10 @@
 """Scoring a model on a task split: predictions, official metrics, keep-best, run summaries, speed.
 
 Shared by `minilm finetune`, task-specific `minilm distill`, `minilm evaluate` and `minilm report`,
-which import it side by side. A task's data says its kind: sentence tasks ("classification",
-"regression") are scored from class predictions with the GLUE metrics, extractive QA ("span") from
-the start/end scores of every window, turned into answers by `tasks.squad.squad_predictions` and
-scored with the official SQuAD metrics (F1 is its `main` score).
+which import it side by side. A task's data says its kind (`tasks.kinds`): sentence tasks are scored
+from class predictions (or values) with the GLUE metrics, extractive QA from the start/end scores of
+every window, turned into answers by `tasks.squad.squad_predictions` and scored with the official SQuAD
+metrics (F1 is its `main` score).
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from minilm.metrics import main_metric, squad_metrics, task_metrics
 from minilm.models import count_parameters, load_encoder, load_tokenizer, save_model
 from minilm.tasks import encode
 from minilm.tasks.glue import TaskData, encode_task
+from minilm.tasks.kinds import CLASSIFICATION, SPAN
 from minilm.tasks.squad import QAData, squad_predictions
 
 
 def load_task_model(name: str, data) -> torch.nn.Module:
     """A checkpoint with the head the task's kind needs."""
-    if data.kind == "span":
-        return load_encoder(name, head="question-answering")
-    return load_encoder(name, num_labels=data.num_labels)
+    kind = data.kind
+    return load_encoder(name, num_labels=kind.num_outputs(data) if kind.head == "classification" else None,
+                        head=kind.head)
 
 
 @torch.inference_mode()
@@ -45,12 +46,10 @@ def predict(model, tokenizer, data: TaskData, max_length: int, batch_size: int, 
         batch = {k: v.to(device) for k, v in pad_batch([examples[i] for i in ids], tokenizer.pad_token_id).items()
                  if k != "labels"}
         begin = time.perf_counter()
-        logits = model(**batch).logits.float()
-        result = logits.squeeze(-1) if data.kind == "regression" else logits.argmax(-1)
-        outputs[ids] = result.cpu().numpy()
+        outputs[ids] = data.kind.predictions(model(**batch).logits.float()).cpu().numpy()
         seconds += time.perf_counter() - begin
     model.train(was_training)
-    if data.kind == "classification":
+    if data.kind is CLASSIFICATION:
         outputs = outputs.astype(int)
     return outputs, len(examples) / max(seconds, 1e-9)
 
@@ -92,9 +91,10 @@ def squad_results(model, tokenizer, data: QAData, features, batch_size: int, dev
 
 def evaluate_model(model, tokenizer, data, max_length: int, batch_size: int, device, span=None,
                    features=None) -> dict:
-    """Task scores (percent), their `main` summary and `examples_per_s`. QA: `span` settings, and the split's
-    `features` when they were encoded already (else encoded here with span.doc_stride)."""
-    if data.kind == "span":
+    """Task scores (percent), their `main` summary and `examples_per_s`. QA: F1 is `main`; `span` holds the
+    post-processing settings and doc_stride (`config.Span`), `features` the split's windows when they were
+    encoded already."""
+    if data.kind is SPAN:
         features = features or encode(data, tokenizer, max_length, span.doc_stride)
         scores, _, _, rate = squad_results(model, tokenizer, data, features, batch_size, device, span)
         return {**scores, "main": scores["f1"], "examples_per_s": rate}
@@ -129,10 +129,11 @@ def write_summary(out: Path, source: str, task: str, dev, best: dict, steps: int
     summary = {"model": source, "task": task, "metric": dev.metric, "best": best,
                "layers": best_model.config.num_hidden_layers, "hidden": best_model.config.hidden_size,
                "parameters": count_parameters(best_model), "steps": steps, "train_seconds": seconds,
-               "max_length": max_length, **({"doc_stride": stride} if dev.kind == "span" else {}),
+               "max_length": max_length, "kind": dev.kind.name,
+               **({"doc_stride": stride} if dev.kind is SPAN else {}),
                **inference_speed(best_model, tokenizer, dev, max_length, device, stride=stride)}
     write_atomic(out / "metrics.json", json.dumps(summary, indent=1))
-    print(f"best dev {'F1' if dev.kind == 'span' else dev.metric}: {best['main']:.2f} at step {best['step']}; "
+    print(f"best dev {dev.kind.metric_name(dev)}: {best['main']:.2f} at step {best['step']}; "
           f"model in {out / 'best'}")
     return summary
 
@@ -143,7 +144,7 @@ def inference_speed(model, tokenizer, data, max_length: int, device, batch_size:
     warm-up batch. The best of `repeats` passes: the least disturbed by whatever else the machine is doing.
     """
     model.to(device)
-    if data.kind == "span":  # a question is a few 384-token windows: fewer of them make as steady a rate
+    if data.kind is SPAN:  # a question is a few 384-token windows: fewer of them make as steady a rate
         subset = data.head(min(examples, 128))
         features = encode(subset, tokenizer, max_length, stride)
         predict_spans(model, tokenizer.pad_token_id, encode(subset.head(4), tokenizer, max_length, stride),

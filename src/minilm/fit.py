@@ -4,14 +4,17 @@ A command describes its run as a `Recipe` (the module trained, the model saved, 
 named loss terms, an optional dev evaluation) built by a function `fit` calls once the accelerator
 exists; `fit` owns everything else, in this order:
 
-1. the accelerator, the run-directory check (nothing written yet) and the seed;
-2. `build(accelerator)`: the command loads models and data and checks its settings; a bad input
-   stops here, before anything is written;
-3. the device step policy (`policy.apply_step_policy`), the run directory, AdamW with its schedule,
-   `accelerator.prepare`, and the resume from the newest checkpoint;
+1. the accelerator, the precision (`policy.resolve_precision`, said in one line), the run-directory check
+   (nothing written yet) and the seed;
+2. `build(runtime)`: the command loads models and data and checks its settings; a bad input
+   stops here, before anything is written; the run's length follows from its batches
+   (`Training.total_steps`);
+3. the device step policy (`policy.apply_step_policy`), the run directory (`run.json` records the
+   resolved precision), AdamW with its schedule, `accelerator.prepare`, and the resume from the newest
+   checkpoint;
 4. the loop: loss terms, backward, clip, optimizer and schedule step; every `log_every` steps (and
    at the last) the terms averaged over ranks, the learning rate, tokens/s and the real (unpadded)
-   tokens trained on so far (earlier sessions of a resumed run included) to `metrics.jsonl`;
+   tokens trained on so far (the earlier parts of a resumed run included) to `metrics.jsonl`;
    every `eval_every` steps (and at the last, and when the wall clock is spent) the dev evaluation,
    the best model kept in `output_dir/best`; every `save_every` steps (and at the last) a checkpoint.
 
@@ -28,13 +31,29 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from minilm.config import Training
 from minilm.data import StepBatches
 from minilm.evaluation import best_so_far, keep_best
-from minilm.errors import require
-from minilm.policy import apply_step_policy
+from minilm.policy import apply_step_policy, resolve_precision
 from minilm.rundir import check_run_dir, start_run_dir
 from minilm.training import (MetricsLog, WallClock, check_finite, load_checkpoint, make_accelerator, make_optimizer,
                              optimizer_step, save_checkpoint)
+
+
+@dataclass
+class Runtime:
+    """What `build` is handed: the accelerator and the precision the run resolved to (bf16 or fp32)."""
+
+    accelerator: Any
+    precision: str
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.accelerator.is_main_process
 
 
 @dataclass
@@ -53,7 +72,6 @@ class Recipe:
     saved: nn.Module
     tokenizer: Any
     batches: StepBatches
-    total_steps: int
     losses: Callable[[nn.Module, dict], dict[str, torch.Tensor]]
     evaluate: Callable[[], dict] | None = None
     metric: str = "main"  # the name of the dev score, for messages
@@ -67,7 +85,7 @@ class FitResult:
     recipe: Recipe
     step: int  # the last step reached
     trained_steps: int  # steps run by this call (0 when a finished run is restarted)
-    seconds: float  # training time of the whole run, earlier sessions of a resumed run included
+    seconds: float  # training time of the whole run, the earlier parts of a resumed run included
     best: dict | None  # the best dev record, when the recipe evaluates
 
     @property
@@ -75,27 +93,30 @@ class FitResult:
         return self.accelerator.is_main_process
 
 
-def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
-    """Run (or resume) the training that `build` describes, under the settings of `cfg` (a TrainConfig)."""
+def fit(training: Training, build: Callable[[Runtime], Recipe], run: dict[str, Any]) -> FitResult:
+    """Run (or resume) the training that `build` describes under `training`; `run` is the run's identity
+    (`rundir.identity` of the command's config), recorded in and checked against `run.json`."""
     from accelerate.utils import set_seed
 
-    accelerator = make_accelerator(cfg)
+    cfg = training
+    accelerator = make_accelerator(cfg.device, cfg.compile)
     out, main = Path(cfg.output_dir), accelerator.is_main_process
-    resume_from = check_run_dir(cfg, main)
+    precision, why = resolve_precision(cfg.precision, accelerator.device)
+    if main:
+        print(why)
+    resume_from = check_run_dir(cfg, run, main)
     set_seed(cfg.seed)
-    recipe = build(accelerator)
-    require(cfg.warmup_steps <= recipe.total_steps,
-            f"warmup_steps {cfg.warmup_steps} is longer than the run ({recipe.total_steps} steps); lower it, or "
-            "pass -1 for 10% of the steps")
-    applied = apply_step_policy(accelerator.device.type, cfg.precision, cfg.compile, [recipe.saved], recipe.teacher)
-    start_run_dir(cfg, accelerator)  # every check passed: only now write to output_dir
-    optimizer, scheduler = make_optimizer(recipe.trained, cfg, recipe.total_steps)
+    recipe = build(Runtime(accelerator, precision))
+    total = cfg.total_steps(recipe.batches.per_epoch)
+    applied = apply_step_policy(accelerator.device.type, precision, cfg.compile, [recipe.saved], recipe.teacher)
+    start_run_dir(cfg, run, {"precision": precision, "precision_reason": why}, accelerator)
+    optimizer, scheduler = make_optimizer(recipe.trained, cfg, total)
     model, optimizer = accelerator.prepare(recipe.trained, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     start, already, seen = 0, 0.0, 0
     if resume_from:
         state = load_checkpoint(accelerator, resume_from)
-        start, already, seen = state["step"], state.get("elapsed_s", 0.0), state.get("tokens", 0)
+        start, already, seen = state["step"], state["elapsed_s"], state["tokens"]
         if main:
             print(f"resuming from {resume_from} (step {start})")
     if main and applied:
@@ -103,8 +124,7 @@ def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
     log = MetricsLog(out, main, start)
     best = best_so_far(out) if resume_from else None
     clock, tokens = WallClock(cfg.max_minutes, already), 0
-    session = WallClock(None)
-    total = recipe.total_steps
+    this_call = WallClock(None)
     step = start
     stop = clock.spent(accelerator)  # a resumed run may have spent its budget already
     with tqdm(total=total, initial=start, desc=recipe.description, disable=not main, dynamic_ncols=True) as bar:
@@ -123,7 +143,7 @@ def fit(cfg, build: Callable[[Any], Recipe]) -> FitResult:
             if step % cfg.log_every == 0 or last:
                 values = {k: accelerator.reduce(v.detach(), reduction="mean").item() for k, v in terms.items()}
                 record = {"step": step, **(values if len(values) > 1 else {}), "loss": sum(values.values()),
-                          "lr": scheduler.get_last_lr()[0], "tokens_per_s": tokens / max(session.elapsed(), 1e-9),
+                          "lr": scheduler.get_last_lr()[0], "tokens_per_s": tokens / max(this_call.elapsed(), 1e-9),
                           "tokens": seen, "elapsed_s": clock.elapsed(), "processes": accelerator.num_processes}
                 bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:,.0f}")
                 log.write(record)

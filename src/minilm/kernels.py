@@ -1,8 +1,7 @@
 """CPU kernels for the distillation step: dropout from 16-bit random integers, and the attention that uses it.
 
 Why (measured in `docs/performance.md` and `benchmarks/cpu_kernels.py`): on CPU,
-`torch.nn.functional.dropout` draws its mask with `bernoulli_`, about 6 ns per element on this
-project's machine, so the student's attention-probability dropout over (batch, heads, seq, seq) cost
+`torch.nn.functional.dropout` draws its mask with `bernoulli_`, several ns per element, so the student's attention-probability dropout over (batch, heads, seq, seq) cost
 more than its matrix multiplies. A dropout on the attention probabilities keeps SDPA on its math path
 anyway, whose bf16 form (softmax upcast to float32 and back) is slower than the plain one below; the
 fused CPU kernel's bf16 backward is slower still, and for bf16 inference at 128 tokens the plain path
@@ -36,9 +35,8 @@ ATTENTION_NAME = "minilm_cpu"
 # The random bits come from two SFC64 streams (numpy), each filling and thresholding its half of the
 # mask, the second half on a worker thread: CPU `random_` runs the Mersenne Twister on one thread. Both
 # streams are seeded from one draw of torch's default generator, so `torch.manual_seed` and checkpointed
-# RNG states still govern the masks, and the split depends only on the mask's size, never on threads.
-# Measured on this project's machine, 1.57M 64-bit draws (a 32x12x128x128 mask): `random_` 6.3-9.5 ms,
-# the two streams 2.5-2.8 ms.
+# RNG states still govern the masks, and the split depends only on the mask's size, never on threads
+# (docs/cpu_kernels.txt times both against `random_`).
 _STREAMS = 2
 _PARALLEL_FROM = 1 << 16  # elements; below this the worker hand-off costs more than it saves
 _worker: ThreadPoolExecutor | None = None
@@ -115,9 +113,8 @@ class FastDropout(nn.Dropout):
         return fast_dropout(x, self.p, self.training)
 
 
-# Longest sequence for which bf16 inference takes the math path. Measured on this project's machine,
-# (batch, 12 heads, seq, 32), 4096 tokens, unpadded / a quarter padded: at 128, 6.5 / 8.8 ms against
-# SDPA's fused kernel's 10.9 / 11.5; at 256, 12.9 / 15.7 against 18.4 / 20.0; at 512 about even.
+# Longest sequence for which bf16 inference takes the math path: up to it the plain path beat SDPA's fused
+# CPU kernel, at 512 tokens they were even (docs/performance.md, docs/cpu_kernels.txt).
 MATH_INFERENCE_MAX_SEQ = 256
 
 

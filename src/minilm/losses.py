@@ -35,10 +35,7 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
     Contiguous, so that the relation KL's chunks are views its matrix multiplies take without copying.
     """
-    batch, seq, hidden = x.shape
-    require(hidden % num_heads == 0,
-            f"hidden size {hidden} is not divisible by {num_heads} relation heads; choose a head count that "
-            f"divides both teacher and student hidden sizes")
+    batch, seq, hidden = x.shape  # the relation heads divide hidden (the objective checks it)
     heads = x.view(batch, seq, num_heads, hidden // num_heads).transpose(1, 2)
     return heads.to(torch.float32, memory_format=torch.contiguous_format)
 
@@ -52,8 +49,7 @@ def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_bias: torch
     most negative float, so exp underflows to 0 and the log stays finite).
     """
     logits = (left * (1.0 / math.sqrt(left.shape[-1]))) @ right.transpose(-1, -2)  # scale the small side
-    if key_bias is not None:
-        # On CPU 4-15x faster than masked_fill_ with a broadcast boolean mask (docs/cpu_kernels.txt).
+    if key_bias is not None:  # an additive bias, not masked_fill_ with a broadcast mask: docs/cpu_kernels.txt
         logits.add_(key_bias)
     return torch.log_softmax(logits, dim=-1)
 
@@ -62,10 +58,9 @@ LOG2_E = math.log2(math.e)
 
 
 def _exp(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    """e^x as 2^(x log2 e). CPU `torch.exp` goes through MKL's vector math library, which on this project's
-    AMD CPU took 0.17-0.31 ms for a (2, 12, 128, 128) float32 map, against 0.06 ms for `exp2`'s own
-    vectorised kernel. Rounding x log2 e costs up to |x| log2(e) 2^-24 relative: 1.5e-6 for x in [-10, 0],
-    where a softmax's mass lies."""
+    """e^x as 2^(x log2 e): on CPU, `torch.exp` goes through MKL's vector math library and `exp2` through
+    torch's own vectorised kernel, several times faster (docs/cpu_kernels.txt). Rounding x log2 e costs up to
+    |x| log2(e) 2^-24 relative: 1.5e-6 for x in [-10, 0], where a softmax's mass lies."""
     return (x.mul_(LOG2_E) if inplace else x * LOG2_E).exp2_()
 
 
@@ -80,10 +75,8 @@ def _rows_kl(t_logp: torch.Tensor, s_logp: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 # Map elements per chunk: 2^19 float32 = 2 MiB, so that the few maps a chunk needs at once stay in the
-# CPU caches, and no whole (batch, heads, seq, seq) map is ever allocated. Measured on this project's
-# machine (v1 losses, forward and backward, bf16 inputs, batch 32): 63-75 ms at 128 tokens against
-# 80-90 ms for whole maps kept for the backward; at 512 tokens 1.0-1.25 s against 2.1 s for row chunks
-# recomputed in the backward.
+# CPU caches, and no whole (batch, heads, seq, seq) map is ever allocated (docs/performance.md compares
+# it with whole maps and with recomputing chunks in the backward).
 CHUNK_ELEMENTS = 1 << 19
 
 
@@ -144,10 +137,8 @@ class _ChunkedRelationKL(torch.autograd.Function):
 
 
 # On CUDA a chunk's maps may take a few hundred MB: 2^25 float32 elements (128 MiB) per map, of which a
-# chunk holds about four at once. At the paper's shapes (128 x 12 heads x 512 tokens) that is 13 chunks
-# per relation instead of the CPU budget's 896 (docs/performance.md, "The GPU path").
+# chunk holds about four at once (docs/performance.md, "The GPU path", counts the chunks at the paper's shapes).
 CHUNK_ELEMENTS_CUDA = 1 << 25
-KERNELS = ("auto", "torch", "triton")
 
 
 def triton_available() -> bool:
@@ -156,16 +147,20 @@ def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def resolve_kernel(kernel: str, device: torch.device) -> str:
-    """"torch" or "triton" for `relation_kl(kernel=...)`: "auto" takes Triton on CUDA when it is installed.
+def resolve_kernel(kernel: str, device: torch.device, head: int | None = None, ieee: bool = False) -> str:
+    """"torch" or "triton" for `relation_kl(kernel=...)`: "auto" takes Triton on CUDA when it is installed and
+    its launch table covers the relation head size `head` (at `ieee`: float32 inputs), else the torch path.
 
     "triton" on CPU tensors runs only under Triton's interpreter (TRITON_INTERPRET=1, slow; for tests).
     """
     import os
 
-    require(kernel in KERNELS, f"relation kernel must be one of {', '.join(KERNELS)}, got '{kernel}'")
     if kernel == "auto":
-        return "triton" if device.type == "cuda" and triton_available() else "torch"
+        if device.type != "cuda" or not triton_available():
+            return "torch"
+        from minilm.relation_kl_triton import covers
+
+        return "triton" if head is None or covers(head, ieee) else "torch"
     if kernel == "triton":
         require(triton_available(), "relation kernel triton needs the triton package: pip install 'minilm[gpu]'")
         require(device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1",
@@ -177,10 +172,6 @@ def resolve_kernel(kernel: str, device: torch.device) -> str:
 def _triton_relation_kl(t_left, t_right, s_left, s_right, mask, heads, row_weight):
     from minilm.relation_kl_triton import TritonRelationKL
 
-    for x in (t_left, s_left):
-        require(x.shape[-1] % heads == 0,
-                f"hidden size {x.shape[-1]} is not divisible by {heads} relation heads; choose a head count that "
-                f"divides both teacher and student hidden sizes")
     tensors = [t_left.detach(), t_right.detach(), s_left, s_right]
     if len({x.dtype for x in tensors}) > 1 or tensors[0].dtype not in (torch.float32, torch.bfloat16, torch.float16):
         tensors = [x.float() for x in tensors]
@@ -215,7 +206,10 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
     row_weight = mask.float() / (num_relation_heads * lengths[:, None])  # (batch, seq)
     device = student_left.device
     with torch.autocast(device.type, enabled=False):  # autocast would run the logits in bf16: -inf - -inf
-        if resolve_kernel(kernel, device) == "triton":
+        head = max(teacher_left.shape[-1], student_left.shape[-1]) // num_relation_heads
+        dtypes = {x.dtype for x in (teacher_left, teacher_right, student_left, student_right)}
+        ieee = len(dtypes) > 1 or not dtypes <= {torch.bfloat16, torch.float16}  # what the kernel is handed
+        if resolve_kernel(kernel, device, head, ieee) == "triton":
             return _triton_relation_kl(teacher_left, teacher_right, student_left, student_right, mask,
                                        num_relation_heads, row_weight)
         t_left = split_heads(teacher_left.detach(), num_relation_heads)
@@ -234,37 +228,22 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
 
 
 def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, attention_mask: torch.Tensor,
-                              version: str = "v1", relations: list[str] | None = None,
-                              num_relation_heads: int | None = None, teacher_heads: int | None = None,
-                              student_heads: int | None = None, query_chunk: int | None = None,
-                              skip: tuple[str, ...] = (), kernel: str = "auto") -> dict[str, torch.Tensor]:
-    """The named self-attention losses of MiniLM (v1) or MiniLMv2 (v2).
+                              pairs: dict[str, tuple[str, str]], num_relation_heads: int,
+                              query_chunk: int | None = None, kernel: str = "auto") -> dict[str, torch.Tensor]:
+    """The named self-attention relation losses of MiniLM (v1) or MiniLMv2 (v2).
 
     teacher, student: mappings (or QKV tuples) with `query`, `key`, `value`, each (batch, seq, hidden).
-    v1: {"attention": L_AT = KL of Q-K attention maps, "value": L_VR = KL of V-V relations}, both with
-        the attention head count, which must be equal for teacher and student (MiniLM Eq. 5-7).
-    v2: one loss per relation in `relations` (qq, kk, vv), with `num_relation_heads` heads.
-    skip: relation names left out (v1 without "value" is the paper's "without value relation" ablation).
+    pairs: name -> (left, right) of the relations to distil: v1 `V1_RELATIONS` (L_AT = KL of the Q-K
+        attention maps, L_VR = KL of the V-V relations; MiniLM Eq. 5-7), with the attention head count,
+        equal for teacher and student; v2 any of `V2_RELATIONS` (MiniLMv2 Eq. 3-5) with relation heads of
+        their own. `num_relation_heads` divides both hidden sizes.
     kernel: the relation KL's implementation (`relation_kl`).
     The total loss is the plain sum of the returned values.
     """
     t = teacher._asdict() if hasattr(teacher, "_asdict") else teacher
     s = student._asdict() if hasattr(student, "_asdict") else student
-    if version == "v1":
-        require(teacher_heads == student_heads,
-                f"MiniLM v1 needs equal attention head counts (teacher {teacher_heads}, student {student_heads}); "
-                "use version v2, whose relation heads are independent of the attention heads")
-        pairs, heads = V1_RELATIONS, teacher_heads
-    elif version == "v2":
-        relations = relations or list(V2_RELATIONS)
-        unknown = [r for r in relations if r not in V2_RELATIONS]
-        require(not unknown, f"unknown relation(s) {unknown}; choose from qq, kk, vv")
-        pairs, heads = {r: V2_RELATIONS[r] for r in relations}, num_relation_heads
-    else:
-        raise ValueError(f"unknown MiniLM version '{version}'")
-    require(heads is not None and heads > 0, "the number of relation heads must be positive")
-    return {name: relation_kl(t[a], t[b], s[a], s[b], attention_mask, heads, query_chunk, kernel)
-            for name, (a, b) in pairs.items() if name not in skip}
+    return {name: relation_kl(t[a], t[b], s[a], s[b], attention_mask, num_relation_heads, query_chunk, kernel)
+            for name, (a, b) in pairs.items()}
 
 
 def token_mse(student: torch.Tensor, teacher: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -280,19 +259,12 @@ def token_mse(student: torch.Tensor, teacher: torch.Tensor, attention_mask: torc
     return squared.sum() / (mask.sum().clamp(min=1) * student.shape[-1])
 
 
-def output_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0,
-              kind: str | None = None) -> torch.Tensor:
-    """Soft-target loss for task-specific distillation (L_OUT, MiniLM Sec. 4.3), averaged over the batch.
-
-    teacher_logits, student_logits: (batch, outputs). kind: "classification" or "regression"; None
-    takes one output for regression (a softmax over one logit is constant, so no classifier has one).
-    Classification: KL(softmax(t/T) || softmax(s/T)) * T^2, the T^2 keeping gradient scale independent
-    of the temperature (Hinton et al. 2015). Regression: mean squared error to the teacher's prediction.
+def output_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Soft-target loss of classification logits (L_OUT, MiniLM Sec. 4.3; Hinton et al. 2015), averaged over
+    the batch: KL(softmax(t/T) || softmax(s/T)) * T^2, the T^2 keeping the gradient's scale independent of
+    the temperature. teacher_logits, student_logits: (batch, classes); float32.
     """
     teacher_logits, student_logits = teacher_logits.detach().float(), student_logits.float()
-    kind = kind or ("regression" if student_logits.shape[-1] == 1 else "classification")
-    if kind == "regression":
-        return F.mse_loss(student_logits, teacher_logits)
     t_logp = torch.log_softmax(teacher_logits / temperature, dim=-1)
     s_logp = torch.log_softmax(student_logits / temperature, dim=-1)
     return F.kl_div(s_logp, t_logp, log_target=True, reduction="batchmean") * temperature ** 2
@@ -321,15 +293,3 @@ def span_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, attentio
     s_logp = torch.log_softmax(student_logits.float() / temperature + bias, dim=1)
     kl = (t_logp.exp() * (t_logp - s_logp)).sum(1)  # (batch, 2)
     return kl.mean(1).mean() * temperature ** 2
-
-
-def task_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
-    """The supervised loss of a sentence task, used by fine-tuning and by distillation's hard-label term.
-
-    logits: (batch, classes) for "classification" with labels (batch,) class ids: mean cross-entropy;
-    (batch, 1) for "regression" with labels (batch,) real values: mean squared error.
-    """
-    logits = logits.float()
-    if kind == "regression":
-        return F.mse_loss(logits.squeeze(-1), labels.float())
-    return F.cross_entropy(logits, labels)

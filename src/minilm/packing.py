@@ -8,9 +8,10 @@
   at a uniformly drawn point. A document's last piece is shorter; a document boundary is never crossed
   unless `cross_documents` is set.
 
-Documents (`document_boundary`): in plain text, `blank` ends a document at a blank line (BERT's pretraining
-format), `heading` starts one at a WikiText article heading (` = Title = `), `line` makes each line one,
-and `file` each file; a record of a TSV/CSV/JSONL file or a hub dataset is always one document.
+Documents (`document_boundary`, read by `corpora.Source.lines`): in plain text, `blank` ends a document at a
+blank line (BERT's pretraining format), `heading` starts one at a WikiText article heading (` = Title = `),
+`line` makes each line one, `file` each file, and `auto` takes each source's own (a named corpus's, else
+`blank`); a record of a TSV/CSV/JSONL file or a hub dataset is always one document.
 
 The special tokens come from the tokenizer itself (its single and pair templates, read off one probe
 encoding), so BERT's `[CLS] A [SEP] B [SEP]` and RoBERTa's `<s> A </s></s> B </s>` both come out right.
@@ -19,59 +20,20 @@ The draws use a generator seeded with 0, so the same corpus and settings always 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from minilm.errors import require
 
-MODES = ("line", "packed")
-BOUNDARIES = ("blank", "heading", "line", "file")
-WIKITEXT_HEADING = re.compile(r"^ ?= [^=].* = ?$")
-
-
 @dataclass(frozen=True)
 class ExampleSettings:
-    mode: str = "packed"
+    """How a corpus becomes examples (`config.Corpus` declares and checks each setting)."""
+
+    mode: str = "packed"  # line or packed
     pair_fraction: float = 0.5
     cross_documents: bool = False
-    document_boundary: str = "blank"
-
-    def check(self) -> None:
-        require(self.mode in MODES, f"examples must be one of {', '.join(MODES)}, got '{self.mode}'")
-        require(self.document_boundary in BOUNDARIES,
-                f"document_boundary must be one of {', '.join(BOUNDARIES)}, got '{self.document_boundary}'")
-        require(0.0 <= self.pair_fraction <= 1.0, f"pair_fraction must be within [0, 1], got {self.pair_fraction}")
-
-
-def read_document_lines(spec: str, text_column: str | None, boundary: str) -> Iterator[tuple[bool, str]]:
-    """(starts a new document, text) for the non-empty lines (or records) of one input, in order."""
-    from minilm.data import _open_text, read_texts
-
-    suffix = Path(spec).suffix.lower()
-    if spec.startswith("hf:") or suffix in (".tsv", ".csv", ".jsonl", ".json"):
-        for text in read_texts(spec, text_column):  # a record is a document
-            yield True, text
-        return
-    with _open_text(Path(spec)) as handle:
-        new_document = True
-        try:
-            for line in handle:
-                if not line.strip():
-                    new_document = new_document or boundary == "blank"
-                    continue
-                if boundary == "line" or (boundary == "heading" and WIKITEXT_HEADING.match(line.rstrip("\n"))):
-                    new_document = True
-                yield new_document, line.strip()
-                new_document = False
-        except UnicodeDecodeError as exc:
-            from minilm.errors import MiniLMError
-
-            raise MiniLMError(f"{spec}: not UTF-8 text (byte {exc.start} of a read block); convert it to UTF-8"
-                              ) from None
+    document_boundary: str = "auto"  # auto: each source's own
 
 
 @dataclass(frozen=True)

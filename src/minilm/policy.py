@@ -1,4 +1,10 @@
-"""The device step policy: every device-specific speed-up of a training step, switched on in one place.
+"""The device policy, decided in one place: which device, which precision, and the step's speed-ups.
+
+`pick_device` turns `--device` into a torch device. `resolve_precision` turns `--precision auto` into bf16
+where the device multiplies bf16 natively (a CUDA device with bf16 support; a CPU with AVX512-BF16 or AMX
+as torch reports them) and fp32 elsewhere, with the reason, and warns when bf16 is asked for on a CPU
+that lacks it (there bf16 matrix products run many times slower than float32: `bf16_slowdown` measures
+how many on the spot). distill, finetune and bench all follow it.
 
 `apply_step_policy` is called once per run, by `fit` (and by the bench's fast step), after the models
 are built and before the first step. What it does depends only on the device, the precision and
@@ -20,8 +26,79 @@ written with a model.
 
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import nn
+
+from minilm.errors import require
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` (the GPU when one is visible), `cpu` or `cuda`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    require(not name.startswith("cuda") or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
+    return torch.device(name)
+
+
+def cpu_features() -> dict[str, bool | str]:
+    """The CPU's name and its bf16 features, as torch's own CPU probe reports them (Linux's flags where
+    this torch lacks the probe)."""
+    try:
+        info = torch._C._cpu._get_cpu_capability()
+        return {"name": str(info.get("cpu_name", "")), "avx512_bf16": bool(info.get("avx512_bf16")),
+                "amx_bf16": bool(info.get("amx_bf16"))}
+    except (AttributeError, RuntimeError):
+        try:
+            with open("/proc/cpuinfo") as handle:
+                flags = set(next((line for line in handle if line.startswith("flags")), "").split())
+        except OSError:
+            flags = set()
+        return {"name": "", "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
+
+
+def native_bf16(device: torch.device) -> tuple[bool, str]:
+    """Whether `device` multiplies bf16 natively, and what says so."""
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported()
+        return ok, f"{torch.cuda.get_device_name(device)} {'supports' if ok else 'lacks'} bf16"
+    features = cpu_features()
+    found = [name for name, key in (("AMX-BF16", "amx_bf16"), ("AVX512-BF16", "avx512_bf16")) if features[key]]
+    cpu = features["name"] or "this CPU"
+    return bool(found), f"{cpu} has {' and '.join(found)}" if found else f"{cpu} has no AVX512-BF16 or AMX"
+
+
+def bf16_slowdown(device: torch.device, n: int = 192, repeats: int = 3) -> float:
+    """How many times slower an n^3 bf16 matrix product is than a float32 one here (best of `repeats`)."""
+    a = torch.randn(n, n, device=device)
+
+    def best(x):
+        x @ x
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            x @ x
+            times.append(time.perf_counter() - start)
+        return min(times)
+    return best(a.bfloat16()) / max(best(a), 1e-9)
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
+    """(bf16 or fp32, the one line that says why) for `--precision auto|bf16|fp32` on `device`.
+
+    An explicit bf16 on a CPU without native bf16 is honoured, with a warning that names the slowdown
+    measured here and now.
+    """
+    native, why = native_bf16(device)
+    if precision == "auto":
+        return ("bf16", f"precision bf16 (auto: {why})") if native else \
+            ("fp32", f"precision fp32 (auto: {why}; bf16 would run emulated)")
+    if precision == "bf16" and device.type == "cpu" and not native:
+        slower = bf16_slowdown(device)
+        return "bf16", (f"warning: precision bf16 on a CPU without native bf16 ({why}): bf16 matrix products "
+                        f"measured {slower:.1f}x slower than float32 here; --precision auto or fp32 runs faster")
+    return precision, f"precision {precision} (as asked)"
 
 
 def keep_freed_memory() -> bool:

@@ -36,6 +36,8 @@ import torch
 import triton
 import triton.language as tl
 
+from minilm.errors import MiniLMError
+
 NEG = tl.constexpr(-1.0e30)  # a padded key's logit: exp(NEG - m) is exactly 0 for any real row maximum m
 
 
@@ -60,18 +62,26 @@ def _dot(x, y, IEEE: tl.constexpr):
 
 
 @triton.jit
+def _program_inputs(TL, TR, SL, SR, stride_tl, stride_tr, stride_sl, stride_sr, seq, heads, dt, ds,
+                    BLOCK: tl.constexpr):
+    """What every program starts from: its example b and head h (grid axis 1 runs over both), its block of
+    positions along axis 0 and which of them exist, and its four inputs' pointers at its head."""
+    pid_bh = tl.program_id(1)
+    b, h = pid_bh // heads, pid_bh % heads
+    own = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    return (b, h, own, own < seq, TL + b * stride_tl + h * dt, TR + b * stride_tr + h * dt,
+            SL + b * stride_sl + h * ds, SR + b * stride_sr + h * ds)
+
+
+@triton.jit
 def _forward_kernel(TL, TR, SL, SR, MASK, KL, STATS,
                     stride_tl, stride_tr, stride_sl, stride_sr, stride_tls, stride_trs, stride_sls, stride_srs,
                     seq, heads, dt, ds, scale_t, scale_s,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_DT: tl.constexpr, BLOCK_DS: tl.constexpr,
                     IEEE: tl.constexpr):
-    pid_m, pid_bh = tl.program_id(0), tl.program_id(1)
-    b, h = pid_bh // heads, pid_bh % heads
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_ok = rows < seq
-    cols_t, cols_s = tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
-    tl_ptr, tr_ptr = TL + b * stride_tl + h * dt, TR + b * stride_tr + h * dt
-    sl_ptr, sr_ptr = SL + b * stride_sl + h * ds, SR + b * stride_sr + h * ds
+    b, h, rows, row_ok, tl_ptr, tr_ptr, sl_ptr, sr_ptr = _program_inputs(
+        TL, TR, SL, SR, stride_tl, stride_tr, stride_sl, stride_sr, seq, heads, dt, ds, BLOCK_M)
+    pid_bh, cols_t, cols_s = tl.program_id(1), tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
     # Running maxima start at NEG, not -inf, so that no inf - inf ever appears: until a row meets a real key
     # its sums are multiplied away (alpha = 0) at the first real one.
     m_t = tl.full([BLOCK_M], NEG, tl.float32)
@@ -141,13 +151,9 @@ def _grad_kernel(TL, TR, SL, SR, MASK, STATS, GRAD, OUT,
     """LEFT: the student's left-input gradient, a program per block of query rows looping over key blocks,
     sum_j g (p_s - p_t) right_j / sqrt(d); else the right-input gradient, a program per block of keys looping
     over query-row blocks, the transpose times left."""
-    pid, pid_bh = tl.program_id(0), tl.program_id(1)
-    b, h = pid_bh // heads, pid_bh % heads
-    own = pid * BLOCK_OWN + tl.arange(0, BLOCK_OWN)
-    own_ok = own < seq
-    cols_t, cols_s = tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
-    tl_ptr, tr_ptr = TL + b * stride_tl + h * dt, TR + b * stride_tr + h * dt
-    sl_ptr, sr_ptr = SL + b * stride_sl + h * ds, SR + b * stride_sr + h * ds
+    b, h, own, own_ok, tl_ptr, tr_ptr, sl_ptr, sr_ptr = _program_inputs(
+        TL, TR, SL, SR, stride_tl, stride_tr, stride_sl, stride_sr, seq, heads, dt, ds, BLOCK_OWN)
+    pid_bh, cols_t, cols_s = tl.program_id(1), tl.arange(0, BLOCK_DT), tl.arange(0, BLOCK_DS)
     if LEFT:
         x_ptr, x_stride = sr_ptr, stride_srs
     else:
@@ -188,12 +194,24 @@ LAUNCH = {  # kernel: {(float32, head size up to): blocks}
 }
 
 
+def covers(head: int, ieee: bool) -> bool:
+    """Whether every launch of the kernels has blocks for this head size and input precision."""
+    return all(any(fp32 == ieee and head <= up_to for fp32, up_to in table) for table in LAUNCH.values())
+
+
 def _launch(kernel: str, ieee: bool, head: int, device: torch.device) -> tuple[int, int, int]:
     """The blocks and warps of one launch; 16 x 16 under the interpreter (CPU tensors), so that small test
-    shapes cross block edges."""
+    shapes cross block edges. A head size the table does not cover is a one-line error (`relation_kl` with
+    kernel auto takes the torch path for those instead)."""
     if device.type != "cuda":
         return 16, 16, 4
-    return next(config for (fp32, up_to), config in LAUNCH[kernel].items() if fp32 == ieee and head <= up_to)
+    config = next((config for (fp32, up_to), config in LAUNCH[kernel].items() if fp32 == ieee and head <= up_to),
+                  None)
+    if config is None:
+        widest = max(up_to for fp32, up_to in LAUNCH[kernel] if fp32 == ieee)
+        raise MiniLMError(f"the Triton relation kernel takes relation heads of up to {widest} dimensions, not {head}; "
+                          "use more --relation-heads, or --relation-kernel torch")
+    return config
 
 
 def _contiguous_rows(x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from minilm.config import ReportConfig
 from minilm.errors import MiniLMError, require
-from minilm.rundir import check_writable
+from minilm.rundir import check_writable, read_run
 
 
 def load_run(directory: str) -> dict:
@@ -39,19 +39,13 @@ def objective_of(path: Path, summary: dict | None) -> str:
     """How the run's model was distilled: the run's own objective (distill), or that of the run whose model a
     fine-tuning started from; "-" for a model that was not distilled."""
     for candidate in [path, *([Path(summary["model"]).parent] if summary and summary.get("model") else [])]:
-        run_file = candidate / "run.json"
-        if run_file.is_file():
-            try:
-                settings = json.loads(run_file.read_text())
-            except json.JSONDecodeError:
-                continue
-            if "objective" in settings or "version" in settings:
-                objective = settings.get("objective", "minilm")
-                if objective == "minilm" and settings.get("version") == "v2":
-                    objective = "minilmv2"
-                if objective == "minilm" and settings.get("value_relation") is False:
-                    objective = "minilm (no value relation)"
-                return objective + (" (task-specific)" if settings.get("task") else "")
+        run = read_run(candidate)
+        settings = run["settings"] if run else {}
+        if "objective" in settings:
+            objective = settings["objective"]
+            if objective == "minilm" and settings.get("value_relation") is False:
+                objective = "minilm (no value relation)"
+            return objective + (" (task-specific)" if settings.get("task") else "")
     return "-"
 
 
@@ -115,24 +109,27 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
     """
     from itertools import islice
 
-    from minilm.data import read_texts
+    from minilm.corpora import resolve
     from minilm.evaluation import inference_speed, load_task_model
-    from minilm.models import load_model_config, load_tokenizer, pick_device
+    from minilm.models import load_model_config, load_tokenizer
+    from minilm.policy import pick_device
     from minilm.tasks.glue import TaskData
-    from minilm.tasks.squad import is_squad_task, load_squad
+    from minilm.tasks.kinds import SPAN, kind_named
+    from minilm.tasks.squad import load_squad
 
     device = pick_device(cfg.device)
     texts = None
     for run in runs:
         best = str(Path(run["dir"]) / "best")
         task = run["summary"].get("task", "")
-        if is_squad_task(task):
+        if kind_named(run["summary"]["kind"]) is SPAN:
             data, max_length = load_squad(task, "dev").head(cfg.speed_examples), run["summary"].get("max_length", 384)
         else:
             if texts is None:
                 require(cfg.speed_data is not None, f"{run['dir']} is a sentence-task run: pass --speed-data TEXTS "
                                                     "to time it on")
-                texts = [(t,) for t in islice(read_texts(cfg.speed_data), cfg.speed_examples)]
+                every_text = (text for source in resolve([cfg.speed_data]) for text in source.texts(None))
+                texts = [(t,) for t in islice(every_text, cfg.speed_examples)]
                 require(len(texts) > 0, f"no texts in {cfg.speed_data}")
             num_labels = load_model_config(best).num_labels
             data, max_length = TaskData(texts, [0] * len(texts), ("0",) * num_labels, "accuracy", cfg.speed_data), 128

@@ -1,10 +1,12 @@
 """Run directories: what identifies a run, who may write into one, and what `--overwrite` may delete.
 
-A run directory holds `run.json` (the settings that define the run), `metrics.jsonl`, `checkpoints/`, the
-final `model/` or `best/`, `metrics.json` and `tensorboard/`, and while a run is writing it, `.lock`.
+A run directory holds `run.json` (its format, the settings that define the run, and what `auto` settings
+resolved to on this machine), `metrics.jsonl`, `checkpoints/`, the final `model/` or `best/`, `metrics.json`
+and `tensorboard/`, and while a run is writing it, `.lock`.
 Rules:
-* the run's identity is its settings minus those that may change on a resume (`RESUMABLE`), and never
-  where the directory lives: `runs/x`, `runs/x/`, its absolute path or the directory after a move are one run;
+* the run's identity is its settings minus those declared `resumable` (they may change on a resume), and
+  never where the directory lives: `runs/x`, `runs/x/`, its absolute path or the directory after a move are
+  one run; a run directory of another `RUN_FORMAT` (an earlier minilm) is refused, never half-read;
 * one run at a time: the first holds an OS lock on `.lock` (released by the OS when the process ends,
   even by SIGKILL), a second is refused with the first one's process id;
 * a directory with files that minilm did not write is never written into, and `--overwrite` deletes
@@ -14,7 +16,6 @@ Every check here happens before anything is written.
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import json
 import os
@@ -25,21 +26,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from minilm.config import field_default, to_dict
 from minilm.errors import MiniLMError, require
+from minilm.settings import flatten, resumable_names
 
-# Settings that may change between a run and its resumption without making it another run.
-RESUMABLE = {"output_dir", "max_minutes", "resume", "overwrite", "log_every", "save_every", "keep", "device",
-             "cache_dir", "eval_every", "compile"}
+RUN_FORMAT = 2  # run.json's layout: {"format", "settings", "resolved"}
 # What minilm writes into a run directory: all that --overwrite may delete.
 RUN_FILES = ("run.json", "metrics.jsonl", "metrics.json", "checkpoints", "model", "best", "tensorboard")
 LOCK = ".lock"
 _held: dict[tuple[int, int], Any] = {}  # (device, inode) of a .lock file -> this process's open, locked handle
 
 
-def settings(cfg) -> dict[str, Any]:
-    """What identifies a run: every setting but those a resume may change."""
-    return {k: v for k, v in to_dict(cfg).items() if k not in RESUMABLE}
+def identity(cfg) -> dict[str, Any]:
+    """What identifies a run of command config `cfg`: every setting but the resumable ones."""
+    skip = resumable_names(type(cfg))
+    return {k: v for k, v in flatten(cfg).items() if k not in skip}
 
 
 def check_writable(path: str | Path, what: str) -> None:
@@ -121,14 +121,15 @@ def _foreign(out: Path) -> list[str]:
                   and not p.name.startswith((".tmp-", ".old-")))
 
 
-def check_run_dir(cfg, main: bool = True) -> Path | None:
-    """Check the output directory without writing; return the checkpoint to resume from, if any.
+def check_run_dir(training, run: dict[str, Any], main: bool = True) -> Path | None:
+    """Check `training.output_dir` without writing; return the checkpoint to resume from, if any.
 
-    A directory holding another run (different settings) is refused unless `overwrite` is set; one holding
-    this run resumes from its newest checkpoint when `resume` is set; one with files minilm did not write,
-    or one another run is writing, is refused. `main`: only the main process checks the lock.
+    `run` is the run's identity (`identity(cfg)`). A directory holding another run (different settings) is
+    refused unless `overwrite` is set; one holding this run resumes from its newest checkpoint when `resume`
+    is set; one with files minilm did not write, or one another run is writing, is refused. `main`: only
+    the main process checks the lock.
     """
-    out = Path(cfg.output_dir)
+    out = Path(training.output_dir)
     require(not out.exists() or out.is_dir(), f"output_dir {out} exists and is not a directory")
     check_writable(out, "output_dir")
     if not out.is_dir() or not any(out.iterdir()):
@@ -141,7 +142,7 @@ def check_run_dir(cfg, main: bool = True) -> Path | None:
         foreign = _foreign(out)
         raise MiniLMError(f"output_dir {out} holds files that minilm did not write ({', '.join(foreign[:3])}"
                           f"{', ...' if len(foreign) > 3 else ''}); choose another --output-dir")
-    if cfg.overwrite:
+    if training.overwrite:
         return None
     try:
         previous = json.loads(run_file.read_text())
@@ -149,37 +150,48 @@ def check_run_dir(cfg, main: bool = True) -> Path | None:
     except (json.JSONDecodeError, MiniLMError, UnicodeDecodeError) as exc:
         raise MiniLMError(f"output_dir {out} has a damaged run.json ({getattr(exc, 'msg', exc)}); pass --overwrite "
                           "to start this run afresh (minilm deletes only its own files)") from None
-    previous.pop("output_dir", None)  # written by earlier versions; where a run lives is not what it is
-    current = settings(cfg)
-    defaults = {f.name: field_default(f) for f in dataclasses.fields(cfg)}
-    # A setting that a later minilm added is no change while it keeps its default (the earlier run had it too).
-    changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k)
-                     and not (k not in previous and current.get(k) == defaults.get(k)))
+    require(previous.get("format") == RUN_FORMAT and isinstance(previous.get("settings"), dict),
+            f"output_dir {out} holds a run of an earlier minilm version (run format {previous.get('format', 1)}, "
+            f"now {RUN_FORMAT}); pass --overwrite to start it afresh, or choose another --output-dir")
+    before = previous["settings"]
+    changed = sorted(k for k in set(run) | set(before) if run.get(k) != before.get(k))
     require(not changed, f"output_dir {out} holds a different run (changed: {', '.join(changed[:5])}); "
                          "choose another --output-dir, or pass --overwrite to replace it")
     checkpoints = list_checkpoints(out)
-    require(cfg.resume or not checkpoints, f"output_dir {out} holds a started run; pass --resume or --overwrite")
+    require(training.resume or not checkpoints, f"output_dir {out} holds a started run; pass --resume or --overwrite")
     return checkpoints[-1] if checkpoints else None
 
 
-def start_run_dir(cfg, accelerator) -> None:
-    """Take the directory's lock, clear a previous run under `overwrite` (minilm's files only), record the run."""
-    out = Path(cfg.output_dir)
+def start_run_dir(training, run: dict[str, Any], resolved: dict[str, Any], accelerator) -> None:
+    """Take the directory's lock, clear a previous run under `overwrite` (minilm's files only), record the run:
+    its identity and what its `auto` settings resolved to here."""
+    out = Path(training.output_dir)
     if accelerator.is_main_process:
         try:
             out.mkdir(parents=True, exist_ok=True)
             acquire_lock(out)
-            if cfg.overwrite:
+            if training.overwrite:
                 for name in RUN_FILES:
                     target = out / name
                     if target.is_dir():
                         shutil.rmtree(target)
                     elif target.exists():
                         target.unlink()
-            write_atomic(out / "run.json", json.dumps(settings(cfg), indent=1, sort_keys=True))
+            record = {"format": RUN_FORMAT, "settings": run, "resolved": resolved}
+            write_atomic(out / "run.json", json.dumps(record, indent=1, sort_keys=True))
         except OSError as exc:
             raise MiniLMError(f"cannot write to output_dir {out}: {exc.strerror or exc}") from None
     accelerator.wait_for_everyone()
+
+
+def read_run(out: Path) -> dict[str, Any] | None:
+    """The run.json of a run directory ({"format", "settings", "resolved"}), or None when it has none that this
+    version writes."""
+    try:
+        record = json.loads((Path(out) / "run.json").read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == RUN_FORMAT else None
 
 
 def write_atomic(path: Path, text: str) -> None:

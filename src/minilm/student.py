@@ -16,6 +16,6 @@ def make_student(cfg: StudentConfig) -> Path:
     require(not out.exists() or (out.is_dir() and not any(out.iterdir())), f"output_dir {out} is not empty; choose another")
     check_writable(out, "output_dir")
     tokenizer = load_tokenizer(cfg.teacher)
-    student = build_student(cfg, load_encoder(cfg.teacher), tokenizer)
+    student = build_student(cfg.student, load_encoder(cfg.teacher), tokenizer, cfg.dropout, cfg.seed)
     save_model(student, tokenizer, out)
     return out

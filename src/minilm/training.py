@@ -22,26 +22,29 @@ import torch
 from minilm.errors import MiniLMError, require
 from minilm.rundir import list_checkpoints
 
-def make_accelerator(cfg):
-    """An `Accelerator` for the configured device (one process, or DDP under torchrun/accelerate launch).
+
+def make_accelerator(device: str, compile: bool = False):
+    """An `Accelerator` for `device` (auto, cpu, cuda): one process, or DDP under torchrun/accelerate launch.
 
     Mixed precision is not delegated to it: the loops open `autocast` themselves around the model
     code only, so that the relation softmax/KL visibly stays in float32.
     """
     from accelerate import Accelerator
 
-    require(cfg.device != "cuda" or torch.cuda.is_available(), "device cuda asked for, but no GPU is visible")
+    from minilm.policy import pick_device
+
     # accelerate only forms a multi-process CPU group (gloo) when told cpu=True.
-    cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
-    return Accelerator(cpu=cpu, mixed_precision="no", dynamo_backend="inductor" if cfg.compile else "no")
+    cpu = pick_device(device).type == "cpu"
+    return Accelerator(cpu=cpu, mixed_precision="no", dynamo_backend="inductor" if compile else "no")
 
 
 def autocast(device_type: str, precision: str):
-    """bf16 autocast for model code (projections, attention); the losses cast to float32 themselves."""
+    """bf16 autocast for model code (projections, attention); the losses cast to float32 themselves.
+    `precision` is a resolved one (bf16 or fp32: `policy.resolve_precision`)."""
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def make_optimizer(model: torch.nn.Module, cfg, total_steps: int):
+def make_optimizer(model: torch.nn.Module, training, total_steps: int):
     """AdamW (no decay on biases and LayerNorm) with linear warm-up then linear decay to zero."""
     from transformers import get_linear_schedule_with_warmup
 
@@ -49,12 +52,12 @@ def make_optimizer(model: torch.nn.Module, cfg, total_steps: int):
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": training.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     try:  # the fused kernel (CPU and CUDA in recent torch) is several times faster than the loop
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=True)
+        optimizer = torch.optim.AdamW(groups, lr=training.lr, betas=tuple(training.betas), fused=True)
     except (RuntimeError, TypeError):
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
-    warmup = cfg.warmup_steps if cfg.warmup_steps >= 0 else total_steps // 10
+        optimizer = torch.optim.AdamW(groups, lr=training.lr, betas=tuple(training.betas))
+    warmup = training.warmup_steps if training.warmup_steps >= 0 else total_steps // 10
     warmup = min(warmup, max(total_steps - 1, 0))
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
@@ -128,11 +131,12 @@ def load_checkpoint(accelerator, checkpoint: Path) -> dict[str, Any]:
         raise MiniLMError(f"checkpoint {checkpoint} is incomplete or damaged ({first}); delete it to resume from "
                           "the one before, or pass --overwrite to start afresh") from None
     rng = state / f"{RNG_FILE}_{accelerator.process_index}.pt"
-    if rng.is_file():  # absent from checkpoints written before it existed
-        saved = torch.load(rng, weights_only=True)
-        torch.set_rng_state(saved["cpu"])
-        if saved["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda"])
+    require(rng.is_file(), f"checkpoint {checkpoint} has no {rng.name}; delete it to resume from the one before, or "
+                           "pass --overwrite to start afresh")
+    saved = torch.load(rng, weights_only=True)
+    torch.set_rng_state(saved["cpu"])
+    if saved["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda"])
     return json.loads((Path(checkpoint) / "trainer.json").read_text())
 
 
@@ -185,8 +189,8 @@ def check_finite(loss: torch.Tensor, step: int, out: Path) -> None:
 class WallClock:
     """A wall-clock budget that all ranks agree on (the slowest rank decides).
 
-    `already` is the training time of earlier sessions of a resumed run: the budget and the reported
-    training time cover the whole run, not only this session.
+    `already` is the training time of the earlier parts of a resumed run: the budget and the reported
+    training time cover the whole run, not only this process's part.
     """
 
     def __init__(self, minutes: float | None, already: float = 0.0):

@@ -25,38 +25,33 @@ from typing import Any
 
 import torch
 
-from minilm.errors import require
-from minilm.losses import output_kl, span_kl, span_loss, task_loss
+from minilm.config import DistilBERTLoss, Objective, OutputLoss
 from minilm.training import autocast
 
-NAMES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse")
 
-
-def build_objective(cfg, teacher, student, tokenizer=None, full: bool = False):
-    """The objective `cfg.objective` for this teacher and student; `full` runs whole models (logits too).
+def build_objective(objective: Objective, teacher, student, tokenizer=None, full: bool = False,
+                    distilbert: DistilBERTLoss | None = None):
+    """The objective `objective.objective` for this teacher and student; `full` runs whole models (logits too).
 
     Fails with a one-line error on settings the objective cannot honour, before anything is written.
     The objective's `notes` say what a run should be told once (e.g. terms that cannot run).
     """
-    require(cfg.objective in NAMES, f"unknown objective '{cfg.objective}'; choose one of {', '.join(NAMES)}")
-    require(cfg.objective == "minilm" or cfg.version == "v1",
-            f"--version v2 belongs to the minilm objective (it is --objective minilmv2), not to {cfg.objective}")
-    if cfg.objective in ("minilm", "minilmv2"):
+    name = objective.objective
+    if name in ("minilm", "minilmv2"):
         from minilm.objectives.minilm import MiniLM
 
-        return MiniLM(cfg, teacher, student, full)
-    if cfg.objective == "tinybert":
+        return MiniLM(objective, teacher, student, full)
+    if name == "tinybert":
         from minilm.objectives.tinybert import TinyBERT
 
-        return TinyBERT(cfg, teacher, student, full)
-    if cfg.objective == "distilbert":
+        return TinyBERT(objective, teacher, student, full)
+    if name == "distilbert":
         from minilm.objectives.distilbert import DistilBERT
 
-        require(tokenizer is not None, "the distilbert objective needs the tokenizer")
-        return DistilBERT(cfg, teacher, student, tokenizer, full)
+        return DistilBERT(distilbert or DistilBERTLoss(), teacher, student, tokenizer, full)
     from minilm.objectives.hidden_mse import HiddenMSE
 
-    return HiddenMSE(cfg, teacher, student, full)
+    return HiddenMSE(objective, teacher, student, full)
 
 
 def autograd_copy(value: Any) -> Any:
@@ -72,28 +67,25 @@ def autograd_copy(value: Any) -> Any:
     return value
 
 
-def distill_losses(objective, student_view, batch: dict, cfg, device_type: str, kind: str | None = None
-                   ) -> dict[str, torch.Tensor]:
-    """The named loss terms of one step: the teacher without autograd, the student, the objective's terms,
-    and for a task-specific run (`cfg.task`) `L_OUT` (+ the hard-label term) on the task logits of `kind`:
-    output_kl for sentence tasks, span_kl over start and end scores for QA ("span").
+def distill_losses(objective, student_view, batch: dict, precision: str, device_type: str, kind=None,
+                   output: OutputLoss | None = None) -> dict[str, torch.Tensor]:
+    """The named loss terms of one step: the teacher without autograd, the student, the objective's terms, and
+    for a task-specific run (`kind`, a `tasks.kinds.TaskKind`) `L_OUT` weighted by `output` (+ the hard-label
+    term) on the task logits.
 
-    `student_view` is the objective's student view as `fit` wrapped it (DDP, compile).
+    `student_view` is the objective's student view as `fit` wrapped it (DDP, compile); `precision` bf16 or fp32.
     """
     inputs = objective.inputs(batch)
-    with torch.inference_mode(), autocast(device_type, cfg.precision):
+    with torch.inference_mode(), autocast(device_type, precision):
         t_features, t_logits = objective.teacher_view(**inputs)
     t_features, t_logits = autograd_copy((t_features, t_logits))
-    with autocast(device_type, cfg.precision):
+    with autocast(device_type, precision):
         s_features, s_logits = student_view(**inputs)
     losses = objective.losses(t_features, s_features, batch)
-    if cfg.task and kind == "span":  # QA: start and end distributions over the window's tokens
-        losses["output"] = cfg.output_weight * span_kl(t_logits, s_logits, batch["attention_mask"], cfg.temperature)
-        if cfg.hard_label_weight > 0:
-            losses["hard"] = cfg.hard_label_weight * span_loss(s_logits[..., 0], s_logits[..., 1],
-                                                               batch["start_positions"], batch["end_positions"])
-    elif cfg.task:
-        losses["output"] = cfg.output_weight * output_kl(t_logits, s_logits, cfg.temperature, kind)
-        if cfg.hard_label_weight > 0:
-            losses["hard"] = cfg.hard_label_weight * task_loss(s_logits, batch["labels"], kind)
+    if kind is not None:
+        output = output or OutputLoss()
+        losses["output"] = output.output_weight * kind.output_loss(t_logits, s_logits, batch["attention_mask"],
+                                                                   output.temperature)
+        if output.hard_label_weight > 0:
+            losses["hard"] = output.hard_label_weight * kind.loss(s_logits, batch)
     return losses

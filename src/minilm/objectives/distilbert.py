@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minilm.config import DistilBERTLoss
 from minilm.errors import require
 from minilm.losses import output_kl
-from minilm.models import masked_lm_head, new_masked_lm_head
+from minilm.models import has_masked_lm, masked_lm_head, new_masked_lm_head
 from minilm.objectives.views import EncoderView, freeze_pooler, model_inputs, projection
 
 
@@ -56,13 +57,13 @@ def cosine_loss(student: torch.Tensor, teacher: torch.Tensor, attention_mask: to
 
 
 class DistilBERT:
-    def __init__(self, cfg, teacher, student, tokenizer, full: bool = False):
-        require(cfg.distilbert_mlm in ("auto", "on", "off"),
-                f"distilbert_mlm must be auto, on or off, got '{cfg.distilbert_mlm}'")
-        teacher_head = not full and type(teacher).__name__.endswith("ForMaskedLM")  # see distill.load_teacher
+    def __init__(self, cfg: DistilBERTLoss, teacher, student, tokenizer, full: bool = False):
+        teacher_head = not full and has_masked_lm(teacher)  # distill.load_teacher loads the head when there is one
         require(cfg.distilbert_mlm != "on" or teacher_head,
                 f"distilbert_mlm on needs a teacher with a masked-LM head (a BertForMaskedLM checkpoint); "
-                f"'{cfg.teacher}' has none{' in a task-specific run' if full else ''}: use --distilbert-mlm auto or off")
+                f"'{teacher.name_or_path}' has none{' in a task-specific run' if full else ''}: use --distilbert-mlm "
+                "auto or off")
+        require(tokenizer is not None, "the distilbert objective needs the tokenizer")
         self.mlm = teacher_head and cfg.distilbert_mlm != "off"
         self.cfg, self.notes = cfg, []
         if not self.mlm and cfg.distilbert_mlm == "auto":
@@ -105,7 +106,7 @@ class DistilBERT:
             gold = batch["input_ids"][batch["masked_positions"]]
             if gold.numel():  # a batch with no chosen token has no masked-LM terms
                 terms["ce"] = cfg.distilbert_alpha_ce * output_kl(teacher["mlm_logits"], student["mlm_logits"],
-                                                                  cfg.distilbert_temperature, "classification")
+                                                                  cfg.distilbert_temperature)
                 terms["mlm"] = cfg.distilbert_alpha_mlm * F.cross_entropy(student["mlm_logits"].float(), gold)
             else:
                 zero = student["hidden"][-1].sum() * 0.0

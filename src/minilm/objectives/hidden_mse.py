@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from minilm.config import Objective
 from minilm.losses import token_mse
 from minilm.objectives.views import EncoderView, freeze_pooler, model_inputs, projection
 from minilm.relations import layer_index
 
 
 class HiddenMSE:
-    def __init__(self, cfg, teacher, student, full: bool = False):
+    def __init__(self, cfg: Objective, teacher, student, full: bool = False):
         self.teacher_index = layer_index(teacher, cfg.teacher_layer) + 1  # hidden states start with embeddings
         w = projection(student.config.hidden_size, teacher.config.hidden_size)
         self.teacher_view = EncoderView(teacher, full)

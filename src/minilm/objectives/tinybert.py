@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from minilm.errors import require
+from minilm.config import Objective
 from minilm.losses import token_mse
 from minilm.models import default_init_layers
 from minilm.objectives.views import EncoderView, freeze_pooler, model_inputs, projection
@@ -52,7 +53,7 @@ def attention_score_mse(t_query: torch.Tensor, t_key: torch.Tensor, s_query: tor
 class TinyBERT:
     """The `tinybert` objective: views read every mapped layer's Q/K and hidden states."""
 
-    def __init__(self, cfg, teacher, student, full: bool = False):
+    def __init__(self, cfg: Objective, teacher, student, full: bool = False):
         t, s = teacher.config, student.config
         require(t.num_attention_heads == s.num_attention_heads,
                 f"tinybert compares attention scores head by head and needs equal head counts (teacher "

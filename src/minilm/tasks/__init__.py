@@ -1,43 +1,81 @@
 """The tasks a student is fine-tuned, evaluated and task-specifically distilled on.
 
-Two kinds of data, each with a `kind`:
-* sentence tasks (`glue.py`): the nine GLUE tasks and custom TSV/CSV/JSONL tasks, "classification" or
-  "regression", a sequence-classification head;
-* extractive question answering (`squad.py`): SQuAD 2.0 (`squad2`) and 1.1 (`squad`), "span", a
+Two kinds of data, each with a `kind` (`tasks.kinds`: what head, loss, L_OUT and metric follow):
+* sentence tasks (`glue.py`): the nine GLUE tasks and custom TSV/CSV/JSONL tasks, CLASSIFICATION or
+  REGRESSION, a sequence-classification head;
+* extractive question answering (`squad.py`): SQuAD 2.0 (`squad2`) and 1.1 (`squad`), SPAN, a
   question-answering head (start and end scores per token).
 
-`load_task` reads either, `encode` turns either into features `data.StepBatches` can batch.
+`load_task` reads either from a `config.Task` section, `encode` turns either into features
+`data.StepBatches` can batch, `describe_splits` says what was read (and what looks wrong).
 """
 
 from __future__ import annotations
 
-import torch
-
-from minilm.losses import span_loss, task_loss
-from minilm.tasks import glue
-from minilm.tasks.squad import QAData, encode_squad, is_squad_task, load_squad
-
-LABEL_KEYS = ("labels", "start_positions", "end_positions")  # what a batch holds beside the model inputs
+from minilm.config import Task
+from minilm.tasks.glue import encode_task, read_sentence_task
+from minilm.tasks.kinds import SPAN, TaskKind
+from minilm.tasks.squad import encode_squad, is_squad_task, load_squad
 
 
-def load_task(task: str, split: str, task_dir: str | None = None, text_columns: list[str] | None = None,
-              label_column: str | None = None, regression: bool = False, skip_bad_rows: bool = False,
-              label_names: tuple | None = None):
-    """One split of any task: `QAData` for squad2/squad, `glue.TaskData` for the others."""
-    if is_squad_task(task) and not text_columns:
-        return load_squad(task, split, task_dir)
-    return glue.load_task(task, split, task_dir, text_columns, label_column, regression, skip_bad_rows, label_names)
+def task_kind_of(task: Task) -> TaskKind | None:
+    """SPAN for squad2/squad (unless custom text columns make it a sentence task), None when the kind
+    follows from the data (classification or regression); used before any data is read."""
+    return SPAN if task.task and is_squad_task(task.task) and not task.text_columns else None
+
+
+def max_length_for(max_length: int | None, task: Task | None) -> int:
+    """`max_length`, or the task kind's default (384 for SQuAD's windows, else 128)."""
+    if max_length is not None:
+        return max_length
+    kind = task_kind_of(task) if task is not None else None
+    return (kind or TaskKind).default_max_length
+
+
+def load_task(task: Task, split: str, label_names: tuple | None = None):
+    """One split of the task a `Task` section names (`QAData` for SQuAD, `glue.TaskData` otherwise), cut to
+    `max_examples`. `label_names` fixes a sentence task's class order (the training split's, or a model's)."""
+    if task_kind_of(task) is SPAN:
+        data = load_squad(task.task, split, task.task_dir)
+    else:
+        data = read_sentence_task(task.task, split, task.task_dir, task.text_columns, task.label_column,
+                                  task.regression, task.skip_bad_rows, label_names)
+    return data.head(task.max_examples)
 
 
 def encode(data, tokenizer, max_length: int, stride: int = 128):
     """Model inputs of a split: windows with start/end labels for QA, one example per item otherwise."""
-    if isinstance(data, QAData):
-        return encode_squad(data, tokenizer, max_length, stride)
-    return glue.encode_task(data, tokenizer, max_length)
+    return encode_squad(data, tokenizer, max_length, stride) if data.kind is SPAN else \
+        encode_task(data, tokenizer, max_length)
 
 
-def supervised_loss(outputs, batch: dict, kind: str) -> torch.Tensor:
-    """The task's own loss on a model's outputs: span loss for QA, cross-entropy or MSE for sentence tasks."""
-    if kind == "span":
-        return span_loss(outputs.start_logits, outputs.end_logits, batch["start_positions"], batch["end_positions"])
-    return task_loss(outputs.logits, batch["labels"], kind)
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def describe_splits(train, dev) -> list[str]:
+    """Lines saying what a run read: examples per split, the label set with counts, and warnings (labels that
+    mix numbers and words, dev labels the training split lacks, skipped rows)."""
+    size = (lambda d: f"{len(d.examples):,} questions") if train.kind is SPAN else (lambda d: f"{len(d.labels):,}")
+    lines = [f"task: {train.kind.name}, train {size(train)} ({train.source}), dev {size(dev)} ({dev.source})"]
+    if train.label_names is not None:
+        counts = [sum(1 for y in train.labels if y == i) for i in range(len(train.label_names))]
+        shown = train.display_names or train.label_names
+        lines.append("labels (train): " + ", ".join(f"{name} {n:,}" for name, n in zip(shown, counts)))
+        numbers = [name for name in train.label_names if _is_number(name)]
+        words = [name for name in train.label_names if not _is_number(name)]
+        if numbers and words:
+            lines.append(f"warning: the labels of {train.source} mix numbers ({', '.join(numbers[:3])}) and words "
+                         f"({', '.join(words[:3])}); a typo in a label file trains as a class of its own")
+    if getattr(dev, "unseen", None):
+        shown = ", ".join(f"'{label}' ({n})" for label, n in dev.unseen.most_common(5))
+        lines.append(f"warning: {dev.source} has labels the training split lacks: {shown}; those "
+                     f"{sum(dev.unseen.values())} example(s) are left out of the dev score")
+    for split in (train, dev):
+        if split.skipped:
+            lines.append(f"skipped {split.skipped} malformed row(s) in {split.source}")
+    return lines

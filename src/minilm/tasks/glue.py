@@ -1,35 +1,37 @@
-"""Labeled task data: the nine GLUE tasks in their tab-separated formats, and custom TSV/CSV/JSONL.
+"""Labeled sentence tasks: the nine GLUE tasks in their tab-separated formats, and custom TSV/CSV/JSONL.
 
 A GLUE task is read from `<task_dir>/<split>.tsv` (default task_dir: DATA_ROOT/glue/<TASK DIR>);
-CoLA has no header and four columns, the others have a header and are read by column name.
-With `task_dir="hf"`, the task comes from the hub's `glue` dataset instead (needs `datasets`).
+CoLA has no header and four columns, the others have a header and are read by column name. STS-B is
+read from the STS benchmark's official files (DATA_ROOT/stsb/sts-{train,dev,test}.csv: tab-separated, no
+header, score and sentence pair in columns 5-7; GLUE's STS-B train and dev are the same pairs), whose
+test split is labelled. With `task_dir="hf"`, the task comes from the hub's `glue` dataset instead.
 
 A custom task names its text column(s) and label column; labels are class names (sorted, mapped to
-0..n-1 from the training split) or real numbers with `regression=True`. Malformed rows (wrong column
-count, unknown label, empty text) stop with an error naming the file and line, or are skipped and
-counted when `skip_bad_rows` is set.
+0..n-1 from the training split) or real numbers with `regression=True`; a dev label the training split
+lacks is left out of the split and counted (`TaskData.unseen`). Malformed rows (wrong column count,
+unknown label, empty text) stop with an error naming the file and line, or are skipped and counted
+when `skip_bad_rows` is set.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from minilm.config import DATA_ROOT
+from minilm import hub
+from minilm.corpora import data_root
 from minilm.errors import MiniLMError, require
-
-csv.field_size_limit(sys.maxsize)
+from minilm.readers import read_rows
+from minilm.tasks.kinds import CLASSIFICATION, REGRESSION, TaskKind
 
 
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
-    directory: str  # folder name under DATA_ROOT/glue
+    directory: str  # folder under DATA_ROOT
     text_columns: tuple  # header names, or indices for header-less files
     label_column: str | int | None
     labels: tuple | None  # class names in label-id order; None for regression
@@ -37,25 +39,28 @@ class TaskSpec:
     header: bool = True
     display: tuple | None = None  # names a fine-tuned model reports for `labels` (None: the labels themselves)
     splits: dict = field(default_factory=lambda: {"train": "train", "dev": "dev", "test": "test"})
+    delimiter: str | None = None  # None: by the file's suffix (tab for .tsv)
+    custom: bool = False
 
 
 GLUE_TASKS = {
-    "cola": TaskSpec("cola", "CoLA", (3,), 1, ("0", "1"), "mcc", header=False,
+    "cola": TaskSpec("cola", "glue/CoLA", (3,), 1, ("0", "1"), "mcc", header=False,
                      display=("unacceptable", "acceptable")),
-    "sst2": TaskSpec("sst2", "SST-2", ("sentence",), "label", ("0", "1"), "accuracy",
+    "sst2": TaskSpec("sst2", "glue/SST-2", ("sentence",), "label", ("0", "1"), "accuracy",
                      display=("negative", "positive")),
-    "mrpc": TaskSpec("mrpc", "MRPC", ("#1 String", "#2 String"), "Quality", ("0", "1"), "accuracy_f1",
+    "mrpc": TaskSpec("mrpc", "glue/MRPC", ("#1 String", "#2 String"), "Quality", ("0", "1"), "accuracy_f1",
                      display=("not_equivalent", "equivalent")),
-    "qqp": TaskSpec("qqp", "QQP", ("question1", "question2"), "is_duplicate", ("0", "1"), "accuracy_f1",
+    "qqp": TaskSpec("qqp", "glue/QQP", ("question1", "question2"), "is_duplicate", ("0", "1"), "accuracy_f1",
                     display=("not_duplicate", "duplicate")),
-    "stsb": TaskSpec("stsb", "STS-B", ("sentence1", "sentence2"), "score", None, "pearson_spearman"),
-    "mnli": TaskSpec("mnli", "MNLI", ("sentence1", "sentence2"), "gold_label",
+    "stsb": TaskSpec("stsb", "stsb", (5, 6), 4, None, "pearson_spearman", header=False, delimiter="\t",
+                     splits={"train": "sts-train", "dev": "sts-dev", "test": "sts-test"}),
+    "mnli": TaskSpec("mnli", "glue/MNLI", ("sentence1", "sentence2"), "gold_label",
                      ("contradiction", "entailment", "neutral"), "accuracy",
                      splits={"train": "train", "dev": "dev_matched", "dev_matched": "dev_matched",
                              "dev_mismatched": "dev_mismatched", "test": "test_matched"}),
-    "qnli": TaskSpec("qnli", "QNLI", ("question", "sentence"), "label", ("entailment", "not_entailment"), "accuracy"),
-    "rte": TaskSpec("rte", "RTE", ("sentence1", "sentence2"), "label", ("entailment", "not_entailment"), "accuracy"),
-    "wnli": TaskSpec("wnli", "WNLI", ("sentence1", "sentence2"), "label", ("0", "1"), "accuracy",
+    "qnli": TaskSpec("qnli", "glue/QNLI", ("question", "sentence"), "label", ("entailment", "not_entailment"), "accuracy"),
+    "rte": TaskSpec("rte", "glue/RTE", ("sentence1", "sentence2"), "label", ("entailment", "not_entailment"), "accuracy"),
+    "wnli": TaskSpec("wnli", "glue/WNLI", ("sentence1", "sentence2"), "label", ("0", "1"), "accuracy",
                      display=("not_entailment", "entailment")),
 }
 ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli", "mnli-mm": "mnli"}
@@ -73,20 +78,21 @@ class TaskData:
     source: str
     skipped: int = 0
     display_names: tuple | None = None  # what a fine-tuned model calls the classes (default: label_names)
+    unseen: Counter = field(default_factory=Counter)  # labels left out: not among the given label_names
 
     @property
-    def kind(self) -> str:
-        """"classification" (class ids 0..n-1 named by `label_names`) or "regression" (real-valued labels)."""
-        return "regression" if self.label_names is None else "classification"
+    def kind(self) -> TaskKind:
+        """CLASSIFICATION (class ids 0..n-1 named by `label_names`) or REGRESSION (real-valued labels)."""
+        return REGRESSION if self.label_names is None else CLASSIFICATION
 
     @property
     def num_labels(self) -> int:
-        return 1 if self.kind == "regression" else len(self.label_names)
+        return self.kind.num_outputs(self)
 
     def head(self, n: int | None) -> "TaskData":
         """The first `n` examples (all of them when there are fewer, or when n is None)."""
         return TaskData(self.texts[:n], self.labels[:n], self.label_names, self.metric, self.source, self.skipped,
-                        self.display_names)
+                        self.display_names, self.unseen)
 
     def id2label(self) -> dict[int, str]:
         """The class names a model fine-tuned on this task reports (SST-2: negative, positive)."""
@@ -104,7 +110,7 @@ def task_spec(task: str, text_columns: list[str] | None = None, label_column: st
             "--label-column for a custom task")
     require(len(text_columns) in (1, 2), "a custom task takes one or two text columns")
     return TaskSpec(task, task, tuple(text_columns), label_column, None,
-                    "pearson_spearman" if regression else "accuracy")
+                    "pearson_spearman" if regression else "accuracy", custom=True)
 
 
 def _split_file(directory: Path, split: str) -> Path:
@@ -114,55 +120,23 @@ def _split_file(directory: Path, split: str) -> Path:
     raise MiniLMError(f"no {split}.tsv, {split}.csv or {split}.jsonl in {directory}")
 
 
-def _rows(path: Path, header: bool):
-    """Yield (line number, dict-or-list row) from a TSV/CSV/JSONL file; the header row is consumed."""
-    try:
-        with path.open("r", encoding="utf-8-sig", newline="") as handle:
-            if path.suffix == ".jsonl":
-                for line_no, line in enumerate(handle, start=1):
-                    if line.strip():
-                        try:
-                            yield line_no, json.loads(line)
-                        except json.JSONDecodeError:
-                            raise MiniLMError(f"{path}:{line_no}: not valid JSON") from None
-                return
-            delimiter = "\t" if path.suffix == ".tsv" else ","
-            reader = csv.reader(handle, delimiter=delimiter,
-                                quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-            names = None
-            if header:
-                names = next(reader, None)
-                require(names is not None, f"{path}: file is empty")
-            for line_no, row in enumerate(reader, start=2 if header else 1):
-                if not row:
-                    continue
-                if names is None:
-                    yield line_no, row
-                elif len(row) != len(names):
-                    yield line_no, ValueError(f"expected {len(names)} columns, found {len(row)}")
-                else:
-                    yield line_no, dict(zip(names, row))
-    except UnicodeDecodeError:
-        raise MiniLMError(f"{path}: not UTF-8 text; convert it to UTF-8") from None
-    except OSError as exc:
-        raise MiniLMError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def load_task(task: str, split: str, task_dir: str | None = None, text_columns: list[str] | None = None,
-              label_column: str | None = None, regression: bool = False, skip_bad_rows: bool = False,
-              label_names: tuple | None = None) -> TaskData:
-    """Read one split of a task. `label_names` fixes the class order (e.g. from a fine-tuned model)."""
+def read_sentence_task(task: str, split: str, task_dir: str | None = None, text_columns: list[str] | None = None,
+                       label_column: str | None = None, regression: bool = False, skip_bad_rows: bool = False,
+                       label_names: tuple | None = None) -> TaskData:
+    """Read one split of a sentence task. `label_names` fixes the class order (from the training split or a
+    fine-tuned model); a custom task's rows with other labels are then left out and counted."""
     spec = task_spec(task, text_columns, label_column, regression)
     if task_dir == "hf":
         return _load_hub(spec, split, label_names)
-    directory = Path(task_dir) if task_dir else DATA_ROOT / "glue" / spec.directory
+    directory = Path(task_dir) if task_dir else data_root() / spec.directory
     require(directory.is_dir(), f"task directory not found: {directory}")
     path = _split_file(directory, spec.splits.get(split, split))
     is_regression = spec.metric == "pearson_spearman"
     names = None if is_regression else (label_names or spec.labels)
-    texts, raw_labels, skipped = [], [], 0
+    texts, raw_labels, skipped, unseen = [], [], 0, Counter()
     columns_checked = False
-    for line_no, row in _rows(path, spec.header):
+    last = None if spec.header else max(*spec.text_columns, spec.label_column)
+    for line_no, row in read_rows(path, spec.header, spec.delimiter):
         try:
             if isinstance(row, Exception):
                 raise row
@@ -171,23 +145,22 @@ def load_task(task: str, split: str, task_dir: str | None = None, text_columns: 
                 require(not missing, f"{path}: no column(s) {', '.join(map(str, missing))} "
                                      f"(columns: {', '.join(row)})")
                 columns_checked = True
-            if isinstance(row, list) and len(row) <= max(*spec.text_columns, spec.label_column):
-                raise ValueError(f"expected at least {max(*spec.text_columns, spec.label_column) + 1} columns, "
-                                 f"found {len(row)}")
+            if isinstance(row, list) and len(row) <= last:
+                raise ValueError(f"expected at least {last + 1} columns, found {len(row)}")
             example = tuple(str(row[c]).strip() for c in spec.text_columns)
             if not all(example):
                 raise ValueError("empty text")
-            label = row[spec.label_column]
+            label = str(row[spec.label_column]).strip()
             if is_regression:
                 label = float(label)
-            elif names is None:
-                label = str(label).strip()  # custom classification: class order fixed after reading
-                if not label:
-                    raise ValueError("empty label")
-            else:
-                label = str(label).strip()
-                if label not in names:
-                    raise ValueError(f"unknown label '{label}' (expected one of {', '.join(names)})")
+            elif not label:
+                raise ValueError("empty label")
+            elif names is not None and label not in names:
+                if spec.custom:
+                    unseen[label] += 1
+                    continue
+                raise ValueError(f"unknown label '{label}' (expected one of {', '.join(names)})")
+            elif names is not None:
                 label = names.index(label)
         except ValueError as exc:
             if not skip_bad_rows:
@@ -197,26 +170,11 @@ def load_task(task: str, split: str, task_dir: str | None = None, text_columns: 
         texts.append(example)
         raw_labels.append(label)
     require(len(texts) > 0, f"{path}: the split is empty")
-    if names is None and not is_regression:
+    if names is None and not is_regression:  # a custom task's classes: the training split's, sorted
         names = tuple(sorted(set(raw_labels)))
         raw_labels = [names.index(label) for label in raw_labels]
     display = spec.display if names == spec.labels else None
-    return TaskData(texts, raw_labels, names, spec.metric, str(path), skipped, display)
-
-
-def check_classes(train) -> None:
-    """A classifier needs examples of at least two classes to learn anything (else 100% dev accuracy, no warning)."""
-    if train.kind == "classification":
-        present = sorted({train.label_names[y] for y in train.labels})
-        require(len(present) >= 2, f"the training split {train.source} has examples of one class only "
-                                   f"({present[0]}); a classifier needs at least two")
-
-
-def name_classes(config, data) -> None:
-    """Record the task's class names and kind in a model config (what pipelines and `evaluate` read)."""
-    config.id2label = data.id2label()
-    config.label2id = {v: k for k, v in config.id2label.items()}
-    config.problem_type = "regression" if data.kind == "regression" else "single_label_classification"
+    return TaskData(texts, raw_labels, names, spec.metric, str(path), skipped, display, unseen)
 
 
 def is_glue_task(task: str, text_columns: list[str] | None = None) -> bool:
@@ -235,16 +193,9 @@ def _hub_label_map(hub_names: list[str], names: tuple) -> list[int]:
 
 
 def _load_hub(spec: TaskSpec, split: str, label_names: tuple | None = None) -> TaskData:
-    try:
-        import datasets
-    except ImportError:
-        raise MiniLMError("task_dir=hf needs the datasets package: pip install 'minilm[hub]'") from None
-    require(spec.name in GLUE_TASKS, "task_dir=hf serves the GLUE tasks only")
-    try:
-        file_split = spec.splits.get(split, split)  # MNLI: dev -> dev_matched -> validation_matched
-        ds = datasets.load_dataset("glue", spec.name, split=HUB_SPLITS.get(file_split, file_split))
-    except Exception as exc:
-        raise MiniLMError(f"cannot load glue/{spec.name} from the hub: {str(exc).splitlines()[0]}") from None
+    require(spec.name in GLUE_TASKS and not spec.custom, "task_dir=hf serves the GLUE tasks only")
+    file_split = split if spec.name == "stsb" else spec.splits.get(split, split)  # MNLI: dev -> validation_matched
+    ds = hub.load_dataset("glue", spec.name, HUB_SPLITS.get(file_split, file_split), what=f"glue/{spec.name}")
     text_keys = [k for k in ("sentence", "question", "question1", "sentence1", "premise") if k in ds.column_names][:1]
     text_keys += [k for k in ("question2", "sentence2", "hypothesis") if k in ds.column_names][:1]
     if spec.name == "qnli":

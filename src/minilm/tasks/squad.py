@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from minilm.config import DATA_ROOT
+from minilm import hub
+from minilm.corpora import data_root
 from minilm.errors import MiniLMError, require
+from minilm.tasks.kinds import SPAN, TaskKind
 
 SQUAD_TASKS = {"squad2": ("squad2", "hf:squad_v2"), "squad": ("squad", "hf:squad")}  # name: (folder, hub id)
 
@@ -44,12 +46,19 @@ class QAData:
     examples: list[QAExample]
     source: str
     metric: str = "squad"
-    kind: str = "span"
     skipped: int = 0
     label_names: tuple | None = field(default=None, repr=False)  # no classes: the answers are spans
 
+    @property
+    def kind(self) -> TaskKind:
+        return SPAN
+
+    @property
+    def num_labels(self) -> int:
+        return SPAN.num_outputs(self)
+
     def head(self, n: int | None) -> "QAData":
-        return QAData(self.examples[:n], self.source, self.metric, self.kind, self.skipped)
+        return QAData(self.examples[:n], self.source, self.metric, self.skipped)
 
     @property
     def golds(self) -> dict[str, list[str]]:
@@ -103,20 +112,13 @@ def load_squad(task: str, split: str, task_dir: str | None = None) -> QAData:
     folder, hub = SQUAD_TASKS[task.lower()]
     if task_dir == "hf":
         return _load_hub(hub[3:], split)
-    directory = Path(task_dir) if task_dir else DATA_ROOT / folder
+    directory = Path(task_dir) if task_dir else data_root() / folder
     require(directory.is_dir(), f"task directory not found: {directory}")
     return read_squad(directory / f"{split}.json")
 
 
 def _load_hub(name: str, split: str) -> QAData:
-    try:
-        import datasets
-    except ImportError:
-        raise MiniLMError("task_dir=hf needs the datasets package: pip install 'minilm[hub]'") from None
-    try:
-        ds = datasets.load_dataset(name, split={"dev": "validation"}.get(split, split))
-    except Exception as exc:  # the hub raises many kinds; all mean the same to the user
-        raise MiniLMError(f"cannot load {name} from the hub: {str(exc).splitlines()[0]}") from None
+    ds = hub.load_dataset(name, split={"dev": "validation"}.get(split, split))
     examples = [QAExample(r["id"], r["question"].strip(), r["context"],
                           list(zip(r["answers"]["text"], r["answers"]["answer_start"])),
                           not r["answers"]["text"]) for r in ds]
