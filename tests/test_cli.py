@@ -143,7 +143,7 @@ CASES = [
      lambda t, d: distill_args(t, d, "--output-dir", str(d / "other_run")), "holds a different run"),
     ("output directory holds other files",
      lambda t, d: distill_args(t, d, "--output-dir", str(d / "not_a_run")), "holds files that minilm did not write"),
-    ("unknown objective", lambda t, d: distill_args(t, d, "--objective", "pkd"), "objective must be one of minilm, minilmv2, tinybert, distilbert, hidden-mse, got 'pkd'"),
+    ("unknown objective", lambda t, d: distill_args(t, d, "--objective", "pkd"), "objective must be one of minilm, minilmv2, tinybert, distilbert, hidden-mse, embedding, got 'pkd'"),
     ("distilbert masked-LM terms asked for on a teacher without that head",
      lambda t, d: distill_args(t, d, "--objective", "distilbert", "--distilbert-mlm", "on"),
      "distilbert_mlm on needs a teacher with a masked-LM head"),

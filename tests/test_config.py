@@ -116,7 +116,7 @@ def test_defaults_are_the_main_jobs_recipe():
     differs = {k for k in default if default[k] != main_job[k]}
     assert differs <= {"output_dir", "data"}, differs
     assert (default["examples"], default["pair_fraction"], default["lr"], default["objective"]) == \
-        ("packed", 0.5, 2e-4, "minilm")
+        ("packed", 0.5, 2e-4, ["minilm"])
     assert (default["max_steps"], default["batch_size"], default["precision"]) == (1000, 32, "auto")
     teacher = load_model_config(default["teacher"])
     assert resolve_init(C.DistillConfig().student, teacher) == "teacher"  # the packaged teacher's layers 2, 4, 6

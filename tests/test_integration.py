@@ -300,3 +300,14 @@ def test_squad2_task_specific_distillation(data_root, tiny_teacher_dir, tmp_path
     assert {"attention", "value", "output", "hard", "dev_f1", "dev_NoAns_f1"} <= set().union(*records)
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["architectures"] == ["BertForQuestionAnswering"] and config["num_hidden_layers"] == 1
+
+
+def test_packaged_teacher_reads_its_published_sts_b_test_score(data_root):
+    """MTEB's figure for all-MiniLM-L6-v2 on STS-B test: 82.03 (cosine of normalised mean-pooled embeddings,
+    Spearman x 100), here through `minilm evaluate --zero-shot` on the official test file."""
+    from clirun import run_main
+
+    result = run_main("evaluate", "--model", "packaged:all-MiniLM-L6-v2", "--task", "stsb", "--split", "test",
+                      "--zero-shot", "--batch-size", "32")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(1379 pairs, zero-shot): spearman 82.03," in result.stdout

@@ -201,3 +201,72 @@ def test_objective_names():
         cfg(objective="pkd")
     with pytest.raises(MiniLMError, match="unknown config key"):
         cfg(version="v2")  # MiniLMv2 is --objective minilmv2
+
+
+def test_embedding_objective_by_hand_with_and_without_projection_and_padding():
+    """L_emb = mean over batch and dimensions of (e_S W - e_T)^2, e = the mean of the real tokens' states (a teacher
+    built in memory has no sentence-transformers pipeline: mean pooling, no normalisation)."""
+    from minilm.objectives.embedding import Embedding
+    from minilm.config import EmbeddingLoss
+
+    teacher, batch = tiny_bert(seed=1).eval(), batch_of()
+    mask = batch["attention_mask"].float()[..., None]
+    for student, projected in ((tiny_bert(seed=2), False), (tiny_bert(hidden=16, heads=4, ffn=32, seed=2), True)):
+        objective = objective_for(cfg(objective="embedding"), teacher, student.eval())  # no dropout
+        (part,) = objective.parts
+        assert (part.projection is not None) == projected and isinstance(part, Embedding)
+        with torch.no_grad():
+            got = distill_losses(objective, objective.student_view, batch, "fp32", "cpu")["embedding"].item()
+            inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+
+            def mean_pool(model):
+                states = model(**inputs).last_hidden_state.double()
+                return (states * mask.double()).sum(1) / mask.double().sum(1)
+            e_t = mean_pool(teacher)
+            e_s = mean_pool(student.eval())
+            if projected:
+                e_s = e_s @ part.projection.weight.double().T + part.projection.bias.double()
+        assert got == pytest.approx(float(((e_s - e_t) ** 2).mean()), rel=1e-5)
+        cosine = Embedding(EmbeddingLoss(embedding_loss="cosine"), teacher, student)
+        by_hand = 1 - (e_s * e_t).sum(-1) / (e_s.norm(dim=-1) * e_t.norm(dim=-1))
+        assert cosine.loss(e_s.float(), e_t.float()).item() == pytest.approx(float(by_hand.mean()), rel=1e-5)
+    # Padding more changes nothing; a copy of the teacher scores zero.
+    objective = objective_for(cfg(objective="embedding"), teacher, tiny_bert(seed=1))
+    wider = {"input_ids": torch.cat([batch["input_ids"], torch.zeros(3, 4, dtype=torch.long)], 1),
+             "attention_mask": torch.cat([batch["attention_mask"], torch.zeros(3, 4, dtype=torch.long)], 1)}
+    objective.student_view.eval()
+    with torch.no_grad():
+        same = distill_losses(objective, objective.student_view, batch, "fp32", "cpu")["embedding"].item()
+        padded = distill_losses(objective, objective.student_view, wider, "fp32", "cpu")["embedding"].item()
+    assert same == pytest.approx(0.0, abs=1e-12) and padded == pytest.approx(0.0, abs=1e-12)
+
+
+def test_combined_objectives_sum_their_weighted_terms_from_one_forward():
+    teacher, student = tiny_bert(seed=1).eval(), tiny_bert(seed=2).eval()
+    batch = batch_of()
+    # Each objective freezes what it leaves untrained: separate students (the same weights) for the separate ones.
+    alone = objective_for(cfg(objective="minilm"), teacher, tiny_bert(seed=2).eval())
+    embedding = objective_for(cfg(objective="embedding"), teacher, tiny_bert(seed=2).eval())
+    both = objective_for(cfg(objective=["minilm", "embedding"], objective_weights=[0.5, 3.0]), teacher, student)
+    assert not alone.student_view.model.encoder.layer[-1].output.dense.weight.requires_grad  # minilm alone froze it
+    calls = []
+    handle = student.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        separate = {**distill_losses(alone, alone.student_view, batch, "fp32", "cpu"),
+                    **distill_losses(embedding, embedding.student_view, batch, "fp32", "cpu")}
+        calls.clear()
+        combined = distill_losses(both, both.student_view, batch, "fp32", "cpu")
+    handle.remove()
+    assert calls == [1]  # the student ran once for both objectives
+    assert set(combined) == {"attention", "value", "embedding"}
+    for name, weight in (("attention", 0.5), ("value", 0.5), ("embedding", 3.0)):
+        assert combined[name].item() == pytest.approx(weight * separate[name].item(), rel=1e-5)
+    # A parameter stays trainable when any objective trains it: minilm alone froze the last layer's FFN.
+    last_ffn = student.encoder.layer[-1].output.dense.weight
+    assert last_ffn.requires_grad and not student.pooler.dense.weight.requires_grad
+    for bad, message in (({"objective": ["tinybert", "minilm"]}, "tinybert reads views of its own and runs alone"),
+                         ({"objective": ["minilm", "minilm"]}, "each at most once"),
+                         ({"objective": ["minilm", "embedding"], "objective_weights": [1.0]},
+                          "gives 1 weight")):
+        with pytest.raises(MiniLMError, match=message):
+            cfg(**bad)

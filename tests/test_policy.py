@@ -33,3 +33,44 @@ def test_step_kernels_leave_the_teacher_deterministic_and_unchanged(precision):
         tol = 3e-2 if precision == "bf16" else 1e-5
         torch.testing.assert_close(a, c, atol=tol, rtol=tol)
     assert student.training and not teacher.training
+
+
+def no_native_bf16(monkeypatch):
+    import minilm.policy as policy
+
+    monkeypatch.setattr(policy, "cpu_features", lambda: {"name": "AMD EPYC (Zen 3)", "avx512_bf16": False,
+                                                        "amx_bf16": False})
+
+
+def test_auto_precision_follows_the_cpus_bf16_support(monkeypatch):
+    import minilm.policy as policy
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(policy, "cpu_features", lambda: {"name": "X", "avx512_bf16": True, "amx_bf16": False})
+    assert policy.resolve_precision("auto", cpu) == ("bf16", "precision bf16 (auto: X has AVX512-BF16)")
+    monkeypatch.setattr(policy, "cpu_features", lambda: {"name": "X", "avx512_bf16": False, "amx_bf16": True})
+    assert policy.resolve_precision("auto", cpu)[0] == "bf16"
+    no_native_bf16(monkeypatch)
+    precision, why = policy.resolve_precision("auto", cpu)
+    assert precision == "fp32" and "AMD EPYC (Zen 3) has no AVX512-BF16 or AMX" in why
+    assert policy.resolve_precision("fp32", cpu) == ("fp32", "precision fp32 (as asked)")
+    # Asked for explicitly, bf16 runs, after one warning line naming the slowdown measured on the spot.
+    monkeypatch.setattr(policy, "bf16_slowdown", lambda device: 29.0)
+    precision, why = policy.resolve_precision("bf16", cpu)
+    assert precision == "bf16" and why.startswith("warning: ") and "measured 29.0x slower than float32" in why
+
+
+def test_a_default_distillation_records_float32_on_a_cpu_without_native_bf16(monkeypatch, tiny_teacher_dir, tmp_path):
+    import json
+
+    from clirun import run_main
+
+    no_native_bf16(monkeypatch)
+    (tmp_path / "c.txt").write_text("the cat sat on the mat while the dog ran under the old tree\n" * 20)
+    result = run_main("distill", "--teacher", tiny_teacher_dir, "--data", tmp_path / "c.txt", "--output-dir",
+                      tmp_path / "run", "--cache-dir", tmp_path / "cache", "--student-layers", "1", "--student-hidden",
+                      "32", "--student-heads", "4", "--batch-size", "4", "--max-length", "32", "--max-steps", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[0] == "precision fp32 (auto: AMD EPYC (Zen 3) has no AVX512-BF16 or AMX; " \
+                                            "bf16 would run emulated)"
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["resolved"]["precision"] == "fp32"

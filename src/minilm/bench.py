@@ -380,12 +380,34 @@ def plan_rows(cfg: BenchConfig, device: torch.device, precisions: list[str] = ("
     return groups
 
 
+def bench_inference(cfg: BenchConfig) -> dict:
+    """`--inference-models`: inference speed of each model, side by side, on SST-2 dev (`minilm.inference`)."""
+    from minilm.inference import compare, format_inference
+    from minilm.tasks.glue import read_sentence_task
+
+    require(sst2_path(cfg).parent.joinpath("dev.tsv").is_file(),
+            f"SST-2 dev.tsv not found beside {sst2_path(cfg)}; pass --sst2 PATH/train.tsv")
+    texts = [t[0] for t in read_sentence_task("sst2", "dev", str(sst2_path(cfg).parent)).texts]
+    rows = compare(cfg.inference_models, texts, cfg.inference_batch_sizes, cfg.rounds)
+    from minilm.policy import cpu_features
+
+    result = {"cpu": cpu_features(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "texts": f"SST-2 dev ({len(texts)} sentences)", "rounds": cfg.rounds, "inference": rows}
+    print(format_inference(rows))
+    if cfg.output:
+        Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.output).write_text(json.dumps(result, indent=1))
+    return result
+
+
 def bench(cfg: BenchConfig) -> dict:
+    if cfg.output:
+        check_writable(Path(cfg.output).parent, "the directory of --output")
+    if cfg.inference_models:
+        return bench_inference(cfg)
     device = pick_device(cfg.device)
     require(cfg.preset or sst2_path(cfg).is_file(), f"SST-2 train.tsv not found at {sst2_path(cfg)}; pass --sst2 PATH")
     versions = versions_of(cfg)
-    if cfg.output:
-        check_writable(Path(cfg.output).parent, "the directory of --output")
     check_shapes(cfg, versions)
     precisions, left_out = precisions_of(cfg, device)
     if left_out:

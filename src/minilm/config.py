@@ -17,7 +17,8 @@ from minilm.settings import Section, check_settings, setting, with_defaults
 PACKAGED_TEACHER = "packaged:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
-OBJECTIVES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse")
+OBJECTIVES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse", "embedding")
+ALONE = ("tinybert", "distilbert")  # objectives with views of their own (masked input, every layer): not combined
 V2_RELATION_NAMES = ("qq", "kk", "vv")
 RELATION_KERNELS = ("auto", "torch", "triton")
 EXAMPLE_MODES = ("line", "packed")
@@ -123,8 +124,11 @@ class Objective(Section):
 
     TITLE = "objective"
 
-    objective: str = setting("minilm", "minilm (attention + value relation), minilmv2 (Q-Q, K-K, V-V relations), "
-                             "tinybert, distilbert or hidden-mse", choices=OBJECTIVES)
+    objective: list[str] = setting(["minilm"], "minilm (attention + value relation), minilmv2 (Q-Q, K-K, V-V "
+                                   "relations), tinybert, distilbert, hidden-mse or embedding (sentence embeddings); "
+                                   "several are summed, weighted by --objective-weights", choices=OBJECTIVES)
+    objective_weights: list[float] | None = setting(None, "weight of each objective's terms, in the order given",
+                                                    range="[0, inf)", shown="1 each")
     value_relation: bool = setting(True, "minilm: include the value relation L_VR (off: the paper's ablation)")
     relations: list[str] = setting(list(V2_RELATION_NAMES), "minilmv2: the relations distilled",
                                    choices=V2_RELATION_NAMES)
@@ -141,10 +145,22 @@ class Objective(Section):
                                                    shown="evenly spaced")
 
     def check(self) -> None:
+        names = self.objective
+        require(len(names) > 0, "objective must name at least one objective")
+        require(len(set(names)) == len(names), f"objective names {', '.join(names)}: each at most once")
+        alone = [n for n in names if n in ALONE]
+        first = alone[0] if alone else ""
+        require(not alone or len(names) == 1, f"{first} reads views of its own and runs alone; combine minilm, "
+                                              "minilmv2, hidden-mse and embedding")
+        require(self.objective_weights is None or len(self.objective_weights) == len(names),
+                f"objective_weights gives {len(self.objective_weights or [])} weight(s) for {len(names)} objective(s)")
         require(self.teacher_layer != 0, "teacher_layer must be >= 1 or -1 for the last layer, got 0")
-        require(self.objective == "minilm" or self.value_relation,
+        require("minilm" in names or self.value_relation,
                 "value_relation applies to the minilm objective; choose minilmv2's relations with --relations")
         require(len(self.relations) > 0, "relations must name at least one of qq, kk, vv")
+
+    def weighted(self) -> list[tuple[str, float]]:
+        return list(zip(self.objective, self.objective_weights or [1.0] * len(self.objective)))
 
 
 @dataclass
@@ -161,6 +177,16 @@ class DistilBERTLoss(Section):
     distilbert_alpha_ce: float = setting(5.0, "weight of the soft-target loss", range="[0, inf)")
     distilbert_alpha_mlm: float = setting(2.0, "weight of the student's own masked-LM loss", range="[0, inf)")
     distilbert_alpha_cos: float = setting(1.0, "weight of the hidden-state cosine loss", range="[0, inf)")
+
+
+@dataclass
+class EmbeddingLoss(Section):
+    """The embedding objective: the student's sentence embedding against the teacher's (its own pooling)."""
+
+    TITLE = "embedding objective"
+
+    embedding_loss: str = setting("mse", "mse (as sentence-transformers distils) or cosine (1 - cos) between the "
+                                  "student's and the teacher's sentence embeddings", choices=("mse", "cosine"))
 
 
 @dataclass
@@ -239,6 +265,7 @@ class DistillConfig(Section):
     student: Student = field(default_factory=Student)
     objective: Objective = field(default_factory=Objective)
     distilbert: DistilBERTLoss = field(default_factory=DistilBERTLoss)
+    embedding: EmbeddingLoss = field(default_factory=EmbeddingLoss)
     corpus: Corpus = field(default_factory=Corpus)
     task: DistillTask = field(default_factory=DistillTask)
     output_loss: OutputLoss = field(default_factory=OutputLoss)
@@ -283,8 +310,24 @@ class EvaluateConfig(Section):
     batch_size: int = setting(64, "examples per forward", range="[1, inf)")
     device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
     output: str | None = setting(None, "directory for metrics.json and the predictions", shown="print only")
+    zero_shot: bool = setting(False, "score sentence pairs by the cosine of the model's sentence embeddings, "
+                              "without a task head (STS: Spearman x 100)")
     task: Task = field(default_factory=Task)
     span: Span = field(default_factory=Span)
+
+
+@dataclass
+class ExportConfig(Section):
+    """`minilm export`: a checkpoint as a self-contained ONNX directory, float32 or int8."""
+
+    TITLE = "export"
+
+    model: str = setting("runs/finetune/best", "an encoder, sequence-classification or question-answering "
+                         "checkpoint directory")
+    output_dir: str = setting("runs/export", "directory for model.onnx, its config, tokenizer and export.json")
+    quantize: str = setting("none", "none: float32 weights; int8: onnxruntime's dynamic int8 quantization",
+                            choices=("none", "int8"))
+    overwrite: bool = setting(False, "replace an earlier export in output_dir")
 
 
 @dataclass
@@ -316,6 +359,11 @@ class BenchConfig(Section):
     device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
     compile: bool = setting(False, "torch.compile the student in our step")
     output: str | None = setting(None, "JSON file for the results", shown="print only")
+    inference_models: list[str] | None = setting(None, "inference mode: these model directories (PyTorch "
+                                                 "checkpoints or minilm export directories) timed side by side on "
+                                                 "SST-2 dev sentences, instead of the distillation step",
+                                                 shown="none: the step benchmark")
+    inference_batch_sizes: list[int] = setting([1, 32], "inference mode: batch sizes timed", range="[1, inf)")
 
 
 @dataclass
@@ -332,9 +380,12 @@ class ReportConfig(Section):
                                      shown="none")
     remeasure: bool = setting(False, "re-measure speeds side by side (implied by speed_data)")
     speed_examples: int = setting(512, "examples timed per model when re-measuring", range="[1, inf)")
+    exported: list[str] = setting([], "minilm export directories added as rows: scored on the runs' dev split and "
+                                  "timed beside them (implies remeasure)")
     device: str = setting("cpu", "device of the speed measurements", choices=DEVICES)
 
 
-__all__ = ["DistillConfig", "StudentConfig", "FinetuneConfig", "EvaluateConfig", "BenchConfig", "ReportConfig",
-           "Training", "Student", "Objective", "DistilBERTLoss", "Corpus", "Task", "OutputLoss", "Span",
+__all__ = ["DistillConfig", "StudentConfig", "FinetuneConfig", "EvaluateConfig", "ExportConfig", "BenchConfig",
+           "ReportConfig",
+           "Training", "Student", "Objective", "DistilBERTLoss", "EmbeddingLoss", "Corpus", "Task", "OutputLoss", "Span",
            "check_settings", "PACKAGED_TEACHER"]

@@ -3,7 +3,7 @@
 `resolve(specs)` turns what a user wrote in `--data` into sources, each of which yields its texts (`line`
 examples) or its lines with document boundaries (`packed` examples):
 
-* a named corpus (`wikitext-2`): a local copy (under `$MINILM_DATA`, then `../shared/data`), else the
+* a named corpus (`wikitext-2`, `stsb-train`): a local copy (under `$MINILM_DATA`, then `../shared/data`), else the
   Hugging Face hub through `datasets` (cached where `datasets` caches), else a one-line error that says
   what to do. Each names its own document boundary (WikiText: the article headings).
 * a file: plain text (one document or sentence per line), TSV/CSV with a header, or JSONL; in plain text
@@ -23,7 +23,7 @@ from typing import Iterator
 
 from minilm import hub
 from minilm.errors import MiniLMError, require
-from minilm.readers import TABULAR, document_lines, open_text, pick_column, table_texts
+from minilm.readers import TABULAR, document_lines, open_text, pick_column, read_rows, table_texts
 
 SHARED_DATA = Path("../shared/data")  # beside a clone of the repository
 
@@ -45,9 +45,11 @@ class NamedCorpus:
     """A corpus known by name: its files under a data root, and the same text on the hub."""
 
     files: tuple[str, ...]  # relative to a data root
-    hub: tuple[str, str, tuple[str, ...]]  # (dataset, config, splits)
+    hub: tuple[str, str | None, tuple[str, ...]]  # (dataset, config, splits)
     boundary: str  # how its plain text marks documents
     about: str
+    columns: tuple[int, ...] = ()  # a tab-separated local file without a header: the text columns it takes
+    hub_columns: tuple[str, ...] = ("text",)  # the hub records' text fields
 
 
 # WikiText-2's local copy is the word-level release (`<unk>` for rare words), so the hub config is the
@@ -56,6 +58,10 @@ NAMED = {
     "wikitext-2": NamedCorpus(("text/wikitext-2-valid.txt", "text/wikitext-2-test.txt"),
                               ("wikitext", "wikitext-2-v1", ("validation", "test")), "heading",
                               "WikiText-2 validation + test (Wikipedia articles, 2.0M characters)"),
+    # The STS benchmark's training pairs as unlabeled sentences, each a document (no dev or test text).
+    "stsb-train": NamedCorpus(("stsb/sts-train.csv",), ("sentence-transformers/stsb", None, ("train",)), "line",
+                              "STS benchmark training sentences (5,749 pairs, both sides)", columns=(5, 6),
+                              hub_columns=("sentence1", "sentence2")),
 }
 
 
@@ -99,6 +105,26 @@ class FileSource(Source):
             yield from document_lines(handle, boundary, str(self.path))
 
 
+class ColumnsSource(Source):
+    """Some columns of a tab-separated file without a header (the STS benchmark's files): each cell a line."""
+
+    def __init__(self, path: Path, spec: str, columns: tuple[int, ...], boundary: str):
+        self.file = FileSource(path, spec, boundary)
+        self.spec, self.key, self.boundary, self.columns = spec, f"{self.file.key}:{list(columns)}", boundary, columns
+
+    def _cells(self) -> Iterator[str]:
+        for line_no, row in read_rows(self.file.path, header=False, delimiter="\t"):
+            if isinstance(row, ValueError) or len(row) <= max(self.columns):
+                raise MiniLMError(f"{self.file.path}:{line_no}: expected at least {max(self.columns) + 1} columns")
+            yield from (row[c] for c in self.columns)
+
+    def texts(self, text_column):
+        yield from (cell.strip() for cell in self._cells() if cell.strip())
+
+    def lines(self, text_column, boundary):
+        yield from document_lines(self._cells(), boundary, self.spec)
+
+
 class HubRecords(Source):
     """`hf:NAME[:CONFIG]:SPLIT`, streamed: one text column, a record a document."""
 
@@ -124,12 +150,12 @@ class HubLines(Source):
     """A named corpus from the hub: records are the lines of its plain text (blank lines and headings kept)."""
 
     def __init__(self, name: str, corpus: NamedCorpus, dataset, split: str):
-        self.spec, self.dataset, self.boundary = name, dataset, corpus.boundary
+        self.spec, self.dataset, self.boundary, self.columns = name, dataset, corpus.boundary, corpus.hub_columns
         self.key = f"hub:{corpus.hub[0]}/{corpus.hub[1]}/{split}:{getattr(dataset, '_fingerprint', '')}"
 
     def _raw(self) -> Iterator[str]:
         for record in self.dataset:
-            yield record["text"]
+            yield from (record[c] for c in self.columns)
 
     def texts(self, text_column):
         yield from (line.strip() for line in self._raw() if line.strip())
@@ -141,6 +167,9 @@ class HubLines(Source):
 def _named(name: str, corpus: NamedCorpus) -> list[Source]:
     for root in data_roots():
         if all((root / f).is_file() for f in corpus.files):
+            if corpus.columns:
+                return [ColumnsSource(root / f, f"{name} ({root / f})", corpus.columns, corpus.boundary)
+                        for f in corpus.files]
             return [FileSource(root / f, f"{name} ({root / f})", corpus.boundary) for f in corpus.files]
     missing = f"corpus {name}: no local copy ({corpus.files[0]} under {' or '.join(map(str, data_roots()))})"
     if not hub.available():

@@ -5,7 +5,10 @@ teacher layer -> student's last layer). Task-specific (`--task` set, MiniLM Sec.
 teacher on the task's training split (a classifier, or for SQuAD a question-answering model),
 L = objective + output_weight * L_OUT (+ hard_label_weight * the task loss), L_OUT what the task's kind
 says (`tasks.kinds`), the dev split evaluated every `eval_every` steps and the best student kept in
-`output_dir/best`. The final student is saved to `output_dir/model` as a plain Hugging Face model.
+`output_dir/best`. The final student is saved to `output_dir/model` as a plain Hugging Face model, and
+when the teacher is a sentence-transformers model as one too, with the teacher's pooling and normalisation
+(and the embedding objective's projection, when the widths differ), so that both `AutoModel` and
+`SentenceTransformer` load it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from minilm.models import build_student, freeze, head_of, load_encoder, load_mod
     resolve_init, save_model
 from minilm.objectives import build_objective, distill_losses
 from minilm.rundir import identity, list_checkpoints
+from minilm.sentence import pipeline_of, save_sentence_transformer
 from minilm.tasks import describe_splits, encode, load_task, max_length_for, task_kind_of
 from minilm.tasks.kinds import SPAN, kind_of_model
 
@@ -30,7 +34,7 @@ def load_teacher(cfg: DistillConfig):
     distilbert objective the masked-LM model when the checkpoint has that head (its soft targets)."""
     config = load_model_config(cfg.teacher)
     if not cfg.task.task:
-        wants_head = cfg.objective.objective == "distilbert" and cfg.distilbert.distilbert_mlm != "off"
+        wants_head = "distilbert" in cfg.objective.objective and cfg.distilbert.distilbert_mlm != "off"
         return load_encoder(cfg.teacher, head="masked-lm" if wants_head and head_of(config) == "masked-lm" else None)
     kind = kind_of_model(config)
     wanted = task_kind_of(cfg.task) or kind
@@ -60,8 +64,9 @@ def distill(cfg: DistillConfig) -> Path:
             init = resolve_init(cfg.student, teacher.config)
             print(f"student: {student.config.num_hidden_layers}x{student.config.hidden_size}, "
                   f"{student.config.num_attention_heads} heads, init {init}")
-        objective = build_objective(cfg.objective, teacher, student, tokenizer, full=kind is not None,
-                                    distilbert=cfg.distilbert)
+        objective = state["objective"] = build_objective(cfg.objective, teacher, student, tokenizer,
+                                                         full=kind is not None, distilbert=cfg.distilbert,
+                                                         embedding=cfg.embedding)
         for note in objective.notes if main else []:
             print(note)
         evaluate, metric = None, "main"
@@ -99,12 +104,14 @@ def distill(cfg: DistillConfig) -> Path:
     if result.is_main_process and (result.trained_steps or not final.is_dir()):
         try:
             save_model(result.recipe.saved, result.recipe.tokenizer, final)
+            if pipeline_of(cfg.teacher).sentence_transformer:  # the student is saved in its teacher's layout
+                save_sentence_transformer(final, cfg.teacher, getattr(state["objective"], "dense", lambda: None)())
         except MiniLMError as exc:
             last = list_checkpoints(out)
             raise MiniLMError(f"{exc}; the trained student is in {last[-1] / 'model' if last else 'no checkpoint'}"
                               ) from None
         if cfg.task.task and result.best is not None:
-            write_summary(out, cfg.teacher, cfg.task.task, state["dev"], result.best, result.step, result.seconds,
+            write_summary(out, cfg.teacher, cfg.task, state["dev"], result.best, result.step, result.seconds,
                           max_length, result.accelerator.device, cfg.span.doc_stride)
     result.accelerator.wait_for_everyone()
     return final

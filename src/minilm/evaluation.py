@@ -9,6 +9,7 @@ metrics (F1 is its `main` score).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from minilm.data import pad_batch
+from minilm.errors import require
 from minilm.metrics import main_metric, squad_metrics, task_metrics
 from minilm.models import count_parameters, load_encoder, load_tokenizer, save_model
 from minilm.tasks import encode
@@ -25,11 +27,23 @@ from minilm.tasks.kinds import CLASSIFICATION, SPAN
 from minilm.tasks.squad import QAData, squad_predictions
 
 
-def load_task_model(name: str, data) -> torch.nn.Module:
-    """A checkpoint with the head the task's kind needs."""
+def load_inference_model(name: str, head: str | None, num_labels: int | None = None):
+    """A checkpoint for inference: a directory written by `minilm export` runs with onnxruntime (`OnnxModel`,
+    called like the PyTorch model), any other with PyTorch."""
+    from minilm.onnxmodel import OnnxModel, is_exported
+
+    if is_exported(name):
+        model = OnnxModel(name)
+        require(model.export["head"] == head, f"the exported model '{name}' has a {model.export['head'] or 'bare'} "
+                                              f"head, not the {head or 'bare'} head this task needs")
+        return model
+    return load_encoder(name, num_labels=num_labels, head=head)
+
+
+def load_task_model(name: str, data):
+    """A checkpoint with the head the task's kind needs (PyTorch, or an exported directory)."""
     kind = data.kind
-    return load_encoder(name, num_labels=kind.num_outputs(data) if kind.head == "classification" else None,
-                        head=kind.head)
+    return load_inference_model(name, kind.head, kind.num_outputs(data) if kind.head == "classification" else None)
 
 
 @torch.inference_mode()
@@ -118,15 +132,17 @@ def keep_best(model, tokenizer, scores: dict, step: int, best: dict | None, out:
     return best
 
 
-def write_summary(out: Path, source: str, task: str, dev, best: dict, steps: int, seconds: float,
+def write_summary(out: Path, source: str, task, dev, best: dict, steps: int, seconds: float,
                   max_length: int, device, stride: int = 128) -> dict:
-    """`out/metrics.json`: best dev scores, size and inference speed of `out/best` (read by `minilm report`)."""
+    """`out/metrics.json`: best dev scores, size and inference speed of `out/best`, and the task (a `config.Task`
+    section, so that `minilm report` can read the same split again)."""
     from minilm.rundir import write_atomic
 
     out = Path(out)
     tokenizer = load_tokenizer(str(out / "best"))
     best_model = load_task_model(str(out / "best"), dev)
-    summary = {"model": source, "task": task, "metric": dev.metric, "best": best,
+    summary = {"model": source, "task": task.task, "task_section": dataclasses.asdict(task), "metric": dev.metric,
+               "best": best,
                "layers": best_model.config.num_hidden_layers, "hidden": best_model.config.hidden_size,
                "parameters": count_parameters(best_model), "steps": steps, "train_seconds": seconds,
                "max_length": max_length, "kind": dev.kind.name,

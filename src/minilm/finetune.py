@@ -79,7 +79,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
     result = fit(training, build, identity(cfg))
     out = Path(training.output_dir)
     if result.is_main_process and result.best is not None and (result.trained_steps or not (out / "metrics.json").is_file()):
-        write_summary(out, cfg.model, cfg.task.task, state["dev"], result.best, result.step, result.seconds,
+        write_summary(out, cfg.model, cfg.task, state["dev"], result.best, result.step, result.seconds,
                       max_length, result.accelerator.device, cfg.span.doc_stride)
     result.accelerator.wait_for_everyone()
     return out / "best"

@@ -293,3 +293,14 @@ def span_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, attentio
     s_logp = torch.log_softmax(student_logits.float() / temperature + bias, dim=1)
     kl = (t_logp.exp() * (t_logp - s_logp)).sum(1)  # (batch, 2)
     return kl.mean(1).mean() * temperature ** 2
+
+
+def embedding_mse(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of sentence embeddings, over the batch and the dimensions (sentence-transformers'
+    MSELoss): student, teacher (batch, width); float32, the teacher a constant."""
+    return F.mse_loss(student.float(), teacher.detach().float())
+
+
+def embedding_cosine(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """1 - cos(student, teacher) of sentence embeddings, averaged over the batch: (batch, width) each, float32."""
+    return (1 - F.cosine_similarity(student.float(), teacher.detach().float(), dim=-1)).mean()

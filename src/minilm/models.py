@@ -318,8 +318,10 @@ def write_directory(directory: Path, write, what: str) -> None:
             directory.rename(old)
         tmp.rename(directory)
         shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
+    except BaseException as exc:  # nothing half-written stays behind, whatever stopped the write
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not directory.exists():
             old.rename(directory)
-        raise MiniLMError(f"cannot write {what} to {directory}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise MiniLMError(f"cannot write {what} to {directory}: {exc.strerror or exc}") from None
+        raise

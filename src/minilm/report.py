@@ -6,7 +6,8 @@ without a dev score (task-agnostic `minilm distill`) joins the loss plot, not th
 column names how each model was distilled (read from the run, or from the run its model came from).
 Retention is the run's dev metric over the teacher run's; speed-up is its inference examples/s
 (batch 32) over the teacher's: as measured when each run ended, or, with `speed_data`, re-measured for
-every model one after another in this run (the fair comparison).
+every model one after another in this run (the fair comparison). `exported` adds rows for `minilm export`
+directories (onnxruntime, float32 or int8), scored on the runs' dev split and timed with the others.
 """
 
 from __future__ import annotations
@@ -31,8 +32,31 @@ def load_run(directory: str) -> dict:
             if history_file.is_file() else []
     except json.JSONDecodeError as exc:
         raise MiniLMError(f"{directory}: metrics file is not valid JSON ({exc.msg})") from None
-    return {"name": path.name, "dir": str(path), "summary": summary, "history": history,
-            "objective": objective_of(path, summary)}
+    return {"name": path.name, "dir": str(path), "model_dir": str(path / "best"), "summary": summary,
+            "history": history, "objective": objective_of(path, summary)}
+
+
+def load_exported(directory: str, like: dict) -> dict:
+    """A `minilm export` directory as a row: scored on the dev split of the task the runs share (`like`, a run's
+    summary), with the size and parameters of the checkpoint it came from."""
+    from minilm.config import Span, Task
+    from minilm.evaluation import evaluate_model, load_task_model
+    from minilm.models import encoder_size, load_model_config, load_tokenizer
+    from minilm.onnxmodel import is_exported, read_export
+    from minilm.tasks import load_task
+
+    require(is_exported(directory), f"{directory} is not a directory written by minilm export")
+    record, config = read_export(directory), load_model_config(directory)
+    dev = load_task(Task(**like["task_section"]), "dev")
+    model = load_task_model(directory, dev)
+    scores = evaluate_model(model, load_tokenizer(directory), dev, like.get("max_length", 128), 64, "cpu",
+                            Span(doc_stride=like.get("doc_stride", 128)))
+    source = Path(record["source"]).parent / "metrics.json"
+    parameters = json.loads(source.read_text())["parameters"] if source.is_file() else encoder_size(config)
+    summary = {**like, "best": scores, "layers": config.num_hidden_layers, "hidden": config.hidden_size,
+               "parameters": parameters, "examples_per_s": scores["examples_per_s"]}
+    return {"name": Path(directory).name, "dir": directory, "model_dir": directory, "summary": summary,
+            "history": [], "objective": f"exported, {record['quantize']}"}
 
 
 def objective_of(path: Path, summary: dict | None) -> str:
@@ -42,7 +66,7 @@ def objective_of(path: Path, summary: dict | None) -> str:
         run = read_run(candidate)
         settings = run["settings"] if run else {}
         if "objective" in settings:
-            objective = settings["objective"]
+            objective = " + ".join(settings["objective"])
             if objective == "minilm" and settings.get("value_relation") is False:
                 objective = "minilm (no value relation)"
             return objective + (" (task-specific)" if settings.get("task") else "")
@@ -120,7 +144,7 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
     device = pick_device(cfg.device)
     texts = None
     for run in runs:
-        best = str(Path(run["dir"]) / "best")
+        best = run["model_dir"]
         task = run["summary"].get("task", "")
         if kind_named(run["summary"]["kind"]) is SPAN:
             data, max_length = load_squad(task, "dev").head(cfg.speed_examples), run["summary"].get("max_length", 384)
@@ -149,7 +173,10 @@ def report(cfg: ReportConfig) -> Path:
     if teacher is not None:
         require(teacher["summary"] is not None, f"teacher run {cfg.teacher_run} has no dev score (metrics.json)")
         teacher = next((r for r in runs if r["dir"] == teacher["dir"]), teacher)
-    if cfg.speed_data or cfg.remeasure:
+    if cfg.exported:
+        require(runs, "--exported rows are scored on the runs' task: give at least one run with a dev score")
+        runs += [load_exported(directory, runs[0]["summary"]) for directory in cfg.exported]
+    if cfg.speed_data or cfg.remeasure or cfg.exported:
         measure_speeds(runs if teacher is None or teacher in runs else runs + [teacher], cfg)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)

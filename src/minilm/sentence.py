@@ -67,8 +67,11 @@ def pipeline_of(name: str) -> Pipeline:
     for module in modules:
         if module["type"].endswith("Pooling"):
             pooling = _pooling_modes(path / module["path"] / "config.json")
-    settings_file = path / "sentence_bert_config.json"
-    max_seq_length = json.loads(settings_file.read_text()).get("max_seq_length") if settings_file.is_file() else None
+    # Earlier sentence-transformers wrote the length into sentence_bert_config.json, 6.x into the tokenizer's config.
+    max_seq_length = None
+    for file, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+        if max_seq_length is None and (path / file).is_file():
+            max_seq_length = json.loads((path / file).read_text()).get(key)
     return Pipeline(pooling, "Normalize" in kinds, max_seq_length, True, tuple(kinds))
 
 

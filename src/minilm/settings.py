@@ -120,11 +120,16 @@ def check_settings(obj: Any) -> None:
 
 
 class Section:
-    """A group of settings: checked when built (ranges and choices, then the section's own `check`)."""
+    """A group of settings: converted to their declared types (so that `Objective(objective="minilm")` holds a
+    list, as the command line makes it) and checked when built (ranges and choices, then its own `check`)."""
 
     TITLE = "options"
 
     def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            if "help" in f.metadata:
+                setattr(self, f.name, coerce(f.name, getattr(self, f.name), hints[f.name]))
         check_settings(self)
         self.check()
 

@@ -6,7 +6,8 @@ An objective is a small object (one module each, its docstring stating its equat
   task-specific (`full`), else None. The student view is what `fit` trains: it holds the student and
   any training-only parameters (projections, heads), which are never saved into the student;
 * `inputs(batch)`: the model inputs of a batch (the same for both models);
-* `losses(teacher_features, student_features, batch)`: the named loss terms (already weighted).
+* `losses(teacher_features, student_features, batch)`: the named loss terms (already weighted);
+* `unused`: the student parameters it leaves untrained (`build_objective` freezes them).
 
 `distill_losses` is one step's loss terms for any objective, task-specific `L_OUT` included.
 
@@ -17,6 +18,9 @@ An objective is a small object (one module each, its docstring stating its equat
 | `tinybert` | TinyBERT (Jiao et al. 2020), Sec. 3.1, Eq. 7-11 | attention-score, hidden-state and embedding MSE over a layer map |
 | `distilbert` | DistilBERT (Sanh et al. 2019) | soft-target and own masked-LM cross-entropy, hidden-state cosine |
 | `hidden-mse` | the simplest baseline | last hidden-state MSE |
+| `embedding` | sentence-transformers' distillation (Reimers & Gurevych 2020) | pooled sentence-embedding MSE or cosine |
+
+Several objectives combine (`objectives.combined`): `--objective minilm embedding --objective-weights 1 2`.
 """
 
 from __future__ import annotations
@@ -25,33 +29,56 @@ from typing import Any
 
 import torch
 
-from minilm.config import DistilBERTLoss, Objective, OutputLoss
+from minilm.config import DistilBERTLoss, EmbeddingLoss, Objective, OutputLoss
 from minilm.training import autocast
 
 
+COMBINABLE = ("minilm", "minilmv2", "hidden-mse", "embedding")
+
+
 def build_objective(objective: Objective, teacher, student, tokenizer=None, full: bool = False,
-                    distilbert: DistilBERTLoss | None = None):
-    """The objective `objective.objective` for this teacher and student; `full` runs whole models (logits too).
+                    distilbert: DistilBERTLoss | None = None, embedding: EmbeddingLoss | None = None):
+    """The objective(s) `objective.objective` names for this teacher and student; `full` runs whole models
+    (logits too). One MiniLM, TinyBERT or DistilBERT objective runs with views of its own; hidden-mse, embedding,
+    several objectives or weights other than 1 run through `Combined` (one forward of each model). Parameters
+    of the student that no objective trains are frozen here.
 
     Fails with a one-line error on settings the objective cannot honour, before anything is written.
     The objective's `notes` say what a run should be told once (e.g. terms that cannot run).
     """
-    name = objective.objective
-    if name in ("minilm", "minilmv2"):
-        from minilm.objectives.minilm import MiniLM
+    weighted = objective.weighted()
 
-        return MiniLM(objective, teacher, student, full)
-    if name == "tinybert":
-        from minilm.objectives.tinybert import TinyBERT
+    def one(name: str):
+        if name in ("minilm", "minilmv2"):
+            from minilm.objectives.minilm import MiniLM
 
-        return TinyBERT(objective, teacher, student, full)
-    if name == "distilbert":
-        from minilm.objectives.distilbert import DistilBERT
+            return MiniLM(objective, teacher, student, full, version="v2" if name == "minilmv2" else "v1")
+        if name == "tinybert":
+            from minilm.objectives.tinybert import TinyBERT
 
-        return DistilBERT(distilbert or DistilBERTLoss(), teacher, student, tokenizer, full)
-    from minilm.objectives.hidden_mse import HiddenMSE
+            return TinyBERT(objective, teacher, student, full)
+        if name == "distilbert":
+            from minilm.objectives.distilbert import DistilBERT
 
-    return HiddenMSE(objective, teacher, student, full)
+            return DistilBERT(distilbert or DistilBERTLoss(), teacher, student, tokenizer, full)
+        if name == "embedding":
+            from minilm.objectives.embedding import Embedding
+
+            return Embedding(embedding or EmbeddingLoss(), teacher, student, full)
+        from minilm.objectives.hidden_mse import HiddenMSE
+
+        return HiddenMSE(objective, teacher, student, full)
+
+    (name, weight), *rest = weighted
+    if not rest and weight == 1.0 and name not in ("hidden-mse", "embedding"):
+        built = one(name)
+    else:
+        from minilm.objectives.combined import Combined
+
+        built = Combined([(w, one(n)) for n, w in weighted], teacher, student, full)
+    for p in built.unused:
+        p.requires_grad_(False)
+    return built
 
 
 def autograd_copy(value: Any) -> Any:

@@ -25,7 +25,7 @@ from minilm.config import DistilBERTLoss
 from minilm.errors import require
 from minilm.losses import output_kl
 from minilm.models import has_masked_lm, masked_lm_head, new_masked_lm_head
-from minilm.objectives.views import EncoderView, freeze_pooler, model_inputs, projection
+from minilm.objectives.views import EncoderView, model_inputs, pooler_parameters, projection
 
 
 def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, special_ids: list[int], mask_id: int,
@@ -83,8 +83,7 @@ class DistilBERT:
         self.teacher_view = EncoderView(teacher, full, mlm_head=masked_lm_head(teacher) if self.mlm else None)
         self.student_view = EncoderView(student, full, mlm_head=student_head,
                                         projections=nn.ModuleDict({"hidden": w} if w else {}))
-        if not full:
-            freeze_pooler(student)
+        self.unused = [] if full else pooler_parameters(student)
         self.special_ids = list(tokenizer.all_special_ids)
         self.mask_id, self.vocab_size = tokenizer.mask_token_id, student.config.vocab_size
         require(not self.mlm or self.mask_id is not None, "distilbert's masked-LM terms need a tokenizer with a mask token")

@@ -3,32 +3,34 @@
     L = MSE(H^S_last W, H^T_l)    over real tokens (`losses.token_mse`)
 
 l is `teacher_layer` (default the last); W maps the student's width to the teacher's, a training-only
-parameter (none when the widths are equal), never saved into the student.
+parameter (none when the widths are equal), never saved into the student. It runs through
+`objectives.Combined` (alone, or beside other objectives): it reads the hidden states of one forward.
 """
 
 from __future__ import annotations
 
-from torch import nn
-
 from minilm.config import Objective
 from minilm.losses import token_mse
-from minilm.objectives.views import EncoderView, freeze_pooler, model_inputs, projection
+from minilm.objectives.views import pooler_parameters, projection
 from minilm.relations import layer_index
 
 
 class HiddenMSE:
+    name = "hidden-mse"
+
     def __init__(self, cfg: Objective, teacher, student, full: bool = False):
         self.teacher_index = layer_index(teacher, cfg.teacher_layer) + 1  # hidden states start with embeddings
-        w = projection(student.config.hidden_size, teacher.config.hidden_size)
-        self.teacher_view = EncoderView(teacher, full)
-        self.student_view = EncoderView(student, full, projections=nn.ModuleDict({"hidden": w} if w else {}))
-        if not full:
-            freeze_pooler(student)
+        self.projection = projection(student.config.hidden_size, teacher.config.hidden_size)
+        self.trainable = self.projection
+        self.unused = [] if full else pooler_parameters(student)
+        self.needs = {"teacher": {"hidden": True}, "student": {"hidden": True}}
         self.notes = []
 
-    def inputs(self, batch: dict) -> dict:
-        return model_inputs(batch)
+    def read(self, features: dict, attention_mask, side: str):
+        if side == "teacher":
+            return features["hidden"][self.teacher_index]
+        hidden = features["hidden"][-1]
+        return hidden if self.projection is None else self.projection(hidden)
 
-    def losses(self, teacher: dict, student: dict, batch: dict) -> dict:
-        return {"hidden": token_mse(student["hidden"][-1], teacher["hidden"][self.teacher_index],
-                                    batch["attention_mask"])}
+    def losses(self, teacher, student, batch: dict) -> dict:
+        return {"hidden": token_mse(student, teacher, batch["attention_mask"])}

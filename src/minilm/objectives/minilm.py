@@ -15,7 +15,7 @@ from minilm.errors import require
 from minilm.losses import V1_RELATIONS, V2_RELATIONS, attention_relation_losses
 from minilm.models import encoder_layers
 from minilm.objectives.views import model_inputs
-from minilm.relations import RelationModel, unused_by_relations
+from minilm.relations import RelationModel, layer_index, unused_by_relations
 
 
 def check_heads(version: str, teacher_config, student_config, relation_heads: int) -> None:
@@ -34,8 +34,9 @@ def check_heads(version: str, teacher_config, student_config, relation_heads: in
 class MiniLM:
     """The `minilm` and `minilmv2` objectives. Features: the Q, K, V of one layer (`relations.QKV`)."""
 
-    def __init__(self, objective: Objective, teacher, student, full: bool = False):
-        self.version = "v2" if objective.objective == "minilmv2" else "v1"
+    def __init__(self, objective: Objective, teacher, student, full: bool = False, version: str = "v1"):
+        self.version = version
+        self.name = "minilm" if version == "v1" else "minilmv2"
         check_heads(self.version, teacher.config, student.config, objective.relation_heads)
         if self.version == "v1":
             self.pairs = {k: v for k, v in V1_RELATIONS.items() if objective.value_relation or k != "value"}
@@ -45,14 +46,19 @@ class MiniLM:
             self.heads = objective.relation_heads
         self.teacher_view = RelationModel(teacher, objective.teacher_layer, full)
         self.student_view = RelationModel(student, -1, full)
-        self.notes = []
+        self.notes, self.unused, self.trainable = [], [], None
         if not full:
-            unused = unused_by_relations(student)  # no gradient from the relation losses reaches them
+            self.unused = unused_by_relations(student)  # no gradient from the relation losses reaches them
             if "value" not in self.pairs and self.version == "v1":  # L_AT alone reads no V of the last layer
-                unused += list(encoder_layers(student)[-1].attention.self.value.parameters())
-            for p in unused:
-                p.requires_grad_(False)
+                self.unused += list(encoder_layers(student)[-1].attention.self.value.parameters())
         self.query_chunk, self.kernel = objective.query_chunk, objective.relation_kernel
+        # Combined with other objectives (`objectives.Combined`): the Q, K, V of these 1-based layers.
+        self.layers = {"teacher": layer_index(teacher, objective.teacher_layer) + 1,
+                       "student": len(encoder_layers(student))}
+        self.needs = {side: {"qkv": [layer]} for side, layer in self.layers.items()}
+
+    def read(self, features: dict, attention_mask, side: str):
+        return features["qkv"][self.layers[side]]
 
     def inputs(self, batch: dict) -> dict:
         return model_inputs(batch)

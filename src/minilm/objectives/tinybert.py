@@ -25,7 +25,7 @@ from minilm.errors import require
 from minilm.config import Objective
 from minilm.losses import token_mse
 from minilm.models import default_init_layers
-from minilm.objectives.views import EncoderView, freeze_pooler, model_inputs, projection
+from minilm.objectives.views import EncoderView, model_inputs, pooler_parameters, projection
 
 
 def attention_score_mse(t_query: torch.Tensor, t_key: torch.Tensor, s_query: torch.Tensor, s_key: torch.Tensor,
@@ -71,8 +71,7 @@ class TinyBERT:
         self.teacher_view = EncoderView(teacher, full, qk_layers=self.layer_map)
         self.student_view = EncoderView(student, full, qk_layers=list(range(1, s.num_hidden_layers + 1)),
                                         projections=projections)
-        if not full:
-            freeze_pooler(student)
+        self.unused = [] if full else pooler_parameters(student)
         self.notes = ["tinybert layer map (student <- teacher): "
                       + ", ".join(f"{m + 1}<-{j}" for m, j in enumerate(self.layer_map))]
 

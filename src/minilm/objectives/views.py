@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from minilm.relations import capture_layers_qkv, task_logits
+from minilm.relations import QKV, capture_layers_qkv, task_logits
 
 
 class EncoderView(nn.Module):
@@ -20,6 +20,7 @@ class EncoderView(nn.Module):
           ModuleDict of training-only Linear maps to the teacher's width) "embedding" maps the first and
           "hidden" the others;
       "query", "key": [(batch, seq, width) of each layer in `qk_layers` (1-based)], heads concatenated;
+      "qkv": {layer: `relations.QKV`} of the same layers;
       "mlm_logits": (masked tokens, vocabulary) from `mlm_head`, when masked_positions (batch, seq) bool
           is given.
     logits: the task scores when `full` (a model with a task head; `relations.task_logits`), else None. When not `full`, the
@@ -40,7 +41,9 @@ class EncoderView(nn.Module):
                          output_hidden_states=True)
         hidden = list(out.hidden_states)
         features = {"query": [captured[i]["query"] for i in self.qk_layers],
-                    "key": [captured[i]["key"] for i in self.qk_layers]}
+                    "key": [captured[i]["key"] for i in self.qk_layers],
+                    "qkv": {i: QKV(captured[i]["query"], captured[i]["key"], captured[i]["value"])
+                            for i in self.qk_layers}}
         if self.mlm_head is not None and masked_positions is not None:
             features["mlm_logits"] = self.mlm_head(hidden[-1][masked_positions])
         if "embedding" in self.projections:
@@ -63,10 +66,9 @@ def projection(student_width: int, teacher_width: int) -> nn.Linear | None:
     return None if student_width == teacher_width else nn.Linear(student_width, teacher_width)
 
 
-def freeze_pooler(model: nn.Module) -> None:
-    """The pooler runs in a base forward but no baseline loss reads it: freeze it, so that DDP waits for
-    no gradient of its and weight decay does not shrink it for nothing."""
+def pooler_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The pooler runs in a base forward but no baseline loss reads it: `build_objective` freezes it, so that DDP
+    waits for no gradient of its and weight decay does not shrink it for nothing."""
     pooler = getattr(model.base_model, "pooler", None)
-    for p in (pooler.parameters() if pooler is not None else []):
-        p.requires_grad_(False)
+    return list(pooler.parameters()) if pooler is not None else []
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The prepared GPU check, for a machine with one NVIDIA GPU (an H200 here), about 8 minutes:
+#   1. the fused Triton relation-KL kernels on CUDA against the float64 reference (tests/test_relation_kl_triton.py,
+#      tests/test_losses.py), and every launch compiled for the machine's own GPU (benchmarks/triton_compile_check.py);
+#   2. `minilm bench --preset bert-base --device cuda` (random BERT-base teacher, 6x768 student: the paper's
+#      shapes), MiniLM v1 and v2 rows at 128 and 512 tokens, batch 128, written to docs/bench_h200.json;
+#   3. the bench's table into docs/performance.md (the section "Measured on an H200", replaced on each run).
+# Run from the repository root, from source: PYTHONPATH=src (nothing is installed; no network is needed).
+# With the device tool: bash benchmarks/gpu_check.sh, with OUT set; the log and the two docs files are copied
+# there, since only $OUT comes back.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=src HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+OUT=${OUT:-runs/gpu_check}
+mkdir -p "$OUT"
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+'triton', triton.__version__, 'transformers', transformers.__version__)"
+} 2>&1 | tee "$OUT/gpu.txt"
+status=0
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_relation_kl_triton.py tests/test_losses.py 2>&1 \
+    | tee "$OUT/tests.log" || status=1
+timeout 60 python3 benchmarks/triton_compile_check.py 2>&1 | tee "$OUT/compile.log" || status=1
+timeout 420 python3 -m minilm.cli bench --preset bert-base --device cuda --batch-size 128 --seq-lengths 128 512 \
+    --steps 5 --rounds 1 --output docs/bench_h200.json 2>&1 | tee "$OUT/bench.log" || status=1
+if [ -f docs/bench_h200.json ]; then
+    python3 - <<'PY'
+import json, re
+from pathlib import Path
+from minilm.bench import format_table
+
+result = json.loads(Path("docs/bench_h200.json").read_text())
+section = ("## Measured on an H200\n\n`bash benchmarks/gpu_check.sh` (docs/bench_h200.json): "
+           f"{result['device_name']}, torch {result['torch']}, batch 128, random BERT-base teacher and 6x768 "
+           "student, one round of 5 timed steps per row.\n\n" + format_table(result) + "\n")
+doc = Path("docs/performance.md")
+text = doc.read_text()
+text = re.sub(r"## Measured on an H200\n.*?(?=\n## |\Z)", "", text, flags=re.S).rstrip() + "\n\n" + section
+doc.write_text(text)
+PY
+    cp docs/bench_h200.json docs/performance.md "$OUT/"
+fi
+exit $status
