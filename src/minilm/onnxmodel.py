@@ -78,7 +78,7 @@ def export_graph(model: nn.Module, head: str | None, sample: dict[str, torch.Ten
     import logging
     import warnings
 
-    inputs = list(sample)
+    inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]  # forward's order
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
