@@ -47,15 +47,21 @@ def test_auto_precision_follows_the_cpus_bf16_support(monkeypatch):
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(policy, "cpu_features", lambda: {"name": "X", "avx512_bf16": True, "amx_bf16": False})
-    assert policy.resolve_precision("auto", cpu) == ("bf16", "precision bf16 (auto: X has AVX512-BF16)")
+    monkeypatch.setattr(policy, "bf16_slowdown", lambda device, **kw: 0.5)  # bf16 products twice as fast
+    assert policy.resolve_precision("auto", cpu) == \
+        ("bf16", "precision bf16 (auto: X has AVX512-BF16; bf16 products measured 2.0x faster than float32)")
     monkeypatch.setattr(policy, "cpu_features", lambda: {"name": "X", "avx512_bf16": False, "amx_bf16": True})
     assert policy.resolve_precision("auto", cpu)[0] == "bf16"
+    # The flag is there but the products are slower (an Intel Xeon of this project's): auto keeps float32.
+    monkeypatch.setattr(policy, "bf16_slowdown", lambda device, **kw: 2.0)
+    assert policy.resolve_precision("auto", cpu) == ("fp32", "precision fp32 (auto: X has AMX-BF16, but bf16 products "
+                                                             "measured 2.0x slower than float32)")
     no_native_bf16(monkeypatch)
     precision, why = policy.resolve_precision("auto", cpu)
     assert precision == "fp32" and "AMD EPYC (Zen 3) has no AVX512-BF16 or AMX" in why
     assert policy.resolve_precision("fp32", cpu) == ("fp32", "precision fp32 (as asked)")
     # Asked for explicitly, bf16 runs, after one warning line naming the slowdown measured on the spot.
-    monkeypatch.setattr(policy, "bf16_slowdown", lambda device: 29.0)
+    monkeypatch.setattr(policy, "bf16_slowdown", lambda device, **kw: 29.0)
     precision, why = policy.resolve_precision("bf16", cpu)
     assert precision == "bf16" and why.startswith("warning: ") and "measured 29.0x slower than float32" in why
 

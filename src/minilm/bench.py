@@ -41,7 +41,7 @@ from minilm.corpora import data_root
 from minilm.errors import require
 from minilm.measure import PeakMemory, fast_step_flops, matmul_tflops, sync
 from minilm.naive import naive_loss_terms, naive_losses, naive_outputs
-from minilm.policy import native_bf16, pick_device
+from minilm.policy import cpu_features, native_bf16, pick_device
 from minilm.rundir import check_writable
 
 PRESETS = {"bert-base": dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -389,11 +389,14 @@ def bench_inference(cfg: BenchConfig) -> dict:
             f"SST-2 dev.tsv not found beside {sst2_path(cfg)}; pass --sst2 PATH/train.tsv")
     texts = [t[0] for t in read_sentence_task("sst2", "dev", str(sst2_path(cfg).parent)).texts]
     rows = compare(cfg.inference_models, texts, cfg.inference_batch_sizes, cfg.rounds)
-    from minilm.policy import cpu_features
-
     result = {"cpu": cpu_features(), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "texts": f"SST-2 dev ({len(texts)} sentences)", "rounds": cfg.rounds, "inference": rows}
-    print(format_inference(rows))
+    return finish(cfg, result, format_inference(rows))
+
+
+def finish(cfg: BenchConfig, result: dict, table: str) -> dict:
+    """Print the table; write the results to --output."""
+    print(table)
     if cfg.output:
         Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
         Path(cfg.output).write_text(json.dumps(result, indent=1))
@@ -434,11 +437,7 @@ def bench(cfg: BenchConfig) -> dict:
               "matmul_tflops_after": peak_after, "steps": rows, "left_out": left_out,
               "agreement": {v: agreement(cfg, device, v, tuple(precisions)) for v in versions},
               "inference": inference(cfg, device)}
-    print(format_table(result))
-    if cfg.output:
-        Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.output).write_text(json.dumps(result, indent=1))
-    return result
+    return finish(cfg, result, format_table(result))
 
 
 def format_table(result: dict) -> str:

@@ -2,7 +2,8 @@
 
 `pick_device` turns `--device` into a torch device. `resolve_precision` turns `--precision auto` into bf16
 where the device multiplies bf16 natively (a CUDA device with bf16 support; a CPU with AVX512-BF16 or AMX
-as torch reports them) and fp32 elsewhere, with the reason, and warns when bf16 is asked for on a CPU
+as torch reports them, whose bf16 products a short probe finds faster than float32's) and fp32 elsewhere,
+with the reason, and warns when bf16 is asked for on a CPU
 that lacks it (there bf16 matrix products run many times slower than float32: `bf16_slowdown` measures
 how many on the spot). distill, finetune and bench all follow it.
 
@@ -84,13 +85,25 @@ def bf16_slowdown(device: torch.device, n: int = 192, repeats: int = 3) -> float
     return best(a.bfloat16()) / max(best(a), 1e-9)
 
 
+BF16_AUTO_LIMIT = 0.9  # auto takes bf16 on a CPU only where its products take at most 0.9x the float32 time
+
+
 def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
     """(bf16 or fp32, the one line that says why) for `--precision auto|bf16|fp32` on `device`.
 
+    auto: bf16 on a CUDA device with bf16; on a CPU with AVX512-BF16 or AMX, bf16 when a short probe (384^3
+    products, a few milliseconds) finds its products at least 10% faster than float32's; float32 elsewhere.
     An explicit bf16 on a CPU without native bf16 is honoured, with a warning that names the slowdown
     measured here and now.
     """
     native, why = native_bf16(device)
+    if precision == "auto" and native and device.type == "cpu":
+        # Some CPUs with AVX512-BF16 still multiply bf16 slower than float32 (an Intel Xeon of this project's
+        # ran them at half the float32 rate): there auto keeps float32.
+        slower = bf16_slowdown(device, n=384, repeats=5)
+        if slower > BF16_AUTO_LIMIT:
+            return "fp32", f"precision fp32 (auto: {why}, but bf16 products measured {slower:.1f}x slower than float32)"
+        return "bf16", f"precision bf16 (auto: {why}; bf16 products measured {1 / slower:.1f}x faster than float32)"
     if precision == "auto":
         return ("bf16", f"precision bf16 (auto: {why})") if native else \
             ("fp32", f"precision fp32 (auto: {why}; bf16 would run emulated)")
