@@ -50,6 +50,20 @@ def test_flags_override_yaml_and_land_in_their_sections(tmp_path):
     assert flatten(cfg)["lr"] == 3e-4
 
 
+def test_the_earlier_version_spelling_still_runs(tmp_path):
+    """`--version v2` (a flag before the objectives became a list) reads as `--objective minilmv2`."""
+    args = build_parser().parse_args(["distill", "--version", "v2", "--relation-heads", "12"])
+    cfg = load_config(C.DistillConfig, None, {k: v for k, v in vars(args).items() if k not in ("command", "config")})
+    assert cfg.objective.objective == ["minilmv2"]
+    yaml_file = tmp_path / "old.yaml"
+    yaml_file.write_text("version: v2\nobjective: [minilm, embedding]\n")
+    assert load_config(C.DistillConfig, str(yaml_file)).objective.objective == ["minilmv2", "embedding"]
+    assert C.Objective(version="v1").objective == ["minilm"]
+    assert C.Objective(objective="minilmv2", version="v2").objective == ["minilmv2"]
+    with pytest.raises(MiniLMError, match=r"--version v2 belongs to the minilm objective .*, not to tinybert"):
+        C.Objective(objective="tinybert", version="v2")
+
+
 @pytest.mark.parametrize("text,message", [("lr: fast\n", "expects float"), ("nope: 1\n", "unknown config key"),
                                           ("- a\n- b\n", "must hold a mapping"), ("a: [\n", "not valid YAML"),
                                           ("student_layers: 2.5\n", "expects int")])

@@ -130,8 +130,13 @@ class Section:
         for f in dataclasses.fields(self):
             if "help" in f.metadata:
                 setattr(self, f.name, coerce(f.name, getattr(self, f.name), hints[f.name]))
+        self.resolve()
         check_settings(self)
         self.check()
+
+    def resolve(self) -> None:
+        """Read a setting's earlier spelling as today's (before the checks), so that earlier scripts and YAML
+        files keep running."""
 
     def check(self) -> None:
         """Rules across this section's own settings (one-line `MiniLMError`s)."""
