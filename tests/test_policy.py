@@ -56,6 +56,8 @@ def test_auto_precision_follows_the_cpus_bf16_support(monkeypatch):
     monkeypatch.setattr(policy, "bf16_slowdown", lambda device, **kw: 2.0)
     assert policy.resolve_precision("auto", cpu) == ("fp32", "precision fp32 (auto: X has AMX-BF16, but bf16 products "
                                                              "measured 2.0x slower than float32)")
+    monkeypatch.setattr(policy, "bf16_slowdown", lambda device, **kw: 0.95)  # faster, but by less than 10%
+    assert policy.resolve_precision("auto", cpu)[1].endswith("bf16 products measured only 1.05x as fast as float32)")
     no_native_bf16(monkeypatch)
     precision, why = policy.resolve_precision("auto", cpu)
     assert precision == "fp32" and "AMD EPYC (Zen 3) has no AVX512-BF16 or AMX" in why

@@ -102,7 +102,8 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
         # ran them at half the float32 rate): there auto keeps float32.
         slower = bf16_slowdown(device, n=384, repeats=5)
         if slower > BF16_AUTO_LIMIT:
-            return "fp32", f"precision fp32 (auto: {why}, but bf16 products measured {slower:.1f}x slower than float32)"
+            measured = f"{slower:.1f}x slower than" if slower >= 1 else f"only {1 / slower:.2f}x as fast as"
+            return "fp32", f"precision fp32 (auto: {why}, but bf16 products measured {measured} float32)"
         return "bf16", f"precision bf16 (auto: {why}; bf16 products measured {1 / slower:.1f}x faster than float32)"
     if precision == "auto":
         return ("bf16", f"precision bf16 (auto: {why})") if native else \
