@@ -39,5 +39,7 @@ EOF
 start=$(date +%s)
 make test
 echo "make test: $(( $(date +%s) - start )) s"
-.venv/bin/minilm distill --max-steps 60 --log-every 20 --output-dir runs/emulated 2>&1 | grep -v '^distill\|tokenizing' || true
+.venv/bin/minilm distill --max-steps 60 --log-every 20 --output-dir runs/emulated 2>&1 | tr '\r' '\n' |
+    grep -v '^distill\|^tokenizing\|^$' || true
+.venv/bin/python -c "import json; print('run.json resolved:', json.load(open('runs/emulated/run.json'))['resolved'])"
 tail -1 runs/emulated/metrics.jsonl
