@@ -96,12 +96,14 @@ class FitResult:
 def fit(training: Training, build: Callable[[Runtime], Recipe], run: dict[str, Any]) -> FitResult:
     """Run (or resume) the training that `build` describes under `training`; `run` is the run's identity
     (`rundir.identity` of the command's config), recorded in and checked against `run.json`."""
-    from accelerate.utils import set_seed
+    from accelerate.utils import broadcast_object_list, set_seed
 
     cfg = training
     accelerator = make_accelerator(cfg.device, cfg.compile)
     out, main = Path(cfg.output_dir), accelerator.is_main_process
     precision, why = resolve_precision(cfg.precision, accelerator.device)
+    if accelerator.num_processes > 1:  # auto's bf16 probe is timed on each rank: every rank takes rank 0's answer
+        precision, why = broadcast_object_list([precision, why])
     if main:
         print(why)
     resume_from = check_run_dir(cfg, run, main)
