@@ -16,7 +16,7 @@ git clone -q "$repo" "$work/minilm"
 ln -s "$repo/../shared" "$work/shared"
 cd "$work/minilm"
 sed -i '/^def cpu_features/a\    return {"name": "emulated AVX2-only CPU", "avx512_bf16": False, "amx_bf16": False}' \
-    src/minilm/policy.py
+    src/minilm/train/device_policy.py
 export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
 make install >/dev/null 2>&1
 echo "commit $(git rev-parse --short HEAD), clone in $work"
@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from minilm.policy import resolve_precision
+from minilm.train.device_policy import resolve_precision
 
 print("torch kernels:", torch.backends.cpu.get_cpu_capability(), "|", resolve_precision("auto", torch.device("cpu"))[1])
 for dtype in (torch.float32, torch.bfloat16):

@@ -16,9 +16,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from minilm.kernels import fast_dropout, keep_mask
-from minilm.losses import _exp
-from minilm.policy import keep_freed_memory
+from minilm.losses.relation_kl import _exp
+from minilm.train.cpu_kernels import fast_dropout, keep_mask
+from minilm.train.device_policy import keep_freed_memory
 
 MAPS = (32, 12, 128, 128)
 HEADS = (32, 12, 128, 32)

@@ -23,9 +23,10 @@ import torch
 from scipy.stats import spearmanr
 
 from minilm.config import Task
-from minilm.policy import cpu_features
-from minilm.sentence import SentenceEncoder, zero_shot_sts
+from minilm.models.sentence import SentenceEncoder
 from minilm.tasks import load_task
+from minilm.tasks.scoring import zero_shot_sts
+from minilm.train.device_policy import cpu_features
 
 ROWS = [  # (label, model directory under --runs or the teacher, its SST-2 fine-tuning run, final: scored on test)
     ("(a) teacher all-MiniLM-L6-v2 (6x384)", "packaged:all-MiniLM-L6-v2", "teacher_sst2", True),

@@ -28,7 +28,7 @@ if [ -f docs/bench_h200.json ]; then
     python3 - <<'PY'
 import json, re
 from pathlib import Path
-from minilm.bench import format_table
+from minilm.commands.bench import format_table
 
 result = json.loads(Path("docs/bench_h200.json").read_text())
 section = ("## Measured on an H200\n\n`bash benchmarks/gpu_check.sh` (docs/bench_h200.json): "

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from minilm.corpora import data_root
-from minilm.models import load_encoder, load_tokenizer
-from minilm.onnxmodel import export_graph, session
+from minilm.data.corpora import data_root
+from minilm.models.loading import load_encoder, load_tokenizer
+from minilm.deploy.onnx_export import export_graph
+from minilm.deploy.onnx_model import session
 from minilm.tasks.glue import read_sentence_task
 
 VARIANTS = {"per tensor, all operators": dict(per_channel=False),

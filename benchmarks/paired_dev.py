@@ -15,8 +15,8 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
+from minilm.commands.evaluate import evaluate
 from minilm.config import EvaluateConfig
-from minilm.evaluate import evaluate
 
 
 def correct(run: Path, task: str) -> list[bool]:

@@ -15,11 +15,12 @@ from collections import defaultdict
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from minilm.bench import bench_batches, bench_models
-from minilm.config import BenchConfig, DistillConfig
+from minilm.commands.bench import step_setup
+from minilm.config import BenchConfig, Objective, Training
+from minilm.measure.step_bench import bench_batches, bench_models
 from minilm.objectives import build_objective, distill_losses
-from minilm.policy import apply_step_policy
-from minilm.training import make_optimizer
+from minilm.train.device_policy import apply_step_policy
+from minilm.train.optimization import autocast, make_optimizer
 
 
 def main() -> None:
@@ -30,13 +31,13 @@ def main() -> None:
     parser.add_argument("--phases", type=int, default=0, help="time this many steps by phase instead of profiling")
     args = parser.parse_args()
     cfg = BenchConfig(steps=2)
+    setup = step_setup(cfg)
     device = torch.device("cpu")
-    teacher, student = bench_models(cfg, "sdpa", device)
-    dcfg = DistillConfig(precision=args.precision)
-    objective = build_objective(dcfg, teacher, student)
+    teacher, student = bench_models(setup, "sdpa", device)
+    objective = build_objective(Objective(), teacher, student, relations=setup.relations)
     apply_step_policy("cpu", args.precision, False, [student], teacher)  # as `minilm distill` does
-    batches = bench_batches(cfg, args.seq, 3)
-    optimizer, _ = make_optimizer(student, DistillConfig(lr=1e-5), 100)
+    batches = bench_batches(setup, args.seq, 3)
+    optimizer, _ = make_optimizer(student, Training(lr=1e-5), 100)
     seconds = defaultdict(list)
 
     def timed(name, fn):
@@ -55,7 +56,9 @@ def main() -> None:
     adamw = timed("AdamW", lambda: (optimizer.step(), optimizer.zero_grad(set_to_none=True)))
 
     def step(batch):
-        backward(sum(losses(objective, model, batch, dcfg, "cpu").values()))
+        with autocast("cpu", args.precision):  # as `train.loop.loss_terms` opens it
+            terms = losses(objective, model, batch)
+        backward(sum(terms.values()))
         clip(student.parameters(), 1.0)
         adamw()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from minilm.report import load_run
+from minilm.commands.report import load_run
 
 ROWS = [  # run name (under --runs), examples, version, corpus
     ("line_v1_1000", "one line", "v1", "WikiText-2"),

@@ -2,18 +2,15 @@
 
 Each case below is a row of docs/errors.md; `test_errors_doc_lists_every_case` keeps them in step. The cases
 run `minilm.cli.main` in this process (the command line a user types, parsed and answered as the console
-script does); `test_a_real_process_exits_2_with_one_line` checks one of them in a subprocess.
-"""
+script does); `test_a_real_process_exits_2_with_one_line` checks one of them in a subprocess."""
 
 from __future__ import annotations
 
-import errno
 import json
 from pathlib import Path
 
 import pytest
-
-from clirun import REPO, run_cli, run_main
+from helpers.cli import REPO, assert_one_line_error, run_cli, run_main
 
 ERRORS_DOC = REPO / "docs" / "errors.md"
 
@@ -79,7 +76,7 @@ def inputs(tmp_path_factory, tiny_teacher_dir, tokenizer):
     tmp = tmp_path_factory.mktemp("cli_inputs")
     _files(tmp)
     # A student directory whose tokenizer has an extra token: not the teacher's vocabulary.
-    from conftest import tiny_bert
+    from helpers.models import tiny_bert
 
     odd = tmp / "odd_student"
     from transformers import BertModel
@@ -110,166 +107,161 @@ def distill_args(teacher, tmp, *extra):
             "--student-layers", "1", "--student-hidden", "32", "--student-heads", "4", *extra]
 
 
-# (id, argument builder(teacher, tmp), message fragment): each is a row of docs/errors.md.
+# (id, argument builder(teacher, tmp), the words the message must hold): each is a row of docs/errors.md.
 CASES = [
-    ("missing data file", lambda t, d: distill_args(t, d, "--data", str(d / "nope.txt")), "data file not found"),
-    ("empty corpus", lambda t, d: distill_args(t, d, "--data", str(d / "empty.txt")), "the corpus is empty"),
-    ("non-UTF-8 text", lambda t, d: distill_args(t, d, "--data", str(d / "latin1.txt")), "not UTF-8 text"),
+    ("missing data file", lambda t, d: distill_args(t, d, "--data", str(d / "nope.txt")), ('data file', 'not found')),
+    ("empty corpus", lambda t, d: distill_args(t, d, "--data", str(d / "empty.txt")), ('corpus', 'empty')),
+    ("non-UTF-8 text", lambda t, d: distill_args(t, d, "--data", str(d / "latin1.txt")), ('UTF-8',)),
     ("TSV row with wrong column count", lambda t, d: distill_args(t, d, "--data", str(d / "cols.tsv")),
-     "cols.tsv:3: expected 2 columns, found 3"),
+     ('cols.tsv:3', '2 columns', '3')),
     ("unknown example mode", lambda t, d: distill_args(t, d, "--examples", "sentences"),
-     "examples must be one of line, packed, got 'sentences'"),
+     ('examples', 'line', 'packed', 'sentences')),
     ("unknown document boundary", lambda t, d: distill_args(t, d, "--document-boundary", "chapter"),
-     "document_boundary must be one of auto, blank, heading, line, file, got 'chapter'"),
-    ("unknown packaged teacher", lambda t, d: distill_args("packaged:bert-huge", d), "unknown packaged teacher"),
-    ("missing teacher directory", lambda t, d: distill_args("./no/such/teacher", d), "model directory not found"),
+     ('document_boundary', 'chapter')),
+    ("unknown packaged teacher", lambda t, d: distill_args("packaged:bert-huge", d), ('packaged', 'bert-huge')),
+    ("missing teacher directory", lambda t, d: distill_args("./no/such/teacher", d), ('model directory', 'not found')),
     ("v1 with unequal head counts", lambda t, d: distill_args(t, d, "--student-hidden", "32", "--student-heads", "2"),
-     "MiniLM v1 needs equal attention head counts"),
+     ('v1', 'head counts', 'minilmv2')),
     ("--version v2 with another objective", lambda t, d: distill_args(t, d, "--objective", "tinybert",
                                                                        "--version", "v2"),
-     "--version v2 belongs to the minilm objective (it is --objective minilmv2), not to tinybert"),
+     ('--version v2', 'minilmv2', 'tinybert')),
     ("relation heads do not divide the teacher", lambda t, d: distill_args(t, d, "--objective", "minilmv2",
                                                                             "--relation-heads", "6"),
-     "relation_heads 6 does not divide the teacher hidden size 32"),
+     ('relation_heads 6', 'teacher', '32')),
     ("student wider than the relation split allows",
      lambda t, d: distill_args(t, d, "--objective", "minilmv2", "--relation-heads", "8", "--student-hidden", "20",
-                               "--student-heads", "4"), "does not divide the student hidden size 20"),
+                               "--student-heads", "4"), ('relation_heads 8', 'student', '20')),
     ("student hidden not divisible by its heads", lambda t, d: distill_args(t, d, "--student-hidden", "30"),
-     "student_hidden 30 is not divisible by student_heads 4"),
+     ('student_hidden 30', 'student_heads 4')),
     ("teacher layer that does not exist", lambda t, d: distill_args(t, d, "--teacher-layer", "7"),
-     "layer 7 does not exist"),
+     ('layer 7',)),
     ("sequence longer than the position embeddings", lambda t, d: distill_args(t, d, "--max-length", "256"),
-     "max_length 256 exceeds the teacher's 128 positions"),
+     ('max_length 256', '128 positions')),
     ("teacher and student tokenizers differ",
-     lambda t, d: distill_args(t, d, "--student-init", str(d / "odd_student")), "tokenizers differ"),
+     lambda t, d: distill_args(t, d, "--student-init", str(d / "odd_student")), ('tokenizers differ',)),
     ("output directory holds a different run",
-     lambda t, d: distill_args(t, d, "--output-dir", str(d / "other_run")), "holds a different run"),
+     lambda t, d: distill_args(t, d, "--output-dir", str(d / "other_run")), ('different run', '--overwrite')),
     ("output directory holds other files",
-     lambda t, d: distill_args(t, d, "--output-dir", str(d / "not_a_run")), "holds files that minilm did not write"),
-    ("unknown objective", lambda t, d: distill_args(t, d, "--objective", "pkd"), "objective must be one of minilm, minilmv2, tinybert, distilbert, hidden-mse, embedding, got 'pkd'"),
+     lambda t, d: distill_args(t, d, "--output-dir", str(d / "not_a_run")), ('not_a_run', 'files')),
+    ("unknown objective", lambda t, d: distill_args(t, d, "--objective", "pkd"), ('objective', 'minilm', 'pkd')),
     ("distilbert masked-LM terms asked for on a teacher without that head",
      lambda t, d: distill_args(t, d, "--objective", "distilbert", "--distilbert-mlm", "on"),
-     "distilbert_mlm on needs a teacher with a masked-LM head"),
+     ('distilbert_mlm', 'masked-LM head')),
     ("tinybert layer map naming a layer the teacher lacks",
      lambda t, d: distill_args(t, d, "--objective", "tinybert", "--tinybert-layer-map", "5"),
-     "tinybert_layer_map: the teacher has no layer 5"),
+     ('tinybert_layer_map', 'layer 5')),
     ("tinybert layer map longer than the student",
      lambda t, d: distill_args(t, d, "--objective", "tinybert", "--tinybert-layer-map", "1", "2"),
-     "tinybert_layer_map names 2 teacher layers but the student has 1 layers"),
+     ('tinybert_layer_map', '2', '1')),
     ("teacher without tokenizer files", lambda t, d: distill_args(str(d / "no_tokenizer"), d),
-     "has 5 tokens but the model's embedding matrix has 30522 rows"),
+     ('5 tokens', '30522', 'tokenizer')),
     ("model to fine-tune without tokenizer files",
      lambda t, d: ["finetune", "--model", d / "no_tokenizer", "--task", "sst2", "--task-dir", d / "task",
                    "--skip-bad-rows", "--output-dir", d / "out"],
-     "has 5 tokens but the model's embedding matrix has 30522 rows"),
-    ("weights file cut off", lambda t, d: distill_args(str(d / "truncated"), d), "its weights file is damaged"),
-    ("zero batch size", lambda t, d: distill_args(t, d, "--batch-size", "0"), "batch_size must be >= 1, got 0"),
-    ("negative learning rate", lambda t, d: distill_args(t, d, "--lr", "-0.0001"), "lr must be > 0, got -0.0001"),
-    ("learning rate of 0", lambda t, d: distill_args(t, d, "--lr", "0"), "lr must be > 0, got 0 (0 trains nothing)"),
-    ("NaN learning rate", lambda t, d: distill_args(t, d, "--lr", "nan"), "lr must be a finite number, got nan"),
-    ("zero log interval", lambda t, d: distill_args(t, d, "--log-every", "0"), "log_every must be >= 1, got 0"),
-    ("zero evaluation interval", lambda t, d: distill_args(t, d, "--eval-every", "0"), "eval_every must be >= 1"),
+     ('5 tokens', '30522', 'tokenizer')),
+    ("weights file cut off", lambda t, d: distill_args(str(d / "truncated"), d), ('weights file', 'damaged')),
+    ("zero batch size", lambda t, d: distill_args(t, d, "--batch-size", "0"), ('batch_size', '>= 1', '0')),
+    ("negative learning rate", lambda t, d: distill_args(t, d, "--lr", "-0.0001"), ('lr', '> 0', '-0.0001')),
+    ("learning rate of 0", lambda t, d: distill_args(t, d, "--lr", "0"), ('lr', '> 0', 'trains nothing')),
+    ("NaN learning rate", lambda t, d: distill_args(t, d, "--lr", "nan"), ('lr', 'finite', 'nan')),
+    ("zero log interval", lambda t, d: distill_args(t, d, "--log-every", "0"), ('log_every', '>= 1')),
+    ("zero evaluation interval", lambda t, d: distill_args(t, d, "--eval-every", "0"), ('eval_every', '>= 1')),
     ("negative checkpoint interval", lambda t, d: distill_args(t, d, "--save-every", "-1"),
-     "save_every must be >= 0, got -1"),
-    ("zero query chunk", lambda t, d: distill_args(t, d, "--query-chunk", "0"), "query_chunk must be >= 1, got 0"),
-    ("dropout of 1", lambda t, d: distill_args(t, d, "--dropout", "1"), "dropout must be >= 0 and < 1, got 1"),
-    ("betas with one value", lambda t, d: distill_args(t, d, "--betas", "0.9"), "betas takes two values"),
-    ("negative FFN size", lambda t, d: distill_args(t, d, "--student-ffn", "-64"), "student_ffn must be >= 1, got -64"),
-    ("FFN size 0", lambda t, d: distill_args(t, d, "--student-ffn", "0"), "student_ffn must be >= 1, got 0"),
-    ("negative seed", lambda t, d: distill_args(t, d, "--seed", "-1"), "seed must be >= 0 and <= 4294967295, got -1"),
-    ("keeping 0 checkpoints", lambda t, d: distill_args(t, d, "--keep", "0"), "keep must be >= 1, got 0"),
-    ("temperature 0", lambda t, d: distill_args(t, d, "--temperature", "0"), "temperature must be > 0, got 0"),
+     ('save_every', '>= 0', '-1')),
+    ("zero query chunk", lambda t, d: distill_args(t, d, "--query-chunk", "0"), ('query_chunk', '>= 1')),
+    ("dropout of 1", lambda t, d: distill_args(t, d, "--dropout", "1"), ('dropout', '< 1')),
+    ("betas with one value", lambda t, d: distill_args(t, d, "--betas", "0.9"), ('betas', 'two values')),
+    ("negative FFN size", lambda t, d: distill_args(t, d, "--student-ffn", "-64"), ('student_ffn', '>= 1', '-64')),
+    ("FFN size 0", lambda t, d: distill_args(t, d, "--student-ffn", "0"), ('student_ffn', '>= 1', '0')),
+    ("negative seed", lambda t, d: distill_args(t, d, "--seed", "-1"), ('seed', '4294967295', '-1')),
+    ("keeping 0 checkpoints", lambda t, d: distill_args(t, d, "--keep", "0"), ('keep', '>= 1')),
+    ("temperature 0", lambda t, d: distill_args(t, d, "--temperature", "0"), ('temperature', '> 0')),
     ("warm-up longer than the run", lambda t, d: distill_args(t, d, "--warmup-steps", "10"),
-     "warmup_steps 10 is longer than the run (2 steps)"),
+     ('warmup_steps 10', '2 steps')),
     ("warm-up longer than a fine-tuning run of whole epochs",
      lambda t, d: ["finetune", "--model", t, "--task", "mine", "--task-dir", d / "three_classes", "--text-columns",
                    "text", "--label-column", "label", "--batch-size", "2", "--epochs", "1", "--warmup-steps", "5",
-                   "--output-dir", d / "out"], "warmup_steps 5 is longer than the run (1 steps)"),
+                   "--output-dir", d / "out"], ('warmup_steps 5', '1 steps')),
     ("student larger than its teacher", lambda t, d: distill_args(t, d, "--student-layers", "100000"),
-     "would be larger than its teacher"),
+     ('larger than its teacher',)),
     ("misspelt student init", lambda t, d: distill_args(t, d, "--student-init", "teachr"),
-     "student_init must be auto, random, teacher or an existing model directory; 'teachr' is none of these"),
+     ('student_init', 'teachr')),
     ("read-only output directory (distill)",
-     lambda t, d: distill_args(t, d, "--output-dir", readonly_dir(d) / "out"), "cannot write to output_dir"),
+     lambda t, d: distill_args(t, d, "--output-dir", readonly_dir(d) / "out"), ('cannot write', 'output_dir')),
     ("read-only cache directory (distill)",
-     lambda t, d: distill_args(t, d, "--cache-dir", readonly_dir(d) / "cache"), "cannot write to cache_dir"),
+     lambda t, d: distill_args(t, d, "--cache-dir", readonly_dir(d) / "cache"), ('cannot write', 'cache_dir')),
     ("read-only output directory (student)",
      lambda t, d: ["student", "--teacher", t, "--output-dir", readonly_dir(d) / "s", "--student-layers", "1",
-                   "--student-hidden", "32", "--student-heads", "4"], "cannot write to output_dir"),
+                   "--student-hidden", "32", "--student-heads", "4"], ('cannot write', 'output_dir')),
     ("read-only output directory (finetune)",
      lambda t, d: ["finetune", "--model", t, "--task", "sst2", "--task-dir", d / "task", "--skip-bad-rows",
-                   "--output-dir", readonly_dir(d) / "ft"], "cannot write to output_dir"),
+                   "--output-dir", readonly_dir(d) / "ft"], ('cannot write', 'output_dir')),
     ("read-only output directory (evaluate)",
      lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
-                   "--skip-bad-rows", "--output", readonly_dir(d) / "ev"], "cannot write to --output"),
+                   "--skip-bad-rows", "--output", readonly_dir(d) / "ev"], ('cannot write', '--output')),
     ("read-only output directory (bench)",
      lambda t, d: ["bench", "--teacher", t, "--output", readonly_dir(d) / "bench.json"],
-     "cannot write to the directory of --output"),
+     ('cannot write', '--output')),
     ("read-only output directory (report)",
      lambda t, d: ["report", "--runs", d / "other_run", "--output", readonly_dir(d) / "report"],
-     "cannot write to --output"),
-    ("damaged run.json", lambda t, d: distill_args(t, d, "--output-dir", d / "damaged_run"), "has a damaged run.json"),
+     ('cannot write', '--output')),
+    ("damaged run.json", lambda t, d: distill_args(t, d, "--output-dir", d / "damaged_run"), ('damaged', 'run.json', '--overwrite')),
     ("evaluating with batch size 0",
      lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
-                   "--batch-size", "0"], "batch_size must be >= 1, got 0"),
+                   "--batch-size", "0"], ('batch_size', '>= 1', '0')),
     ("evaluating past the model's positions",
      lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
-                   "--max-length", "512"], "max_length 512 exceeds the model's 128 positions"),
+                   "--max-length", "512"], ('max_length 512', '128 positions')),
     ("evaluating a classifier with --regression",
      lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
-                   "--regression"], "--regression given, but model"),
+                   "--regression"], ('--regression', 'classifier')),
     ("fine-tuning a 2-class checkpoint on a 3-class task",
      lambda t, d: ["finetune", "--model", d / "two_classes_model", "--task", "mine", "--task-dir", d / "three_classes",
                    "--text-columns", "text", "--label-column", "label", "--output-dir", d / "out"],
-     "is fine-tuned for 2 output(s) but"),
+     ('2 output', '3')),
     ("training split with one class",
      lambda t, d: ["finetune", "--model", t, "--task", "mine", "--task-dir", d / "one_class", "--text-columns", "text",
-                   "--label-column", "label", "--output-dir", d / "out"], "has examples of one class only (pos)"),
+                   "--label-column", "label", "--output-dir", d / "out"], ('one class', 'pos')),
     ("SQuAD answer_start that does not point at its text",
      lambda t, d: ["finetune", "--model", t, "--task", "squad2", "--task-dir", d / "bad_squad", "--max-length", "64",
                    "--doc-stride", "16", "--output-dir", d / "out"],
-     "question q7: answer_start 5 does not point at its text 'Rollo'"),
+     ('q7', 'answer_start 5', 'Rollo')),
     ("evaluating a classifier on SQuAD",
      lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "squad2", "--task-dir", d / "bad_squad",
-                   "--max-length", "64"], "has no question-answering head"),
+                   "--max-length", "64"], ('question-answering head',)),
     ("YAML yes for a number", lambda t, d: ["distill", "--config", d / "yes.yaml"],
-     "config key 'batch_size' expects int, got a boolean (True)"),
-    ("YAML key given twice", lambda t, d: ["distill", "--config", d / "twice.yaml"], "key 'lr' is given twice"),
-    ("missing config file", lambda t, d: ["distill", "--config", str(d / "nope.yaml")], "config file not found"),
+     ('batch_size', 'int', 'boolean')),
+    ("YAML key given twice", lambda t, d: ["distill", "--config", d / "twice.yaml"], ("'lr'", 'twice')),
+    ("missing config file", lambda t, d: ["distill", "--config", str(d / "nope.yaml")], ('config file', 'not found')),
     ("wrong type in config", lambda t, d: ["distill", "--config", str(d / "bad.yaml")],
-     "config key 'student_layers' expects int"),
+     ('student_layers', 'int')),
     ("unknown task", lambda t, d: ["finetune", "--model", t, "--task", "foo", "--output-dir", str(d / "ft")],
-     "unknown task 'foo'"),
+     ('unknown task', 'foo')),
     ("unknown label in a task file",
      lambda t, d: ["finetune", "--model", t, "--task", "sst2", "--task-dir", str(d / "task"),
-                   "--output-dir", str(d / "ft")], "train.tsv:4: unknown label '7'"),
+                   "--output-dir", str(d / "ft")], ('train.tsv:4', 'label', '7')),
     ("empty split", lambda t, d: ["finetune", "--model", t, "--task", "sst2", "--task-dir", str(d / "empty_task"),
-                                  "--output-dir", str(d / "ft")], "the split is empty"),
+                                  "--output-dir", str(d / "ft")], ('split', 'empty')),
     ("evaluating a model without a task head",
-     lambda t, d: ["evaluate", "--model", t, "--task", "sst2", "--task-dir", str(d / "task")], "has no task head"),
+     lambda t, d: ["evaluate", "--model", t, "--task", "sst2", "--task-dir", str(d / "task")], ('no task head', 'minilm finetune')),
     ("loss turns NaN or infinite",
      lambda t, d: distill_args(t, d, "--lr", "1e30", "--warmup-steps", "0", "--precision", "fp32",
                                "--save-every", "1", "--max-steps", "20", "--output-dir", str(d / "nan_run")),
-     "the loss became"),
+     ('loss became', 'last good checkpoint')),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_gets_one_line_error(case, inputs, tiny_teacher_dir):
-    _, build, fragment = case
-    result = run_main(*build(tiny_teacher_dir, inputs))
-    lines = [line for line in result.stderr.splitlines() if line.startswith("minilm: error:")]
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert len(lines) == 1 and fragment in lines[0], result.stderr[-2000:]
+    _, build, words = case
+    assert_one_line_error(run_main(*build(tiny_teacher_dir, inputs)), *words)
     assert not (inputs / "out").exists(), "a refused run must leave no output behind"
 
 
 def test_a_real_process_exits_2_with_one_line(inputs, tiny_teacher_dir):
     result = run_cli(*distill_args(tiny_teacher_dir, inputs, "--data", str(inputs / "nope.txt")))
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert [line for line in result.stderr.splitlines() if line.strip()] == \
-        [f"minilm: error: data file not found: {inputs / 'nope.txt'}"]
+    assert_one_line_error(result, "not found", str(inputs / "nope.txt"))
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1  # nothing else on stderr
 
 
 def test_nan_stop_keeps_the_last_good_checkpoint(inputs, tiny_teacher_dir):
@@ -284,32 +276,11 @@ def test_nan_stop_keeps_the_last_good_checkpoint(inputs, tiny_teacher_dir):
 
 
 def test_errors_doc_lists_every_case():
-    text = ERRORS_DOC.read_text()
-    for name, _, fragment in CASES:
-        assert name in text and fragment in text, f"docs/errors.md lacks the row for: {name}"
-
-
-def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, tokenizer):
-    from accelerate import Accelerator
-
-    from conftest import tiny_bert
-    from minilm.errors import MiniLMError
-    from minilm.training import list_checkpoints, save_checkpoint
-
-    accelerator = Accelerator(cpu=True)
-    model = tiny_bert()
-    optimizer = accelerator.prepare(__import__("torch").optim.AdamW(model.parameters()))
-    assert optimizer is not None
-    save_checkpoint(accelerator, model, tokenizer, tmp_path, 1, keep=2)
-
-    class FullDisk:
-        def save_pretrained(self, path):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    with pytest.raises(MiniLMError, match="No space left on device; last good checkpoint: .*step-00000001"):
-        save_checkpoint(accelerator, FullDisk(), tokenizer, tmp_path, 2, keep=2)
-    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000001"]
-    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    rows = {line.split("|")[1].strip(): line for line in ERRORS_DOC.read_text().splitlines() if line.startswith("| ")}
+    for name, _, words in CASES:
+        assert name in rows, f"docs/errors.md lacks the row for: {name}"
+        for word in words:
+            assert word.lower() in rows[name].lower(), f"docs/errors.md's row for {name} does not say {word}"
 
 
 def test_help_explains_every_command():

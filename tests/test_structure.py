@@ -1,13 +1,29 @@
-"""The package's shape: commands are siblings, and files stay readable."""
+"""The package's shape: folders by role in layers, commands as siblings, no cycles, readable files, tests that mirror
+the package."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from minilm.cli import COMMANDS
+from minilm.commands import COMMANDS
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "minilm"
+TESTS = Path(__file__).resolve().parent
+
+# Each folder (or top-level module) may import only from its own layer and the layers below it. The top: the
+# command line and the package's face; the bottom: errors and the losses (pure functions of tensors).
+LAYERS = [
+    {"errors", "losses"},
+    {"config"},
+    {"data"},
+    {"models"},
+    {"deploy", "objectives"},
+    {"tasks"},
+    {"train", "measure"},
+    {"commands"},
+    {"cli", "__init__"},
+]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -22,20 +38,6 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_no_command_module_imports_another():
-    commands = {target.split(":")[0] for _, target, _, _ in COMMANDS.values()}
-    assert len(commands) == len(COMMANDS), "each command has a module of its own"
-    for module in commands:
-        path = SRC / (module.split(".", 1)[1].replace(".", "/") + ".py")
-        others = imported_modules(path) & (commands - {module})
-        assert not others, f"{module} imports the command module(s) {sorted(others)}"
-
-
-def test_source_files_stay_under_500_lines():
-    for path in SRC.rglob("*.py"):
-        assert len(path.read_text().splitlines()) <= 500, f"{path.relative_to(SRC)} grew past 500 lines"
-
-
 def module_graph() -> dict[str, set[str]]:
     """minilm module -> the minilm modules it imports (at any depth: function-level imports count too)."""
     modules = {}
@@ -43,6 +45,52 @@ def module_graph() -> dict[str, set[str]]:
         parts = path.relative_to(SRC.parent).with_suffix("").parts
         modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return {name: {m for m in imported_modules(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def role(module: str) -> str:
+    """The folder (or top-level module) a module belongs to: minilm.train.loop -> train; minilm -> __init__."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def layer_of(module: str) -> int:
+    return next(i for i, roles in enumerate(LAYERS) if role(module) in roles)
+
+
+def test_top_level_holds_only_the_cli_errors_and_the_face():
+    top = {p.name for p in SRC.iterdir() if p.suffix == ".py"}
+    assert top == {"__init__.py", "cli.py", "errors.py"}
+    folders = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert folders == set().union(*LAYERS) - {"errors", "cli", "__init__"}
+    for folder in folders:
+        doc = ast.get_docstring(ast.parse((SRC / folder / "__init__.py").read_text()))
+        assert doc and len(doc) > 40, f"{folder}/__init__.py says what lives there"
+
+
+def test_lower_layers_never_import_upper_ones():
+    for module, imports in module_graph().items():
+        for other in imports:
+            assert layer_of(other) <= layer_of(module), f"{module} (layer {role(module)}) imports {other}"
+
+
+def test_only_commands_and_the_face_read_the_commands_configs():
+    for module, imports in module_graph().items():
+        if role(module) not in ("commands", "cli", "__init__", "config"):
+            assert "minilm.config.commands" not in imports, f"{module} imports a command's config"
+
+
+def test_no_command_module_imports_another():
+    commands = {command.target.split(":")[0] for command in COMMANDS.values()}
+    assert len(commands) == len(COMMANDS), "each command has a module of its own"
+    graph = module_graph()
+    for module in commands:
+        others = graph[module] & (commands - {module})
+        assert not others, f"{module} imports the command module(s) {sorted(others)}"
+
+
+def test_source_files_stay_under_500_lines():
+    for path in SRC.rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 500, f"{path.relative_to(SRC)} grew past 500 lines"
 
 
 def test_no_import_cycles():
@@ -61,3 +109,17 @@ def test_no_import_cycles():
     for name in sorted(graph):
         visit(name)
     assert len(graph) > 30
+
+
+# Test files about the package as a whole, or about a folder's own `__init__` (the objectives' builder).
+WHOLE_PACKAGE = {"test_structure.py", "test_api.py", "objectives/test_build_objective.py"}
+
+
+def test_tests_mirror_the_package():
+    """Every test file but the integration ones sits in the folder of what it tests, named after a module there."""
+    for path in TESTS.rglob("test_*.py"):
+        folder, name = path.parent.relative_to(TESTS), str(path.relative_to(TESTS))
+        if folder.parts[:1] == ("integration",) or name in WHOLE_PACKAGE:
+            continue
+        module = path.stem.removeprefix("test_")
+        assert (SRC / folder / f"{module}.py").is_file(), f"{name} tests no module of src/minilm/{folder}"

@@ -29,30 +29,30 @@ from typing import Any
 
 import torch
 
-from minilm.config import DistilBERTLoss, EmbeddingLoss, Objective, OutputLoss
-from minilm.training import autocast
+from minilm.config.sections import COMBINABLE, DistilBERTLoss, EmbeddingLoss, Objective, OutputLoss, Relations
 
 
-COMBINABLE = ("minilm", "minilmv2", "hidden-mse", "embedding")
-
-
-def build_objective(objective: Objective, teacher, student, tokenizer=None, full: bool = False,
-                    distilbert: DistilBERTLoss | None = None, embedding: EmbeddingLoss | None = None):
+def build_objective(objective: Objective, teacher, student, *, relations: Relations | None = None,
+                    distilbert: DistilBERTLoss | None = None, embedding: EmbeddingLoss | None = None,
+                    tokenizer=None, pipeline=None, full: bool = False):
     """The objective(s) `objective.objective` names for this teacher and student; `full` runs whole models
-    (logits too). One MiniLM, TinyBERT or DistilBERT objective runs with views of its own; hidden-mse, embedding,
-    several objectives or weights other than 1 run through `Combined` (one forward of each model). Parameters
-    of the student that no objective trains are frozen here.
+    (logits too). `relations` configures MiniLM's relation KL, `distilbert` and `embedding` their objectives;
+    `tokenizer` is the teacher's (distilbert masks tokens with it) and `pipeline` the teacher's sentence pipeline
+    (`models.sentence.Pipeline`; the embedding objective pools with it, mean pooling when None).
 
-    Fails with a one-line error on settings the objective cannot honour, before anything is written.
-    The objective's `notes` say what a run should be told once (e.g. terms that cannot run).
+    One objective with views of its own and weight 1 runs alone; anything else (several objectives, weights
+    other than 1, or an objective that only reads a shared forward: hidden-mse, embedding) runs through
+    `Combined`, one forward of each model. Parameters of the student that no objective trains are frozen here.
+    Fails with a one-line error on settings the objective cannot honour, before anything is written. The
+    objective's `notes` say what a run should be told once (e.g. terms that cannot run).
     """
-    weighted = objective.weighted()
+    relations = relations or Relations()
 
     def one(name: str):
         if name in ("minilm", "minilmv2"):
             from minilm.objectives.minilm import MiniLM
 
-            return MiniLM(objective, teacher, student, full, version="v2" if name == "minilmv2" else "v1")
+            return MiniLM(objective, relations, teacher, student, full, version="v2" if name == "minilmv2" else "v1")
         if name == "tinybert":
             from minilm.objectives.tinybert import TinyBERT
 
@@ -64,21 +64,22 @@ def build_objective(objective: Objective, teacher, student, tokenizer=None, full
         if name == "embedding":
             from minilm.objectives.embedding import Embedding
 
-            return Embedding(embedding or EmbeddingLoss(), teacher, student, full)
+            return Embedding(embedding or EmbeddingLoss(), teacher, student, pipeline, full)
         from minilm.objectives.hidden_mse import HiddenMSE
 
         return HiddenMSE(objective, teacher, student, full)
 
-    (name, weight), *rest = weighted
-    if not rest and weight == 1.0 and name not in ("hidden-mse", "embedding"):
-        built = one(name)
-    else:
+    weighted = objective.weighted()
+    built = [(weight, one(name)) for name, weight in weighted]
+    (weight, single), *rest = built
+    if rest or weight != 1.0 or not hasattr(single, "teacher_view"):
+        assert all(name in COMBINABLE for name, _ in weighted)  # Objective.check refuses the others
         from minilm.objectives.combined import Combined
 
-        built = Combined([(w, one(n)) for n, w in weighted], teacher, student, full)
-    for p in built.unused:
+        single = Combined(built, teacher, student, full)
+    for p in single.unused:
         p.requires_grad_(False)
-    return built
+    return single
 
 
 def autograd_copy(value: Any) -> Any:
@@ -94,20 +95,20 @@ def autograd_copy(value: Any) -> Any:
     return value
 
 
-def distill_losses(objective, student_view, batch: dict, precision: str, device_type: str, kind=None,
-                   output: OutputLoss | None = None) -> dict[str, torch.Tensor]:
+def distill_losses(objective, student_view, batch: dict, kind=None, output: OutputLoss | None = None
+                   ) -> dict[str, torch.Tensor]:
     """The named loss terms of one step: the teacher without autograd, the student, the objective's terms, and
     for a task-specific run (`kind`, a `tasks.kinds.TaskKind`) `L_OUT` weighted by `output` (+ the hard-label
     term) on the task logits.
 
-    `student_view` is the objective's student view as `fit` wrapped it (DDP, compile); `precision` bf16 or fp32.
+    `student_view` is the objective's student view as `fit` wrapped it (DDP, compile). The caller's autocast
+    (`train.loop.loss_terms`) covers both forwards; the losses compute in float32.
     """
     inputs = objective.inputs(batch)
-    with torch.inference_mode(), autocast(device_type, precision):
+    with torch.inference_mode():
         t_features, t_logits = objective.teacher_view(**inputs)
     t_features, t_logits = autograd_copy((t_features, t_logits))
-    with autocast(device_type, precision):
-        s_features, s_logits = student_view(**inputs)
+    s_features, s_logits = student_view(**inputs)
     losses = objective.losses(t_features, s_features, batch)
     if kind is not None:
         output = output or OutputLoss()

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minilm.config import DistilBERTLoss
+from minilm.config.sections import DistilBERTLoss
 from minilm.errors import require
-from minilm.losses import output_kl
-from minilm.models import has_masked_lm, masked_lm_head, new_masked_lm_head
+from minilm.losses.output import output_kl
+from minilm.models.heads import has_masked_lm, masked_lm_head, new_masked_lm_head
 from minilm.objectives.views import EncoderView, model_inputs, pooler_parameters, projection
 
 
@@ -58,7 +58,7 @@ def cosine_loss(student: torch.Tensor, teacher: torch.Tensor, attention_mask: to
 
 class DistilBERT:
     def __init__(self, cfg: DistilBERTLoss, teacher, student, tokenizer, full: bool = False):
-        teacher_head = not full and has_masked_lm(teacher)  # distill.load_teacher loads the head when there is one
+        teacher_head = not full and has_masked_lm(teacher)  # `minilm distill` loads the head when there is one
         require(cfg.distilbert_mlm != "on" or teacher_head,
                 f"distilbert_mlm on needs a teacher with a masked-LM head (a BertForMaskedLM checkpoint); "
                 f"'{teacher.name_or_path}' has none{' in a task-specific run' if full else ''}: use --distilbert-mlm "

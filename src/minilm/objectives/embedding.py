@@ -2,7 +2,7 @@
 
     e = pipeline(H_last, mask)             the teacher's own pooling over real tokens (its sentence-transformers
                                            configuration; mean pooling for a plain encoder), then L2
-                                           normalisation when the teacher normalises (`sentence.embed`)
+                                           normalisation when the teacher normalises (`models.sentence.embed`)
     L_emb = MSE(e_S W, e_T)                mean over the batch and the embedding's dimensions (as
                                            sentence-transformers' MSELoss; Reimers & Gurevych 2020), or
     L_emb = 1 - cos(e_S W, e_T)            mean over the batch (`--embedding-loss cosine`)
@@ -17,18 +17,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from minilm.config import EmbeddingLoss
-from minilm.losses import embedding_cosine, embedding_mse
+from minilm.config.sections import EmbeddingLoss
+from minilm.losses.embedding import embedding_cosine, embedding_mse
+from minilm.models.sentence import Pipeline, embed
 from minilm.objectives.views import pooler_parameters
-from minilm.sentence import Pipeline, embed, pipeline_of
-
-
-def teacher_pipeline(teacher) -> Pipeline:
-    """The teacher's sentence pipeline, read from its directory (mean pooling for a model built in memory)."""
-    name = getattr(teacher, "name_or_path", "") or ""
-    pipeline = pipeline_of(name) if name else Pipeline()
-    pipeline.check_computable(name)
-    return pipeline
 
 
 class Embedding:
@@ -36,8 +28,9 @@ class Embedding:
 
     name = "embedding"
 
-    def __init__(self, cfg: EmbeddingLoss, teacher, student, full: bool = False):
-        self.pipeline = teacher_pipeline(teacher)
+    def __init__(self, cfg: EmbeddingLoss, teacher, student, pipeline: Pipeline | None = None, full: bool = False):
+        self.pipeline = pipeline or Pipeline()  # a model built in memory: mean pooling
+        self.pipeline.check_computable(getattr(teacher, "name_or_path", "") or "the teacher")
         self.loss = embedding_mse if cfg.embedding_loss == "mse" else embedding_cosine
         modes = len(self.pipeline.pooling)
         t_width, s_width = teacher.config.hidden_size * modes, student.config.hidden_size * modes

@@ -9,10 +9,10 @@ parameter (none when the widths are equal), never saved into the student. It run
 
 from __future__ import annotations
 
-from minilm.config import Objective
-from minilm.losses import token_mse
+from minilm.config.sections import Objective
+from minilm.losses.tokens import token_mse
+from minilm.models.attention import layer_index
 from minilm.objectives.views import pooler_parameters, projection
-from minilm.relations import layer_index
 
 
 class HiddenMSE:

@@ -10,12 +10,13 @@ The relation KL itself is `minilm.losses.relation_kl`.
 
 from __future__ import annotations
 
-from minilm.config import Objective
+from minilm.config.sections import Objective, Relations
 from minilm.errors import require
-from minilm.losses import V1_RELATIONS, V2_RELATIONS, attention_relation_losses
-from minilm.models import encoder_layers
+from minilm.losses.relation_kl import attention_relation_losses
+from minilm.losses.relations import V1_RELATIONS, V2_RELATIONS
+from minilm.models.attention import RelationModel, layer_index, unused_by_relations
+from minilm.models.loading import encoder_layers
 from minilm.objectives.views import model_inputs
-from minilm.relations import RelationModel, layer_index, unused_by_relations
 
 
 def check_heads(version: str, teacher_config, student_config, relation_heads: int) -> None:
@@ -32,18 +33,19 @@ def check_heads(version: str, teacher_config, student_config, relation_heads: in
 
 
 class MiniLM:
-    """The `minilm` and `minilmv2` objectives. Features: the Q, K, V of one layer (`relations.QKV`)."""
+    """The `minilm` and `minilmv2` objectives. Features: the Q, K, V of one layer (`models.attention.QKV`)."""
 
-    def __init__(self, objective: Objective, teacher, student, full: bool = False, version: str = "v1"):
+    def __init__(self, objective: Objective, relations: Relations, teacher, student, full: bool = False,
+                 version: str = "v1"):
         self.version = version
         self.name = "minilm" if version == "v1" else "minilmv2"
-        check_heads(self.version, teacher.config, student.config, objective.relation_heads)
+        check_heads(self.version, teacher.config, student.config, relations.relation_heads)
         if self.version == "v1":
             self.pairs = {k: v for k, v in V1_RELATIONS.items() if objective.value_relation or k != "value"}
             self.heads = teacher.config.num_attention_heads
         else:
-            self.pairs = {r: V2_RELATIONS[r] for r in objective.relations}
-            self.heads = objective.relation_heads
+            self.pairs = {r: V2_RELATIONS[r] for r in relations.relations}
+            self.heads = relations.relation_heads
         self.teacher_view = RelationModel(teacher, objective.teacher_layer, full)
         self.student_view = RelationModel(student, -1, full)
         self.notes, self.unused, self.trainable = [], [], None
@@ -51,7 +53,7 @@ class MiniLM:
             self.unused = unused_by_relations(student)  # no gradient from the relation losses reaches them
             if "value" not in self.pairs and self.version == "v1":  # L_AT alone reads no V of the last layer
                 self.unused += list(encoder_layers(student)[-1].attention.self.value.parameters())
-        self.query_chunk, self.kernel = objective.query_chunk, objective.relation_kernel
+        self.query_chunk, self.kernel = relations.query_chunk, relations.relation_kernel
         # Combined with other objectives (`objectives.Combined`): the Q, K, V of these 1-based layers.
         self.layers = {"teacher": layer_index(teacher, objective.teacher_layer) + 1,
                        "student": len(encoder_layers(student))}

@@ -21,10 +21,10 @@ import math
 import torch
 from torch import nn
 
+from minilm.config.sections import Objective
 from minilm.errors import require
-from minilm.config import Objective
-from minilm.losses import token_mse
-from minilm.models import default_init_layers
+from minilm.losses.tokens import token_mse
+from minilm.models.students import default_init_layers
 from minilm.objectives.views import EncoderView, model_inputs, pooler_parameters, projection
 
 

@@ -1,6 +1,6 @@
 """`EncoderView`: one whole forward of a model with every hidden state, what the baseline objectives read.
 
-MiniLM reads one layer's Q/K/V and runs only the blocks below it (`relations.RelationModel`); TinyBERT,
+MiniLM reads one layer's Q/K/V and runs only the blocks below it (`models.attention.RelationModel`); TinyBERT,
 DistilBERT and the hidden-state baseline read hidden states of several layers, attention scores, or
 masked-LM logits, so their views run the whole encoder once with `output_hidden_states=True`.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from minilm.relations import QKV, capture_layers_qkv, task_logits
+from minilm.models.attention import QKV, capture_layers_qkv
+from minilm.models.heads import task_logits
 
 
 class EncoderView(nn.Module):
@@ -20,10 +21,10 @@ class EncoderView(nn.Module):
           ModuleDict of training-only Linear maps to the teacher's width) "embedding" maps the first and
           "hidden" the others;
       "query", "key": [(batch, seq, width) of each layer in `qk_layers` (1-based)], heads concatenated;
-      "qkv": {layer: `relations.QKV`} of the same layers;
+      "qkv": {layer: `models.attention.QKV`} of the same layers;
       "mlm_logits": (masked tokens, vocabulary) from `mlm_head`, when masked_positions (batch, seq) bool
           is given.
-    logits: the task scores when `full` (a model with a task head; `relations.task_logits`), else None. When not `full`, the
+    logits: the task scores when `full` (a model with a task head; `models.heads.task_logits`), else None. When not `full`, the
     base encoder runs without its pooler's output being read.
     """
 

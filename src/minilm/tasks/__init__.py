@@ -6,13 +6,14 @@ Two kinds of data, each with a `kind` (`tasks.kinds`: what head, loss, L_OUT and
 * extractive question answering (`squad.py`): SQuAD 2.0 (`squad2`) and 1.1 (`squad`), SPAN, a
   question-answering head (start and end scores per token).
 
-`load_task` reads either from a `config.Task` section, `encode` turns either into features
-`data.StepBatches` can batch, `describe_splits` says what was read (and what looks wrong).
+`load_task` reads either from a `Task` section, `encode` turns either into features `data.batches.StepBatches` can
+batch, `describe_splits` says what was read (and what looks wrong). `metrics.py` holds the official metrics and
+`scoring.py` scores a model on a split (predictions, metrics, speed, zero-shot STS).
 """
 
 from __future__ import annotations
 
-from minilm.config import Task
+from minilm.config.sections import Task
 from minilm.tasks.glue import encode_task, read_sentence_task
 from minilm.tasks.kinds import SPAN, TaskKind
 from minilm.tasks.squad import encode_squad, is_squad_task, load_squad

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from minilm import hub
-from minilm.corpora import data_root
+from minilm.data import hub
+from minilm.data.corpora import data_root
+from minilm.data.readers import read_rows
 from minilm.errors import MiniLMError, require
-from minilm.readers import read_rows
 from minilm.tasks.kinds import CLASSIFICATION, REGRESSION, TaskKind
 
 

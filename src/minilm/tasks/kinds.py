@@ -1,15 +1,15 @@
 """What kind of task a split is, and what follows from it: head, loss, L_OUT, metric, predictions.
 
-| kind | head (`models.HEADS`) | outputs | task loss | L_OUT (task-specific distillation) | scored by |
+| kind | head (`models.heads.HEADS`) | outputs | task loss | L_OUT (task-specific distillation) | scored by |
 |---|---|---|---|---|---|
 | `CLASSIFICATION` | sequence classification | one per class | cross-entropy | `losses.output_kl` | the task's GLUE metric |
 | `REGRESSION` | sequence classification | 1 | mean squared error | MSE to the teacher's value | Pearson/Spearman |
 | `SPAN` | question answering | start and end per token | `losses.span_loss` | `losses.span_kl` | SQuAD EM/F1 |
 
-Task logits are what `relations.task_logits` returns: (batch, outputs), or (batch, seq, 2) start and end
+Task logits are what `models.heads.task_logits` returns: (batch, outputs), or (batch, seq, 2) start and end
 scores for `SPAN`. A fine-tuned checkpoint says its own kind (`kind_of_model`): its head, and for a
 sequence classifier its `problem_type`. How a split is encoded and scored follows its kind too
-(`tasks.encode`, `evaluation.evaluate_model`).
+(`tasks.encode`, `tasks.scoring.evaluate_model`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from minilm.config.sections import QA_MAX_LENGTH, SENTENCE_MAX_LENGTH
 from minilm.errors import require
-from minilm.losses import output_kl, span_kl, span_loss
+from minilm.losses.output import output_kl, span_kl, span_loss
 
 
 class TaskKind:
     name = ""
     head = "classification"
-    default_max_length = 128
+    default_max_length = SENTENCE_MAX_LENGTH
     label_keys: tuple[str, ...] = ("labels",)  # what a batch holds beside the model inputs
 
     def num_outputs(self, data) -> int:
@@ -103,10 +104,10 @@ class Regression(_Sentence):
         return str(value)
 
 
-class Span(TaskKind):
+class SpanExtraction(TaskKind):
     name = "span"
     head = "question-answering"
-    default_max_length = 384  # SQuAD's windows: a question and a stretch of its context
+    default_max_length = QA_MAX_LENGTH
     label_keys = ("start_positions", "end_positions")
 
     def num_outputs(self, data) -> int:
@@ -128,7 +129,7 @@ class Span(TaskKind):
         """Any set of questions can be learned from."""
 
 
-CLASSIFICATION, REGRESSION, SPAN = Classification(), Regression(), Span()
+CLASSIFICATION, REGRESSION, SPAN = Classification(), Regression(), SpanExtraction()
 KINDS = {kind.name: kind for kind in (CLASSIFICATION, REGRESSION, SPAN)}
 
 
@@ -142,7 +143,7 @@ def kind_of_model(config) -> TaskKind | None:
 
     A sequence classifier written without a `problem_type` is a regressor when it has one output (a softmax
     over one logit is constant, so no classifier has one)."""
-    from minilm.models import head_of
+    from minilm.models.heads import head_of
 
     head = head_of(config)
     if head == SPAN.head:

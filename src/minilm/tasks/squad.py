@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minilm import hub
-from minilm.corpora import data_root
+from minilm.data import hub
+from minilm.data.corpora import data_root
 from minilm.errors import MiniLMError, require
 from minilm.tasks.kinds import SPAN, TaskKind
 

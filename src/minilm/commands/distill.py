@@ -1,0 +1,123 @@
+"""`minilm distill`: build the teacher, the student, the data and the objective, then `fit`.
+
+Task-agnostic (MiniLM Sec. 3): unlabeled text, the objective's loss alone (MiniLM: L = L_AT + L_VR,
+teacher layer -> student's last layer). Task-specific (`--task` set, MiniLM Sec. 4.3): a fine-tuned
+teacher on the task's training split (a classifier, or for SQuAD a question-answering model),
+L = objective + output_weight * L_OUT (+ hard_label_weight * the task loss), L_OUT what the task's kind
+says (`tasks.kinds`), the dev split evaluated every `eval_every` steps and the best student kept in
+`output_dir/best`. The final student is saved to `output_dir/model` as a plain Hugging Face model, and
+when the teacher is a sentence-transformers model as one too, with the teacher's pooling and normalisation
+(and the embedding objective's projection, when the widths differ), so that both `AutoModel` and
+`SentenceTransformer` load it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minilm.config.commands import DistillConfig
+from minilm.data.batches import StepBatches
+from minilm.data.token_cache import build_token_cache
+from minilm.errors import MiniLMError, require
+from minilm.models.loading import check_max_length, freeze, save_model
+from minilm.models.sentence import save_sentence_transformer
+from minilm.models.source import ModelSource, resolve_model
+from minilm.models.students import build_student, resolve_init
+from minilm.objectives import build_objective, distill_losses
+from minilm.tasks import describe_splits, encode, load_task, max_length_for, task_kind_of
+from minilm.tasks.kinds import SPAN, kind_of_model
+from minilm.tasks.scoring import evaluate_model
+from minilm.train.loop import Recipe, fit, start
+from minilm.train.run_dir import identity, list_checkpoints
+from minilm.train.summary import write_summary
+
+
+def load_teacher(cfg: DistillConfig, source: ModelSource):
+    """The teacher: an encoder; for a task-specific run a model fine-tuned on the task, with its head; for the
+    distilbert objective the masked-LM model when the checkpoint has that head (its soft targets)."""
+    if not cfg.task.task:
+        wants_head = "distilbert" in cfg.objective.objective and cfg.distilbert.distilbert_mlm != "off"
+        return source.load(head="masked-lm" if wants_head and source.head == "masked-lm" else None)
+    kind = kind_of_model(source.config)
+    wanted = task_kind_of(cfg.task) or kind
+    require(kind is not None and (kind is SPAN) == (wanted is SPAN),
+            f"task-specific distillation needs a teacher fine-tuned on {cfg.task.task} "
+            f"(run: minilm finetune --model {cfg.teacher} --task {cfg.task.task})")
+    return source.load(head=kind.head, num_labels=None if kind is SPAN else source.config.num_labels)
+
+
+def task_data(cfg: DistillConfig, kind, teacher, student, tokenizer, max_length: int, main: bool):
+    """Task-specific distillation's training examples, dev split and dev windows (SQuAD), checked against the
+    teacher's head; the student's config learns the task's class names."""
+    train = load_task(cfg.task, "train")
+    dev = load_task(cfg.task, "dev", label_names=train.label_names)
+    for line in describe_splits(train, dev) if main else []:
+        print(line)
+    train.kind.check_training_split(train)
+    require(train.kind is kind, f"the teacher is fine-tuned for {kind.name} but {train.source} is a "
+                                f"{train.kind.name} task")
+    require(kind is SPAN or teacher.config.num_labels == train.num_labels,
+            f"teacher has {teacher.config.num_labels} outputs but task {cfg.task.task} has {train.num_labels}")
+    kind.name_model(student.config, train)
+    examples = encode(train, tokenizer, max_length, cfg.qa.doc_stride)
+    dev_features = encode(dev, tokenizer, max_length, cfg.qa.doc_stride) if kind is SPAN else None
+    return examples, dev, dev_features
+
+
+def distill(cfg: DistillConfig) -> Path:
+    """Run (or resume) a distillation; returns the directory of the final student."""
+    training = cfg.training
+    max_length = max_length_for(training.max_length, cfg.task if cfg.task.task else None)
+    runtime = start(training, identity(cfg))
+    device, main = runtime.device, runtime.is_main_process
+
+    source = resolve_model(cfg.teacher)
+    tokenizer = source.tokenizer
+    teacher = load_teacher(cfg, source)
+    check_max_length(max_length, teacher.config, "teacher")
+    freeze(teacher).to(device)
+    kind = kind_of_model(teacher.config) if cfg.task.task else None
+    student = build_student(cfg.student, teacher, tokenizer, training.dropout, training.seed,
+                            teacher.config.num_labels if kind is not None and kind is not SPAN else None,
+                            head=kind.head if kind is not None else None)
+    if main:
+        print(f"student: {student.config.num_hidden_layers}x{student.config.hidden_size}, "
+              f"{student.config.num_attention_heads} heads, init {resolve_init(cfg.student, teacher.config)}")
+    objective = build_objective(cfg.objective, teacher, student, relations=cfg.relations, distilbert=cfg.distilbert,
+                                embedding=cfg.embedding, tokenizer=tokenizer, pipeline=source.pipeline,
+                                full=kind is not None)
+    for note in objective.notes if main else []:
+        print(note)
+
+    evaluate, metric, dev = None, "main", None
+    if kind is not None:
+        examples, dev, dev_features = task_data(cfg, kind, teacher, student, tokenizer, max_length, main)
+        metric = kind.metric_name(dev)
+
+        def evaluate():
+            return evaluate_model(student, tokenizer, dev, max_length, 128, device, qa=cfg.qa, features=dev_features)
+    else:
+        with runtime.main_process_first():
+            examples = build_token_cache(tokenizer, max_length, cfg.corpus, progress=main)
+    batches = StepBatches(examples, training.batch_size, tokenizer.pad_token_id, training.seed,
+                          runtime.accelerator.process_index, runtime.accelerator.num_processes)
+    result = fit(runtime, Recipe(trained=objective.student_view, saved=student, tokenizer=tokenizer, batches=batches,
+                                 teacher=teacher, description="distill", evaluate=evaluate, metric=metric,
+                                 losses=lambda model, batch: distill_losses(objective, model, batch, kind,
+                                                                            cfg.output_loss)))
+
+    out, final = Path(training.output_dir), Path(training.output_dir) / "model"
+    if result.is_main_process and (result.trained_steps or not final.is_dir()):
+        try:
+            save_model(student, tokenizer, final)
+            if source.pipeline.sentence_transformer:  # the student is saved in its teacher's layout
+                save_sentence_transformer(final, source.pipeline, getattr(objective, "dense", lambda: None)())
+        except MiniLMError as exc:
+            last = list_checkpoints(out)
+            raise MiniLMError(f"{exc}; the trained student is in {last[-1] / 'model' if last else 'no checkpoint'}"
+                              ) from None
+        if kind is not None and result.best is not None:
+            write_summary(out, cfg.teacher, cfg.task, dev, result.best, result.step, result.seconds, max_length,
+                          result.accelerator.device, cfg.qa)
+    result.accelerator.wait_for_everyone()
+    return final

@@ -1,0 +1,148 @@
+"""The commands' configs: each composes the sections it uses (`config.sections`) and a few settings of its own.
+
+CLI flags, YAML keys and Python keywords fill the same dataclass (`config.settings.build`); `minilm COMMAND
+--help` shows one argument group per section. Only the commands (`minilm.commands`) and the package's face
+read these classes; the library below takes sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from minilm.config.sections import (DEVICES, Corpus, DistilBERTLoss, DistillTask, EmbeddingLoss, FinetuneTraining,
+                                    Objective, OutputLoss, QAWindows, Relations, Student, Task, Training,
+                                    max_length_setting, teacher_setting)
+from minilm.config.settings import Section, setting, with_defaults
+
+
+@dataclass
+class DistillConfig(Section):
+    """`minilm distill`: task-agnostic distillation on unlabeled text, or task-specific with --task."""
+
+    TITLE = "teacher"
+
+    teacher: str = teacher_setting()
+    training: Training = field(default_factory=Training)
+    student: Student = field(default_factory=Student)
+    objective: Objective = field(default_factory=Objective)
+    relations: Relations = field(default_factory=Relations)
+    distilbert: DistilBERTLoss = field(default_factory=DistilBERTLoss)
+    embedding: EmbeddingLoss = field(default_factory=EmbeddingLoss)
+    corpus: Corpus = field(default_factory=Corpus)
+    task: DistillTask = field(default_factory=DistillTask)
+    output_loss: OutputLoss = field(default_factory=OutputLoss)
+    qa: QAWindows = field(default_factory=QAWindows)
+
+
+@dataclass
+class StudentConfig(Section):
+    """`minilm student`: build an untrained student from a teacher and save it."""
+
+    TITLE = "teacher and output"
+
+    teacher: str = teacher_setting()
+    output_dir: str = setting("runs/student", "directory for the new student (must be empty or absent)")
+    dropout: float = setting(0.1, "dropout probability written into the student's config", range="[0, 1)")
+    seed: int = setting(42, "seed of the random initialisation", range="[0, 4294967295]")
+    student: Student = field(default_factory=Student)
+
+
+@dataclass
+class FinetuneConfig(Section):
+    """`minilm finetune`: a classification, regression or span head on any encoder, trained on a task."""
+
+    TITLE = "model"
+
+    model: str = teacher_setting("encoder to fine-tune: a model directory, hub id or packaged:all-MiniLM-L6-v2")
+    training: FinetuneTraining = field(default_factory=FinetuneTraining)
+    task: Task = field(default_factory=Task)
+    qa: QAWindows = field(default_factory=QAWindows)
+
+
+@dataclass
+class EvaluateConfig(Section):
+    """`minilm evaluate`: score a fine-tuned checkpoint on one split with the task's official metric."""
+
+    TITLE = "evaluation"
+
+    model: str = setting("runs/finetune/best", "fine-tuned checkpoint directory")
+    split: str = setting("dev", "split to score: dev, train, test, or a file name in the task directory")
+    max_length: int | None = max_length_setting("tokens per example")
+    batch_size: int = setting(64, "examples per forward", range="[1, inf)")
+    device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
+    output: str | None = setting(None, "directory for metrics.json and the predictions", shown="print only")
+    zero_shot: bool = setting(False, "score sentence pairs by the cosine of the model's sentence embeddings, "
+                              "without a task head (STS: Spearman x 100)")
+    task: Task = field(default_factory=Task)
+    qa: QAWindows = field(default_factory=QAWindows)
+
+
+@dataclass
+class ExportConfig(Section):
+    """`minilm export`: a checkpoint as a self-contained ONNX directory, float32 or int8."""
+
+    TITLE = "export"
+
+    model: str = setting("runs/finetune/best", "an encoder, sequence-classification or question-answering "
+                         "checkpoint directory")
+    output_dir: str = setting("runs/export", "directory for model.onnx, its config, tokenizer and export.json")
+    quantize: str = setting("none", "none: float32 weights; int8: onnxruntime's dynamic int8 quantization",
+                            choices=("none", "int8"))
+    overwrite: bool = setting(False, "replace an earlier export in output_dir")
+
+
+# The bench's student is the packaged teacher's 3x384 or, with --preset bert-base, the paper's 6x768, unless given.
+BenchStudent = with_defaults(Student, "BenchStudent", student_layers=None, student_hidden=None, student_init="random",
+                             shown={"student_layers": "3; 6 with bert-base", "student_hidden": "384; 768 with bert-base"},
+                             module=__name__)
+
+
+@dataclass
+class BenchConfig(Section):
+    """`minilm bench`: our distillation step against a naive one, matmul peak and inference speed."""
+
+    TITLE = "benchmark"
+
+    preset: str | None = setting(None, "bert-base: a random BERT-base teacher (12x768) and a 6x768 student; no "
+                                 "weights needed", choices=("bert-base",), shown="the packaged teacher")
+    teacher: str = teacher_setting("teacher, when no preset is given")
+    versions: list[str] | None = setting(None, "MiniLM versions benchmarked: v1, v2", choices=("v1", "v2"),
+                                         shown="v1; v1 v2 with bert-base")
+    precisions: list[str] | None = setting(None, "precisions of our step's rows (naive rows are fp32)",
+                                           choices=("fp32", "bf16"),
+                                           shown="fp32, and bf16 where the device multiplies it faster")
+    batch_size: int = setting(32, "examples per step", range="[1, inf)")
+    seq_lengths: list[int] = setting([128, 512], "sequence lengths of the random-token rows", range="[8, inf)")
+    steps: int = setting(5, "timed steps per row (after two warm-up steps)", range="[1, inf)")
+    rounds: int = setting(2, "times each row runs, interleaved with the rows it is compared with",
+                          range="[1, inf)")
+    sst2: str | None = setting(None, "SST-2 train.tsv for the real-batch rows", shown="DATA_ROOT/glue/SST-2/train.tsv")
+    device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
+    compile: bool = setting(False, "torch.compile the student in our step")
+    output: str | None = setting(None, "JSON file for the results", shown="print only")
+    inference_models: list[str] | None = setting(None, "inference mode: these model directories (PyTorch "
+                                                 "checkpoints or minilm export directories) timed side by side on "
+                                                 "SST-2 dev sentences, instead of the distillation step",
+                                                 shown="none: the step benchmark")
+    inference_batch_sizes: list[int] = setting([1, 32], "inference mode: batch sizes timed", range="[1, inf)")
+    student: BenchStudent = field(default_factory=BenchStudent)
+    relations: Relations = field(default_factory=Relations)
+
+
+@dataclass
+class ReportConfig(Section):
+    """`minilm report`: a Markdown table and plots from several runs."""
+
+    TITLE = "report"
+
+    runs: list[str] = setting([], "run directories (finetune and distill runs; task-agnostic ones plot only)")
+    teacher_run: str | None = setting(None, "the run that retention and speed-up are measured against",
+                                      shown="none")
+    output: str = setting("runs/report", "directory for report.md and the PNG plots")
+    speed_data: str | None = setting(None, "texts (file or hf: spec) to re-measure every model's speed on",
+                                     shown="none")
+    remeasure: bool = setting(False, "re-measure speeds side by side (implied by speed_data)")
+    speed_examples: int = setting(512, "examples timed per model when re-measuring", range="[1, inf)")
+    exported: list[str] = setting([], "minilm export directories added as rows: scored on the runs' dev split and "
+                                  "timed beside them (implies remeasure)")
+    device: str = setting("cpu", "device of the speed measurements", choices=DEVICES)

@@ -1,0 +1,284 @@
+"""The sections of settings that commands compose (training, student, objective, relations, corpus, task, ...).
+
+Each section is a dataclass of self-describing settings (`minilm.config.settings`); each default and each rule
+across a section's own settings is declared here, once. The defaults are the recommended recipe
+(docs/transfer_study.md): a bare `minilm distill --data FILE` distils the packaged all-MiniLM-L6-v2 into a 3x384
+student started from its layers 2, 4, 6, by MiniLM v1 on packed 128-token sequences (half of them sentence
+pairs), lr 2e-4 for 1,000 steps of batch 32, in the precision this machine multiplies fastest. The library's
+functions take sections; the commands' configs (`config.commands`) compose them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from minilm.config.settings import Section, setting, with_defaults
+from minilm.errors import MiniLMError, require
+from minilm.losses.relations import V2_RELATIONS
+
+PACKAGED_TEACHER = "packaged:all-MiniLM-L6-v2"
+PRECISIONS = ("auto", "bf16", "fp32")
+DEVICES = ("auto", "cpu", "cuda")
+# Objectives that read one shared forward of each model and so combine (`--objective minilm embedding`); the
+# others read views of their own (masked input, every layer's states) and run alone.
+OBJECTIVES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse", "embedding")
+COMBINABLE = ("minilm", "minilmv2", "hidden-mse", "embedding")
+RELATION_KERNELS = ("auto", "torch", "triton")
+EXAMPLE_MODES = ("line", "packed")
+DOCUMENT_BOUNDARIES = ("auto", "blank", "heading", "line", "file")
+
+
+# Tokens per example when max_length is left out: a sentence task's, and an extractive-QA window's (a question
+# and a stretch of its context), the lengths the MiniLM paper fine-tunes with.
+SENTENCE_MAX_LENGTH = 128
+QA_MAX_LENGTH = 384
+
+
+def teacher_setting(help: str = "teacher: a model directory, a hub id, or packaged:all-MiniLM-L6-v2"):
+    return setting(PACKAGED_TEACHER, help)
+
+
+def max_length_setting(help: str = "tokens per sequence, the special tokens included"):
+    return setting(None, help, range="[8, inf)", shown=f"{QA_MAX_LENGTH} for SQuAD tasks, else {SENTENCE_MAX_LENGTH}")
+
+
+@dataclass
+class Training(Section):
+    """Optimisation, schedule, precision and the run directory's bookkeeping."""
+
+    TITLE = "training"
+
+    output_dir: str = setting("runs/distill", "run directory: final model, checkpoints, metrics.jsonl", resumable=True)
+    max_length: int | None = max_length_setting()
+    batch_size: int = setting(32, "global batch in examples, split evenly across processes", range="[1, inf)")
+    lr: float = setting(2e-4, "peak learning rate of AdamW", range="(0, inf)", hint="0 trains nothing")
+    betas: list[float] = setting([0.9, 0.999], "AdamW's beta1 and beta2", range="[0, 1)")
+    weight_decay: float = setting(0.01, "AdamW's decoupled weight decay (not on biases and LayerNorms)",
+                                  range="[0, 1]")
+    warmup_steps: int = setting(-1, "linear warm-up steps, then linear decay to zero at the last step",
+                                range="[-1, inf)", hint="-1 means 10% of the steps", shown="-1: 10% of the steps")
+    max_steps: int = setting(1000, "optimizer steps to train; 0 trains for --epochs passes over the data",
+                             range="[0, inf)", hint="0 trains for --epochs")
+    epochs: float = setting(3.0, "passes over the training examples, when --max-steps is 0", range="(0, inf)")
+    max_minutes: float | None = setting(None, "wall-clock budget; the run stops cleanly when it is spent",
+                                        range="(0, inf)", hint="leave it out for no wall-clock budget",
+                                        shown="no budget", resumable=True)
+    grad_clip: float = setting(1.0, "largest global gradient norm (clipped above it)", range="[0, inf)",
+                               hint="0 turns clipping off")
+    dropout: float = setting(0.1, "dropout probability of the trained model's hidden states and attention",
+                             range="[0, 1)")
+    seed: int = setting(42, "seed of initialisation, data order and dropout", range="[0, 4294967295]")
+    precision: str = setting("auto", "auto: bf16 autocast where the device multiplies bf16 natively, else fp32; "
+                             "softmaxes and losses stay float32", choices=PRECISIONS)
+    device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES, resumable=True)
+    compile: bool = setting(False, "torch.compile the trained model (through accelerate's dynamo backend)",
+                            resumable=True)
+    log_every: int = setting(20, "steps between lines of metrics.jsonl (and the last step)", range="[1, inf)",
+                             resumable=True)
+    save_every: int = setting(200, "steps between checkpoints (and the last step)", range="[0, inf)",
+                              hint="0 saves only at the end", resumable=True)
+    eval_every: int = setting(200, "steps between dev evaluations of task runs (and the last step)",
+                              range="[1, inf)", resumable=True)
+    keep: int = setting(2, "checkpoints kept in output_dir/checkpoints, the newest", range="[1, inf)",
+                        hint="the newest checkpoints kept", resumable=True)
+    resume: bool = setting(True, "continue from the newest checkpoint of the same run in output_dir",
+                           resumable=True)
+    overwrite: bool = setting(False, "start afresh even if output_dir holds another run (deletes minilm's "
+                              "files only)", resumable=True)
+
+    def check(self) -> None:
+        require(len(self.betas) == 2,
+                f"betas takes two values (Adam's beta1 beta2), got {len(self.betas)}: {self.betas}")
+
+    def total_steps(self, per_epoch: int) -> int:
+        """The run's length: max_steps, or with max_steps 0 `epochs` passes of `per_epoch` steps; the warm-up
+        must fit in it."""
+        total = self.max_steps if self.max_steps > 0 else max(1, int(self.epochs * per_epoch))
+        require(self.warmup_steps <= total, f"warmup_steps {self.warmup_steps} is longer than the run ({total} "
+                                            "steps); lower it, or pass -1 for 10% of the steps")
+        return total
+
+
+FinetuneTraining = with_defaults(Training, "FinetuneTraining", output_dir="runs/finetune", lr=5e-5, max_steps=0,
+                                 log_every=10, save_every=500, eval_every=500)
+
+
+@dataclass
+class Student(Section):
+    """The student's shape and start: a shallower or narrower model of the teacher's family, sharing its vocabulary."""
+
+    TITLE = "student"
+
+    student_layers: int = setting(3, "transformer layers of the student", range="[1, inf)")
+    student_hidden: int = setting(384, "hidden width of the student", range="[1, inf)")
+    student_heads: int = setting(12, "attention heads of the student (must divide its width)", range="[1, inf)")
+    student_ffn: int | None = setting(None, "feed-forward width of the student", range="[1, inf)",
+                                      hint="leave it out for 4 x student_hidden", shown="4 x student_hidden")
+    student_init: str = setting("auto", "auto: teacher layers where the student's width and heads match the "
+                                "teacher's, else random; random; teacher; or a model directory to start from")
+    student_init_layers: list[int] | None = setting(None, "1-based teacher layers copied into the student",
+                                                    range="[1, inf)", hint="1-based teacher layers",
+                                                    shown="evenly spaced, the top layer last")
+
+    def check(self) -> None:
+        require(self.student_hidden is None or self.student_hidden % self.student_heads == 0,
+                f"student_hidden {self.student_hidden} is not divisible by student_heads {self.student_heads}")
+        from pathlib import Path
+
+        if self.student_init not in ("auto", "random", "teacher") and not Path(self.student_init).is_dir():
+            raise MiniLMError(f"student_init must be auto, random, teacher or an existing model directory; "
+                              f"'{self.student_init}' is none of these")
+
+
+@dataclass
+class Objective(Section):
+    """How the student learns from the teacher (docs/objectives.md)."""
+
+    TITLE = "objective"
+
+    objective: list[str] = setting(["minilm"], "minilm (attention + value relation), minilmv2 (Q-Q, K-K, V-V "
+                                   "relations), tinybert, distilbert, hidden-mse or embedding (sentence embeddings); "
+                                   "several are summed, weighted by --objective-weights", choices=OBJECTIVES)
+    objective_weights: list[float] | None = setting(None, "weight of each objective's terms, in the order given",
+                                                    range="[0, inf)", shown="1 each")
+    value_relation: bool = setting(True, "minilm: include the value relation L_VR (off: the paper's ablation)")
+    teacher_layer: int = setting(-1, "1-based teacher layer mimicked (minilm, minilmv2, hidden-mse)",
+                                 range="[-1, inf)", hint="-1 means the last layer", shown="-1: the last")
+    tinybert_layer_map: list[int] | None = setting(None, "tinybert: the 1-based teacher layer of each student layer",
+                                                   range="[1, inf)", hint="1-based teacher layers",
+                                                   shown="evenly spaced")
+    version: str | None = setting(None, "the MiniLM version as earlier scripts give it: v2 reads as --objective "
+                                  "minilmv2, v1 as --objective minilm", choices=("v1", "v2"), shown="from --objective")
+
+    def resolve(self) -> None:
+        if self.version == "v2" and "minilmv2" not in self.objective:
+            require("minilm" in self.objective, f"--version v2 belongs to the minilm objective (it is --objective "
+                                                f"minilmv2), not to {' '.join(self.objective)}")
+            self.objective = ["minilmv2" if name == "minilm" else name for name in self.objective]
+
+    def check(self) -> None:
+        names = self.objective
+        require(len(names) > 0, "objective must name at least one objective")
+        require(len(set(names)) == len(names), f"objective names {', '.join(names)}: each at most once")
+        alone = [n for n in names if n not in COMBINABLE]
+        require(not alone or len(names) == 1, f"{alone[0] if alone else ''} reads views of its own and runs alone; "
+                                              f"combine {', '.join(COMBINABLE)}")
+        require(not alone or self.objective_weights in (None, [1.0]),
+                f"{alone[0] if alone else ''} runs alone: objective_weights weigh combined objectives; leave it out")
+        require(self.objective_weights is None or len(self.objective_weights) == len(names),
+                f"objective_weights gives {len(self.objective_weights or [])} weight(s) for {len(names)} objective(s)")
+        require(self.teacher_layer != 0, "teacher_layer must be >= 1 or -1 for the last layer, got 0")
+        require("minilm" in names or self.value_relation,
+                "value_relation applies to the minilm objective; choose minilmv2's relations with --relations")
+
+    def weighted(self) -> list[tuple[str, float]]:
+        return list(zip(self.objective, self.objective_weights or [1.0] * len(self.objective)))
+
+
+@dataclass
+class Relations(Section):
+    """MiniLM's self-attention relations: MiniLMv2's relations and head count, and how the relation KL runs."""
+
+    TITLE = "self-attention relations"
+
+    relations: list[str] = setting(list(V2_RELATIONS), "minilmv2: the relations distilled", choices=tuple(V2_RELATIONS))
+    relation_heads: int = setting(48, "minilmv2: relation heads, dividing both widths (48 for base-size teachers)",
+                                  range="[1, inf)")
+    query_chunk: int | None = setting(None, "query rows per chunk of the relation KL", range="[1, inf)",
+                                      hint="leave it out for automatic chunks", shown="chunks of ~2 MiB maps")
+    relation_kernel: str = setting("auto", "relation KL implementation: auto (Triton on CUDA when installed), "
+                                   "torch (chunked) or triton", choices=RELATION_KERNELS)
+
+    def check(self) -> None:
+        require(len(self.relations) > 0, f"relations must name at least one of {', '.join(V2_RELATIONS)}")
+
+
+@dataclass
+class DistilBERTLoss(Section):
+    """Weights and masking of the distilbert objective (Sanh et al. 2019)."""
+
+    TITLE = "distilbert objective"
+
+    distilbert_mlm: str = setting("auto", "masked-LM terms: auto (when the teacher has an MLM head), on, off",
+                                  choices=("auto", "on", "off"))
+    distilbert_mlm_probability: float = setting(0.15, "share of real tokens chosen for masking (80/10/10)",
+                                                range="(0, 1]")
+    distilbert_temperature: float = setting(2.0, "softmax temperature of the soft targets", range="(0, inf)")
+    distilbert_alpha_ce: float = setting(5.0, "weight of the soft-target loss", range="[0, inf)")
+    distilbert_alpha_mlm: float = setting(2.0, "weight of the student's own masked-LM loss", range="[0, inf)")
+    distilbert_alpha_cos: float = setting(1.0, "weight of the hidden-state cosine loss", range="[0, inf)")
+
+
+@dataclass
+class EmbeddingLoss(Section):
+    """The embedding objective: the student's sentence embedding against the teacher's (its own pooling)."""
+
+    TITLE = "embedding objective"
+
+    embedding_loss: str = setting("mse", "mse (as sentence-transformers distils) or cosine (1 - cos) between the "
+                                  "student's and the teacher's sentence embeddings", choices=("mse", "cosine"))
+
+
+@dataclass
+class Corpus(Section):
+    """Unlabeled text for task-agnostic distillation, and how it becomes examples (docs/design.md)."""
+
+    TITLE = "corpus"
+
+    data: list[str] = setting(["wikitext-2"], "named corpora (wikitext-2), text/TSV/CSV/JSONL files, or "
+                              "hf:NAME[:CONFIG]:SPLIT hub datasets")
+    text_column: str | None = setting(None, "column of TSV/CSV/JSONL inputs", shown="text, then sentence")
+    examples: str = setting("packed", "line: one example per line; packed: documents filling max_length, "
+                            "some as sentence pairs", choices=EXAMPLE_MODES)
+    pair_fraction: float = setting(0.5, "packed: share of examples made two segments [CLS] A [SEP] B [SEP]",
+                                   range="[0, 1]")
+    cross_documents: bool = setting(False, "packed: let a sequence run on into the next document")
+    document_boundary: str = setting("auto", "where a document ends in plain text: blank line, WikiText heading, "
+                                     "line or file; auto: a named corpus's own, else blank",
+                                     choices=DOCUMENT_BOUNDARIES)
+    cache_dir: str = setting(".cache/minilm", "tokenized corpora, reused by later runs", resumable=True)
+
+
+@dataclass
+class Task(Section):
+    """The labeled task: a GLUE task, squad2/squad, or a custom TSV/CSV/JSONL task."""
+
+    TITLE = "task"
+
+    task: str | None = setting("sst2", "a GLUE task, squad2 or squad (extractive QA), or a custom task's name")
+    task_dir: str | None = setting(None, "task data directory; hf for the hub", shown="DATA_ROOT/glue/TASK")
+    text_columns: list[str] | None = setting(None, "custom tasks: one or two text columns", shown="none")
+    label_column: str | None = setting(None, "custom tasks: the label column", shown="none")
+    regression: bool = setting(False, "custom tasks: real-valued labels")
+    skip_bad_rows: bool = setting(False, "skip and count malformed rows instead of stopping at the first")
+    max_examples: int | None = setting(None, "use only the first N training and dev examples (a quick try)",
+                                       range="[1, inf)", hint="leave it out to use every example", shown="all")
+
+
+DistillTask = with_defaults(Task, "DistillTask", task=None)
+
+
+@dataclass
+class OutputLoss(Section):
+    """Task-specific distillation's output loss: L = objective + output_weight * L_OUT (+ hard labels)."""
+
+    TITLE = "task-specific output loss"
+
+    output_weight: float = setting(1.0, "weight of L_OUT, the KL of the teacher's and student's outputs",
+                                   range="[0, inf)")
+    temperature: float = setting(1.0, "softmax temperature of L_OUT", range="(0, inf)")
+    hard_label_weight: float = setting(0.0, "weight of the task loss on the gold labels", range="[0, inf)")
+
+
+@dataclass
+class QAWindows(Section):
+    """Extractive question answering (SQuAD): windows of a context, and how answers are chosen."""
+
+    TITLE = "SQuAD windows and post-processing"
+
+    doc_stride: int = setting(128, "tokens shared by consecutive windows of a long context (under half of "
+                              "max_length)", range="[1, inf)", hint="under half of max_length")
+    n_best: int = setting(20, "start and end candidates per window", range="[1, inf)")
+    max_answer_length: int = setting(30, "longest answer, in tokens", range="[1, inf)")
+    null_threshold: float = setting(0.0, "answer \"\" where the null score beats the best span by more than this",
+                                    unbounded="any real margin: negative answers more, positive fewer")

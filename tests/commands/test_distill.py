@@ -1,0 +1,108 @@
+"""End to end through the `minilm` command: tiny models on made-up tasks, the packaged teacher on real data."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+from helpers.cli import error_line, ok, run_cli, run_main
+from helpers.runs import distill_args, objective_args, saved_keys, small_run
+
+POSITIVE, NEGATIVE = ["good", "great", "fine", "lovely", "superb"], ["bad", "awful", "poor", "dull", "boring"]
+
+
+def test_task_specific_distillation(tasks, tiny_teacher_dir, tmp_path):
+    teacher = tmp_path / "teacher_ft"
+    ft = run_cli("finetune", "--model", tiny_teacher_dir, "--task", "sst2", "--task-dir", tasks / "SST-2",
+                 "--output-dir", teacher, "--max-steps", "6", *small_run())
+    assert ft.returncode == 0, ft.stderr[-2000:]
+    out = tmp_path / "task_distill"
+    result = run_cli("distill", "--teacher", teacher / "best", "--task", "sst2", "--task-dir", tasks / "SST-2",
+                     "--output-dir", out, "--student-layers", "1", "--student-hidden", "32", "--student-heads", "4",
+                     "--student-ffn", "64", "--student-init", "teacher", "--max-steps", "6", "--hard-label-weight", "0.5",
+                     "--temperature", "2", *small_run())
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    logged = set().union(*records)
+    assert {"attention", "value", "output", "hard", "dev_accuracy"} <= logged
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["layers"] == 1 and (out / "best" / "config.json").is_file()
+
+
+def test_distilbert_with_a_masked_lm_teacher_and_a_narrower_student(mlm_teacher_dir, tmp_path):
+    """MLM terms active; the student's masked-LM head and width projection are trained but never saved."""
+    out = tmp_path / "distilbert_mlm"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat while the dog ran under the old tree\n" * 30)
+    result = run_cli(*objective_args(mlm_teacher_dir, "distilbert", out, corpus, "--student-layers", "1",
+                                     "--student-hidden", "16", "--student-heads", "4", "--distilbert-mlm", "on"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {"ce", "mlm", "cosine"} <= set(records[-1])
+    keys = saved_keys(out / "model")
+    assert not any(k.startswith(("cls.", "mlm_head", "projections")) for k in keys)
+    assert "embeddings.word_embeddings.weight" in keys
+
+
+def test_a_full_disk_at_the_final_save_leaves_no_half_model(tiny_teacher_dir, corpus, tmp_path, monkeypatch):
+    from transformers import BertModel
+
+    original = BertModel.save_pretrained
+
+    def full_disk(self, path, *args, **kwargs):
+        if ".tmp-model" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(BertModel, "save_pretrained", full_disk)
+    out = tmp_path / "full"
+    line = error_line(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
+    assert "No space left on device" in line and "the trained student is in" in line and "step-00000003" in line
+    assert not (out / "model").exists() and not (out / ".tmp-model").exists()
+
+
+def test_task_specific_distillation_on_a_custom_task(tiny_teacher_dir, sst2_like, tmp_path):
+    custom = ["--task", "reviews", "--task-dir", sst2_like / "reviews", "--text-columns", "review",
+              "--label-column", "verdict"]
+    teacher = tmp_path / "teacher"
+    ok(run_main("finetune", "--model", tiny_teacher_dir, "--output-dir", teacher, "--max-steps", "4", "--batch-size",
+                "8", "--max-length", "32", *custom))
+    out = tmp_path / "student"
+    ok(run_main("distill", "--teacher", teacher / "best", "--output-dir", out, "--student-layers", "1",
+                "--student-hidden", "32", "--student-heads", "4", "--max-steps", "4", "--batch-size", "8",
+                "--max-length", "32", "--eval-every", "2", *custom))
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["task"] == "reviews" and 0 <= summary["best"]["accuracy"] <= 100
+    assert json.loads((out / "best" / "config.json").read_text())["id2label"] == {"0": "no", "1": "yes"}
+
+
+SENTENCES = ["A man is playing a guitar.", "Two dogs run through the snow.",
+             "The stock market fell sharply on Monday after weeks of gains, traders said."]
+
+
+STS_ROWS = [("A plane is taking off.", "An air plane is taking off.", 5.0), ("A man plays a flute.", "A man plays.", 3.8),
+            ("A cat eats.", "The stock market fell.", 0.0), ("Two dogs run.", "Dogs are running.", 4.2),
+            ("A woman sings.", "A woman is dancing.", 1.6), ("Kids play soccer.", "Children play football.", 4.6)]
+
+
+def test_distilling_a_sentence_transformers_teacher_gives_a_sentence_transformers_student(sentence_teacher, tmp_path):
+    """minilm + embedding, a narrower student: its projection is saved as a Dense module, so the student's
+    embeddings have the teacher's width, and both loaders take the directory."""
+    from helpers.cli import run_main
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(a for a, _, _ in STS_ROWS * 4) + "\n")
+    out = tmp_path / "run"
+    result = run_main("distill", "--teacher", sentence_teacher, "--data", corpus, "--output-dir", out, "--cache-dir",
+                      tmp_path / "cache", "--objective", "minilm", "embedding", "--objective-weights", "1", "10",
+                      "--student-layers", "1", "--student-hidden", "16", "--student-heads", "4", "--batch-size", "4",
+                      "--max-steps", "3", "--max-length", "32", "--examples", "line", "--precision", "fp32")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "objectives: 1 x minilm + 10 x embedding" in result.stdout
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {"attention", "value", "embedding"} <= set(logged[-1])
+    vectors = SentenceTransformer(str(out / "model"), device="cpu").encode(SENTENCES)
+    assert vectors.shape == (3, 32)  # the teacher's width, through the saved Dense module
+    assert AutoModel.from_pretrained(out / "model").config.hidden_size == 16
