@@ -95,6 +95,12 @@ def inputs(tmp_path_factory, tiny_teacher_dir, tokenizer):
     shutil.copytree(tiny_teacher_dir, tmp / "truncated")
     weights = tmp / "truncated" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    # A model of a family minilm has no adapter for (ALBERT).
+    from transformers import AlbertConfig, AlbertModel
+
+    AlbertModel(AlbertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                             intermediate_size=64, embedding_size=16)).save_pretrained(tmp / "albert")
+    tokenizer.save_pretrained(tmp / "albert")
     # A 2-class fine-tuned checkpoint.
     tiny_bert(attn="sdpa", num_labels=2).save_pretrained(tmp / "two_classes_model")
     tokenizer.save_pretrained(tmp / "two_classes_model")
@@ -120,6 +126,8 @@ CASES = [
      ('document_boundary', 'chapter')),
     ("unknown packaged teacher", lambda t, d: distill_args("packaged:bert-huge", d), ('packaged', 'bert-huge')),
     ("missing teacher directory", lambda t, d: distill_args("./no/such/teacher", d), ('model directory', 'not found')),
+    ("teacher of a family without an adapter", lambda t, d: distill_args(str(d / "albert"), d),
+     ("no adapter", "albert", "supported", "RoBERTa", "MPNet", "DeBERTa", "ModernBERT", "DistilBERT")),
     ("v1 with unequal head counts", lambda t, d: distill_args(t, d, "--student-hidden", "32", "--student-heads", "2"),
      ('v1', 'head counts', 'minilmv2')),
     ("--version v2 with another objective", lambda t, d: distill_args(t, d, "--objective", "tinybert",

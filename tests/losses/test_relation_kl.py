@@ -123,7 +123,7 @@ def test_matches_hf_eager_attention_maps():
     """L_AT from Q/K equals the KL between the attention maps that HF's eager attention returns."""
     from helpers.models import tiny_bert
 
-    from minilm.models.attention import truncated_qkv
+    from minilm.models.attention import layer_qkv
 
     # A wide initialisation makes the maps peaked, so the KL is far from float32 round-off.
     teacher, student = tiny_bert(seed=1, init_range=0.3).eval(), tiny_bert(layers=1, seed=2, init_range=0.3).eval()
@@ -132,8 +132,8 @@ def test_matches_hf_eager_attention_maps():
     with torch.no_grad():
         at_t = teacher(ids, attention_mask=mask, output_attentions=True).attentions[-1].double()
         at_s = student(ids, attention_mask=mask, output_attentions=True).attentions[-1].double()
-        tq = truncated_qkv(teacher, ids, mask)
-        sq = truncated_qkv(student, ids, mask)
+        tq = layer_qkv(teacher, ids, mask)[0]
+        sq = layer_qkv(student, ids, mask)[0]
         got = relation_kl(tq.query, tq.key, sq.query, sq.key, mask, 4).item()
     expected = 0.0
     for b in range(3):
@@ -208,3 +208,45 @@ def test_chunk_counts_at_the_papers_shapes_cpu_budget_and_cuda_budget():
 
     assert chunks(128, 12, 512) == 896 and chunks(256, 48, 512) == 6400  # CPU cache-sized maps
     assert chunks(128, 12, 512, CHUNK_ELEMENTS_CUDA) == 13 and chunks(256, 48, 512, CHUNK_ELEMENTS_CUDA) == 128
+
+
+@pytest.mark.parametrize("bias_batch", [3, 1])  # DeBERTa's per-example position terms; MPNet's one shared map
+@pytest.mark.parametrize("chunk", [2, None])
+def test_an_attention_bias_is_added_to_the_logits_and_gets_its_gradient(bias_batch, chunk):
+    """R = softmax(left right^T / sqrt(d) + bias): value and the gradients of the student's query, key and bias
+    against a float64 autograd reference, with the bias broadcast over the batch or not, chunked or not; a bias far
+    below zero shuts keys out as padding does."""
+    t, s, mask = ragged(hidden_t=24, hidden_s=12)
+    g = torch.Generator().manual_seed(5)
+    t_bias = torch.randn(bias_batch, 4, 9, 9, generator=g)
+    s_bias = torch.randn(bias_batch, 4, 9, 9, generator=g).requires_grad_()
+    sq, sk = s[0].clone().requires_grad_(), s[1].clone().requires_grad_()
+    got = relation_kl(t[0], t[1], sq, sk, mask, 4, query_chunk=chunk, teacher_bias=t_bias, student_bias=s_bias)
+    got.backward()
+
+    def reference(tl, tr, sl, sr, tb, sb):
+        total = 0.0
+        for b in range(mask.shape[0]):
+            n = int(mask[b].sum())
+            dt, ds = tl.shape[-1] // 4, sl.shape[-1] // 4
+            for a in range(4):
+                zt = tl[b, :n, a * dt:(a + 1) * dt] @ tr[b, :n, a * dt:(a + 1) * dt].T / math.sqrt(dt)
+                zs = sl[b, :n, a * ds:(a + 1) * ds] @ sr[b, :n, a * ds:(a + 1) * ds].T / math.sqrt(ds)
+                zt = zt + tb[b % tb.shape[0], a, :n, :n]
+                zs = zs + sb[b % sb.shape[0], a, :n, :n]
+                p = torch.softmax(zt, -1)
+                total = total + (p * (torch.log_softmax(zt, -1) - torch.log_softmax(zs, -1))).sum() / (4 * n)
+        return total / mask.shape[0]
+
+    ref_q, ref_k = s[0].double().requires_grad_(), s[1].double().requires_grad_()
+    ref_bias = s_bias.detach().double().requires_grad_()
+    want = reference(t[0].double(), t[1].double(), ref_q, ref_k, t_bias.double(), ref_bias)
+    want.backward()
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    torch.testing.assert_close(sq.grad.double(), ref_q.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(sk.grad.double(), ref_k.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(s_bias.grad.double(), ref_bias.grad, rtol=1e-4, atol=1e-6)
+    # A window: keys shut out by a large negative bias leave the softmax as padded keys do (0 exactly, no NaN).
+    window = torch.zeros(1, 1, 9, 9).masked_fill_(torch.ones(9, 9).triu(3).bool(), -1e9)
+    shut = relation_kl(t[0], t[1], s[0], s[1], mask, 4, teacher_bias=window, student_bias=window)
+    assert math.isfinite(shut.item()) and shut.item() >= 0

@@ -9,7 +9,7 @@ from helpers.models import tiny_bert
 from minilm.losses.relation_kl import attention_relation_losses
 from minilm.losses.relations import V1_RELATIONS
 from minilm.measure.naive_step import naive_losses
-from minilm.models.attention import truncated_qkv
+from minilm.models.attention import layer_qkv
 
 
 def test_naive_step_loss_equals_fast_loss_in_float32():
@@ -18,7 +18,7 @@ def test_naive_step_loss_equals_fast_loss_in_float32():
     mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 3 + [0] * 6])
     with torch.no_grad():
         naive = naive_losses(teacher, student, {"input_ids": ids, "attention_mask": mask})
-        fast = attention_relation_losses(truncated_qkv(teacher, ids, mask), truncated_qkv(student, ids, mask), mask,
+        fast = attention_relation_losses(layer_qkv(teacher, ids, mask)[0], layer_qkv(student, ids, mask)[0], mask,
                                          V1_RELATIONS, 4)
     for name in ("attention", "value"):
         assert fast[name].item() == pytest.approx(naive[name].item(), rel=1e-4)

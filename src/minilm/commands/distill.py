@@ -19,10 +19,11 @@ from minilm.config.commands import DistillConfig
 from minilm.data.batches import StepBatches
 from minilm.data.token_cache import build_token_cache
 from minilm.errors import MiniLMError, require
+from minilm.models.architectures import family_of
 from minilm.models.loading import check_max_length, freeze, save_model
 from minilm.models.sentence import save_sentence_transformer
 from minilm.models.source import ModelSource, resolve_model
-from minilm.models.students import build_student, resolve_init
+from minilm.models.students import build_student, init_layers, resolve_init
 from minilm.objectives import build_objective, distill_losses
 from minilm.tasks import describe_splits, encode, load_task, max_length_for, task_kind_of
 from minilm.tasks.kinds import SPAN, kind_of_model
@@ -81,8 +82,11 @@ def distill(cfg: DistillConfig) -> Path:
                             teacher.config.num_labels if kind is not None and kind is not SPAN else None,
                             head=kind.head if kind is not None else None)
     if main:
-        print(f"student: {student.config.num_hidden_layers}x{student.config.hidden_size}, "
-              f"{student.config.num_attention_heads} heads, init {resolve_init(cfg.student, teacher.config)}")
+        init, shape = resolve_init(cfg.student, teacher.config), family_of(student).shape(student.config)
+        print(f"student: {shape.layers}x{shape.hidden}, {shape.heads} heads, init {init}")
+        if init == "teacher":
+            for note in family_of(teacher).copy_notes(student, teacher, init_layers(cfg.student, teacher.config)):
+                print(note)
     objective = build_objective(cfg.objective, teacher, student, relations=cfg.relations, distilbert=cfg.distilbert,
                                 embedding=cfg.embedding, tokenizer=tokenizer, pipeline=source.pipeline,
                                 full=kind is not None)

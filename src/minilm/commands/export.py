@@ -23,6 +23,7 @@ from minilm.deploy.onnx_export import export_graph, quantize_int8
 from minilm.deploy.onnx_model import (EXPORT_FILE, EXPORT_FORMAT, GRAPH_FILE, OUTPUTS, files_size, is_exported,
                                       require_deploy_packages, session)
 from minilm.errors import MiniLMError, require
+from minilm.models.architectures import inputs_for
 from minilm.models.heads import head_of
 from minilm.models.loading import load_encoder, load_model_config, load_tokenizer
 
@@ -85,7 +86,7 @@ def export(cfg: ExportConfig) -> Path:
     tokenizer = load_tokenizer(cfg.model)
     model = load_encoder(cfg.model, num_labels=config.num_labels if head == "classification" else None,
                          head=head).eval()
-    inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
+    inputs = list(inputs_for(model, {n: n for n in tokenizer.model_input_names}))  # what the model takes
     sample = tokenizer(SAMPLES[:2], padding=True, return_tensors="pt")
     record = {}
 

@@ -17,6 +17,7 @@ import torch
 from minilm.config.commands import FinetuneConfig
 from minilm.data.batches import StepBatches
 from minilm.errors import require
+from minilm.models.architectures import inputs_for
 from minilm.models.heads import task_logits
 from minilm.models.loading import check_max_length
 from minilm.models.source import ModelSource, resolve_model
@@ -64,7 +65,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
     dev_features = encode(dev, tokenizer, max_length, cfg.qa.doc_stride) if kind is SPAN else None
 
     def losses(trained, batch):
-        outputs = trained(**{k: v for k, v in batch.items() if k not in kind.label_keys})
+        outputs = trained(**inputs_for(model, batch))
         return {"task": kind.loss(task_logits(outputs), batch)}
 
     def evaluate():

@@ -18,6 +18,7 @@ import torch
 
 from minilm.config.sections import SENTENCE_MAX_LENGTH
 from minilm.deploy.onnx_model import files_size, is_exported
+from minilm.models.architectures import inputs_for
 
 
 def load_timed(name: str):
@@ -40,6 +41,7 @@ def _batches(tokenizer, texts: list[str], batch_size: int) -> list[dict]:
 
 @torch.inference_mode()
 def _time(model, batches: list[dict]) -> list[float]:
+    batches = [inputs_for(model, batch) for batch in batches]
     model(**batches[0])  # warm-up
     seconds = []
     for batch in batches:

@@ -36,18 +36,29 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return heads.to(torch.float32, memory_format=torch.contiguous_format)
 
 
-def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_bias: torch.Tensor | None) -> torch.Tensor:
-    """log softmax(left @ right^T / sqrt(d)) over real keys only.
+def _relation_log_probs(left: torch.Tensor, right: torch.Tensor, key_bias: torch.Tensor | None,
+                        bias: torch.Tensor | None = None) -> torch.Tensor:
+    """log softmax(left @ right^T / sqrt(d) + bias) over real keys only.
 
     left: (batch, heads, q, d); right: (batch, heads, seq, d); key_bias: (batch, 1, 1, seq) float32,
-    0 on real keys and the most negative float on padded ones, or None when nothing is padded.
+    0 on real keys and the most negative float on padded ones, or None when nothing is padded; bias: the
+    model's own additive attention bias for these rows, broadcastable to (batch, heads, q, seq), or None.
     Returns (batch, heads, q, seq); padded keys get probability 0 exactly (their logit rounds to the
     most negative float, so exp underflows to 0 and the log stays finite).
     """
     logits = (left * (1.0 / math.sqrt(left.shape[-1]))) @ right.transpose(-1, -2)  # scale the small side
+    if bias is not None:
+        logits.add_(bias)
     if key_bias is not None:  # an additive bias, not masked_fill_ with a broadcast mask: docs/cpu_kernels.txt
         logits.add_(key_bias)
     return torch.log_softmax(logits, dim=-1)
+
+
+def _rows(bias: torch.Tensor | None, examples: slice, rows: slice) -> torch.Tensor | None:
+    """One chunk's slice of a (batch or 1, heads or 1, seq, seq) attention bias."""
+    if bias is None:
+        return None
+    return bias[examples if bias.shape[0] > 1 else slice(None), :, rows]
 
 
 LOG2_E = math.log2(math.e)
@@ -91,45 +102,56 @@ class _ChunkedRelationKL(torch.autograd.Function):
     """Sum over chunks of (examples, query rows) of weighted row KLs; the gradient is computed in the forward.
 
     d KL(p_t || softmax(z_s)) / d z_s = p_s - p_t (zero on padded keys, where both are zero), and
-    z_s = left @ right^T / sqrt(d) gives the input gradients; the teacher gets none. Each chunk's
-    maps are used while still in cache and then dropped: the forward, when the student needs a
-    gradient, turns them straight into that chunk's (examples, heads, rows, d) input gradients, and
-    the backward only scales those by the incoming gradient. Nothing of size (batch, heads, seq, seq)
-    is ever held, and nothing is recomputed.
+    z_s = left @ right^T / sqrt(d) + bias_s gives the input gradients (the bias's is that map itself, summed
+    over what it broadcasts over); the teacher gets none. Each chunk's maps are used while still in cache and
+    then dropped: the forward, when the student needs a gradient, turns them straight into that chunk's
+    (examples, heads, rows, d) input gradients, and the backward only scales those by the incoming gradient.
+    Nothing of size (batch, heads, seq, seq) is ever held beyond a student bias the model made itself, and
+    nothing is recomputed.
     """
 
     @staticmethod
-    def forward(ctx, t_left, t_right, s_left, s_right, key_bias, row_weight, examples, rows):
+    def forward(ctx, t_left, t_right, s_left, s_right, key_bias, t_bias, s_bias, row_weight, examples, rows):
         need_grad = ctx.needs_input_grad[2] or ctx.needs_input_grad[3]
+        need_bias_grad = ctx.needs_input_grad[6]
         batch, _, seq, d = s_left.shape
         scale = 1.0 / math.sqrt(d)
         total = s_left.new_zeros(())
         grad_left = torch.empty_like(s_left) if need_grad else None
         one_pass = rows >= seq  # every key column's gradient is finished within one chunk: no sum over chunks
         grad_right = (torch.empty_like(s_right) if one_pass else torch.zeros_like(s_right)) if need_grad else None
+        grad_bias = torch.zeros_like(s_bias, dtype=torch.float32) if need_bias_grad else None
         for b in range(0, batch, examples):
             ex = slice(b, b + examples)
-            bias = None if key_bias is None else key_bias[ex]
+            keys = None if key_bias is None else key_bias[ex]
             for start in range(0, seq, rows):
                 r = slice(start, start + rows)
-                s_logp = _relation_log_probs(s_left[ex, :, r], s_right[ex], bias)
-                kl, p_t = _rows_kl(_relation_log_probs(t_left[ex, :, r], t_right[ex], bias), s_logp)
+                s_logp = _relation_log_probs(s_left[ex, :, r], s_right[ex], keys, _rows(s_bias, ex, r))
+                kl, p_t = _rows_kl(_relation_log_probs(t_left[ex, :, r], t_right[ex], keys, _rows(t_bias, ex, r)),
+                                   s_logp)
                 weight = row_weight[ex, r]
                 total += (kl.sum(1) * weight).sum()
-                if need_grad:
-                    g = _exp(s_logp, inplace=True).sub_(p_t).mul_(weight[:, None, :, None] * scale)  # d loss / d (left right^T)
-                    torch.matmul(g, s_right[ex], out=grad_left[ex, :, r])
-                    if one_pass:
-                        torch.matmul(g.transpose(-1, -2), s_left[ex, :, r], out=grad_right[ex])
-                    else:
-                        grad_right[ex] += g.transpose(-1, -2) @ s_left[ex, :, r]
-        ctx.save_for_backward(grad_left, grad_right)
+                if need_grad or need_bias_grad:
+                    g = _exp(s_logp, inplace=True).sub_(p_t).mul_(weight[:, None, :, None])  # d loss / d z_s
+                    if need_bias_grad:  # summed over the dimensions the bias is broadcast over
+                        target = _rows(grad_bias, ex, r)
+                        broadcast = [i for i in (0, 1) if target.shape[i] == 1 and g.shape[i] > 1]
+                        target += g.sum(broadcast, keepdim=True) if broadcast else g
+                    if need_grad:
+                        g.mul_(scale)  # d loss / d (left right^T)
+                        torch.matmul(g, s_right[ex], out=grad_left[ex, :, r])
+                        if one_pass:
+                            torch.matmul(g.transpose(-1, -2), s_left[ex, :, r], out=grad_right[ex])
+                        else:
+                            grad_right[ex] += g.transpose(-1, -2) @ s_left[ex, :, r]
+        ctx.save_for_backward(grad_left, grad_right, grad_bias)
         return total
 
     @staticmethod
     def backward(ctx, grad):
-        grad_left, grad_right = ctx.saved_tensors
-        return None, None, grad_left * grad, grad_right * grad, None, None, None, None
+        grad_left, grad_right, grad_bias = ctx.saved_tensors
+        scaled = [None if g is None else g * grad for g in (grad_left, grad_right, grad_bias)]
+        return None, None, scaled[0], scaled[1], None, None, scaled[2], None, None, None
 
 
 # On CUDA a chunk's maps may take a few hundred MB: 2^25 float32 elements (128 MiB) per map, of which a
@@ -177,7 +199,8 @@ def _triton_relation_kl(t_left, t_right, s_left, s_right, mask, heads, row_weigh
 
 def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student_left: torch.Tensor,
                 student_right: torch.Tensor, attention_mask: torch.Tensor, num_relation_heads: int,
-                query_chunk: int | None = None, kernel: str = "auto") -> torch.Tensor:
+                query_chunk: int | None = None, kernel: str = "auto", *, teacher_bias: torch.Tensor | None = None,
+                student_bias: torch.Tensor | None = None) -> torch.Tensor:
     """Self-attention relation distillation loss (MiniLMv2 Eq. 3-5; MiniLM Eq. 4-7 for Q-K and V-V).
 
     Args:
@@ -188,8 +211,12 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
         query_chunk: torch kernel: query rows per chunk (default: as many as fit `CHUNK_ELEMENTS` with
             one example, `CHUNK_ELEMENTS_CUDA` on a GPU). Only one chunk's (examples, A, rows, seq) maps
             exist at a time; the value and gradients do not depend on the chunk size.
-        kernel: "torch" (chunked maps), "triton" (fused kernels, `minilm.relation_kl_triton`: no map is
-            ever written) or "auto" (Triton on CUDA when it is installed, else torch).
+        kernel: "torch" (chunked maps), "triton" (fused kernels, `relation_kl_triton`: no map is ever
+            written) or "auto" (Triton on CUDA when it is installed, else torch). A bias takes the torch path.
+        teacher_bias, student_bias: the model's own additive attention bias (MPNet's relative positions,
+            DeBERTa's position terms, a local-attention window), float32, broadcastable to (batch, A, seq, seq),
+            added to that side's logits: R = softmax(left right^T / sqrt(d) + bias). None for the plain relation.
+            A student bias that requires grad gets its gradient.
 
     Returns:
         Scalar float32: sum over heads and real query rows of KL(teacher || student), divided by
@@ -205,7 +232,8 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
         head = max(teacher_left.shape[-1], student_left.shape[-1]) // num_relation_heads
         dtypes = {x.dtype for x in (teacher_left, teacher_right, student_left, student_right)}
         ieee = len(dtypes) > 1 or not dtypes <= {torch.bfloat16, torch.float16}  # what the kernel is handed
-        if resolve_kernel(kernel, device, head, ieee) == "triton":
+        plain = teacher_bias is None and student_bias is None  # the fused kernels take no bias
+        if plain and resolve_kernel(kernel, device, head, ieee) == "triton":
             return _triton_relation_kl(teacher_left, teacher_right, student_left, student_right, mask,
                                        num_relation_heads, row_weight)
         t_left = split_heads(teacher_left.detach(), num_relation_heads)
@@ -219,24 +247,49 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
             key_bias = key_bias[:, None, None, :]
         budget = CHUNK_ELEMENTS_CUDA if device.type == "cuda" else None
         examples, rows = auto_chunk(*s_left.shape[:3], rows=query_chunk, budget=budget)
-        return _ChunkedRelationKL.apply(t_left, t_right, s_left, s_right, key_bias, row_weight, examples, rows
-                                        ) / mask.shape[0]
+        t_bias = None if teacher_bias is None else teacher_bias.detach().float()
+        s_bias = None if student_bias is None else student_bias.float()
+        return _ChunkedRelationKL.apply(t_left, t_right, s_left, s_right, key_bias, t_bias, s_bias, row_weight,
+                                        examples, rows) / mask.shape[0]
 
 
-def attention_relation_losses(teacher: dict | tuple, student: dict | tuple, attention_mask: torch.Tensor,
-                              pairs: dict[str, tuple[str, str]], num_relation_heads: int,
-                              query_chunk: int | None = None, kernel: str = "auto") -> dict[str, torch.Tensor]:
+def attention_relation_losses(teacher, student, attention_mask: torch.Tensor, pairs: dict[str, tuple[str, str]],
+                              num_relation_heads: int, query_chunk: int | None = None, kernel: str = "auto"
+                              ) -> dict[str, torch.Tensor]:
     """The named self-attention relation losses of MiniLM (v1) or MiniLMv2 (v2).
 
-    teacher, student: mappings (or QKV tuples) with `query`, `key`, `value`, each (batch, seq, hidden).
-    pairs: name -> (left, right) of the relations to distil: v1 `V1_RELATIONS` (L_AT = KL of the Q-K
-        attention maps, L_VR = KL of the V-V relations; MiniLM Eq. 5-7), with the attention head count,
-        equal for teacher and student; v2 any of `V2_RELATIONS` (MiniLMv2 Eq. 3-5) with relation heads of
-        their own. `num_relation_heads` divides both hidden sizes.
+    teacher, student: `models.architectures.QKV` (or mappings) with `query`, `key`, `value`, each
+        (batch, seq, hidden), and the model's own attention `scale` and `bias` (None: 1/sqrt(d), no bias).
+    pairs: name -> (left, right) of the relations to distil: v1 `V1_RELATIONS` (L_AT = KL of the attention
+        distributions, softmax(scale Q K^T + bias) exactly as the model forms them; L_VR = KL of the V-V relations;
+        MiniLM Eq. 5-7), with the attention head count, equal for teacher and student; v2 any of `V2_RELATIONS`
+        (MiniLMv2 Eq. 3-5, plain relations softmax(X X^T / sqrt(d))) with relation heads of their own.
+        `num_relation_heads` divides both hidden sizes.
     kernel: the relation KL's implementation (`relation_kl`).
     The total loss is the plain sum of the returned values.
     """
-    t = teacher._asdict() if hasattr(teacher, "_asdict") else teacher
-    s = student._asdict() if hasattr(student, "_asdict") else student
-    return {name: relation_kl(t[a], t[b], s[a], s[b], attention_mask, num_relation_heads, query_chunk, kernel)
-            for name, (a, b) in pairs.items()}
+    t, s = _as_dict(teacher), _as_dict(student)
+    losses = {}
+    for name, (a, b) in pairs.items():
+        if (a, b) == ("query", "key"):  # the model's own attention distributions: its scale and bias
+            losses[name] = relation_kl(_scaled_query(t, num_relation_heads), t["key"],
+                                       _scaled_query(s, num_relation_heads), s["key"], attention_mask,
+                                       num_relation_heads, query_chunk, kernel, teacher_bias=t.get("bias"),
+                                       student_bias=s.get("bias"))
+        else:
+            losses[name] = relation_kl(t[a], t[b], s[a], s[b], attention_mask, num_relation_heads, query_chunk, kernel)
+    return losses
+
+
+def _as_dict(qkv) -> dict:
+    return qkv._asdict() if hasattr(qkv, "_asdict") else dict(qkv)
+
+
+def _scaled_query(qkv: dict, heads: int) -> torch.Tensor:
+    """The query with the model's attention scale folded in: logits = scale Q K^T = (Q scale sqrt(d)) K^T / sqrt(d),
+    the form `relation_kl` takes. The query itself when the model scales by 1 / sqrt(d)."""
+    scale, query = qkv.get("scale"), qkv["query"]
+    d = query.shape[-1] // heads
+    if scale is None or abs(scale * math.sqrt(d) - 1.0) < 1e-12:
+        return query
+    return query * (scale * math.sqrt(d))

@@ -21,6 +21,7 @@ import math
 import torch
 
 from minilm.losses.relations import V2_RELATIONS
+from minilm.models.architectures import family_of
 
 
 def naive_outputs(teacher, student, batch: dict):
@@ -39,9 +40,10 @@ def _kl_of_probs(p, q, mask, heads):
 
 
 def _relation(model, hidden, name_left, name_right, heads, mask):
-    attention = model.encoder.layer[-1].attention.self
-    left = getattr(attention, name_left)(hidden)
-    right = left if name_right == name_left else getattr(attention, name_right)(hidden)
+    family = family_of(model)
+    projections = family.projections(family.layers(model)[-1])  # the last layer's own query/key/value Linears
+    left = projections[name_left](hidden)
+    right = left if name_right == name_left else projections[name_right](hidden)
 
     def split(x):
         return x.view(*x.shape[:2], heads, -1).transpose(1, 2)

@@ -60,7 +60,7 @@ def step_objective(setup: StepSetup, version: str) -> Objective:
     return Objective(objective=["minilmv2" if version == "v2" else "minilm"])
 
 
-def bench_models(setup: StepSetup, attn: str, device):
+def bench_models(setup: StepSetup, attn: str | None, device):
     """(frozen teacher, student in training mode) on `device`, the same weights for the same settings."""
     from minilm.models.loading import freeze, load_encoder
     from minilm.models.students import student_from_teacher
@@ -69,7 +69,7 @@ def bench_models(setup: StepSetup, attn: str, device):
         from transformers import BertConfig, BertModel
 
         torch.manual_seed(0)
-        teacher = BertModel(BertConfig(**PRESETS[setup.preset], attn_implementation=attn))
+        teacher = BertModel(BertConfig(**PRESETS[setup.preset], attn_implementation=attn or "sdpa"))
     else:
         teacher = load_encoder(setup.teacher, attn_implementation=attn)
     freeze(teacher).to(device)
@@ -126,7 +126,8 @@ def _fast_step(setup, version, precision, teacher, student, device):
         with torch.inference_mode(), autocast(device.type, precision):
             t, _ = objective.teacher_view(**inputs)
             s, _ = objective.student_view(**inputs)
-        t, s = autograd_copy(t), type(s)(*(x.clone().requires_grad_() for x in s))
+        t = autograd_copy(t)
+        s = s._replace(**{k: getattr(s, k).clone().requires_grad_() for k in ("query", "key", "value")})
         sync(device)
         start = time.perf_counter()
         sum(objective.losses(t, s, b).values()).backward()
@@ -175,7 +176,7 @@ def step_worker(setup: StepSetup, row: dict, queue) -> None:
     device = torch.device(row["device"])
     if device.type == "cpu" and row["allocator"] == "kept":
         keep_freed_memory()
-    teacher, student = bench_models(setup, "eager" if row["mode"] == "naive" else "sdpa", device)
+    teacher, student = bench_models(setup, "eager" if row["mode"] == "naive" else None, device)
     warmup = 2
     batches = [{k: v.to(device) for k, v in b.items()} for b in bench_batches(setup, row["seq"], setup.steps + warmup)]
     if row["mode"] == "fast":
@@ -273,7 +274,7 @@ def agreement(setup: StepSetup, device, version: str = "v1", precisions: tuple[s
         naive = naive_losses(teacher, student, batch, version, setup.relation_heads)
     result = {}
     for precision in precisions:
-        fast_teacher, fast_student = bench_models(setup, "sdpa", device)  # the same weights (same seed)
+        fast_teacher, fast_student = bench_models(setup, None, device)  # the same weights (same seed)
         objective = build_objective(step_objective(setup, version), fast_teacher, fast_student,
                                     relations=setup.relations)
         apply_step_policy(device.type, precision, setup.compile, [fast_student], fast_teacher)
@@ -293,7 +294,7 @@ def inference(setup: StepSetup, device) -> dict:
     example), so that a drift in the shared machine's speed reaches both alike."""
     from minilm.data.batches import pad_batch
 
-    teacher, student = bench_models(setup, "sdpa", device)
+    teacher, student = bench_models(setup, None, device)
     models = {"teacher": teacher.eval(), "student": student.eval()}
     if setup.preset:
         g = torch.Generator().manual_seed(1)

@@ -7,6 +7,7 @@ embeddings.
 | `source.py` | `ModelSource`: a model a user named, resolved once (path, config, tokenizer, sentence pipeline) |
 | `heads.py` | task heads: which one a checkpoint has, its scores, masked-LM heads |
 | `students.py` | a student's config, initialisation from teacher layers or a directory |
-| `attention.py` | the Q, K, V of one attention layer, running only the blocks below it |
+| `architectures/` | one adapter per encoder family (BERT, ELECTRA, RoBERTa, MPNet, DeBERTa, ModernBERT, DistilBERT) |
+| `attention.py` | the Q, K, V, scale and bias of one attention layer, running only the blocks below it |
 | `sentence.py` | sentence-transformers pipelines: pooling, normalisation, a student saved in its teacher's layout |
 """

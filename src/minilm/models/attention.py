@@ -1,137 +1,142 @@
-"""Queries, keys and values of one self-attention layer, without `output_attentions=True`.
+"""Queries, keys and values of one self-attention layer, of any supported family, without `output_attentions=True`.
 
-MiniLM only needs the Q, K, V projections of one layer (the teacher's last, or an upper-middle one
-for MiniLMv2; the student's last). Asking HF for `output_attentions=True` forces eager attention in
-every layer and keeps every layer's maps, so instead:
+MiniLM needs the Q, K, V of one layer (the teacher's last, or an upper-middle one for MiniLMv2; the student's
+last) and how that layer forms its attention logits (`architectures`: scale and additive bias). Asking the model
+for `output_attentions=True` forces eager attention in every layer and keeps every layer's maps, so instead a
+forward pre-hook records what the chosen block is called with (its input hidden states, and the per-layer extras
+the encoder passes it), and the family's adapter computes that layer's Q, K, V, scale and bias from it:
 
-* `truncated_qkv` runs the embeddings and the blocks below the chosen layer (with whatever fast
-  attention kernel the model was loaded with, SDPA by default) and applies the chosen layer's
-  query/key/value projections to that layer's input. Nothing above runs: the chosen layer's
-  attention output and feed-forward contribute nothing to L_AT + L_VR.
-* `capture_qkv` hooks the projections during a full forward, for task-specific distillation
-  where the classifier logits are needed as well.
+* truncated (`layer_qkv(..., full=False)`): the hook stops the forward there, so the embeddings and the blocks
+  below run (with the fast attention the model was loaded with) and nothing above: the chosen layer's attention
+  output and feed-forward contribute nothing to L_AT + L_VR;
+* full (`full=True`): the whole model runs and its task logits come back too (task-specific distillation).
 
-All tensors are `(batch, seq, hidden)` with heads still concatenated, which is what
-`minilm.losses.relation_kl` takes.
+All tensors are `(batch, seq, hidden)` with heads still concatenated, as `losses.relation_kl` takes them.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 import torch
 from torch import nn
 
+from minilm.errors import MiniLMError
+from minilm.models.architectures import QKV, LayerCall, family_of, inputs_for
 from minilm.models.heads import task_logits
-from minilm.models.loading import encoder_layers
+
+__all__ = ["QKV", "layer_index", "record_layer_calls", "layer_qkv", "unused_by_relations", "RelationModel"]
 
 
-class QKV(NamedTuple):
-    query: torch.Tensor  # (batch, seq, hidden)
-    key: torch.Tensor
-    value: torch.Tensor
+class _StopForward(Exception):
+    """Raised by the pre-hook of a truncated forward once the chosen block's inputs are recorded."""
 
 
 def layer_index(model: nn.Module, layer: int) -> int:
     """0-based index from a 1-based layer number, -1 meaning the last layer."""
-    n = len(encoder_layers(model))
+    n = len(family_of(model).layers(model))
     if layer == -1:
         return n - 1
     if not 1 <= layer <= n:
-        from minilm.errors import MiniLMError
-
         raise MiniLMError(f"layer {layer} does not exist: the model has {n} layers (use 1..{n} or -1 for the last)")
     return layer - 1
 
 
-def truncated_qkv(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int = -1,
-                  token_type_ids: torch.Tensor | None = None) -> QKV:
-    """Q, K, V of `layer` (1-based, -1 = last), running only the blocks below it.
-
-    input_ids, attention_mask: (batch, seq); attention_mask is 1 for real tokens, 0 for padding.
-    """
-    from transformers.masking_utils import create_bidirectional_mask
-
-    base = model.base_model
-    index = layer_index(model, layer)
-    layers = encoder_layers(model)
-    hidden = base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-    mask = create_bidirectional_mask(config=base.config, inputs_embeds=hidden, attention_mask=attention_mask)
-    for block in layers[:index]:
-        hidden = block(hidden, mask)
-        if isinstance(hidden, tuple):  # older transformers return (hidden_states, ...)
-            hidden = hidden[0]
-    attention = layers[index].attention.self
-    return QKV(attention.query(hidden), attention.key(hidden), attention.value(hidden))
-
-
-def unused_by_relations(model: nn.Module, layer: int = -1) -> list[nn.Parameter]:
-    """Parameters that `truncated_qkv` never touches: above the chosen projections, and the pooler.
-
-    They get no gradient from L_AT + L_VR; freezing them keeps DDP from waiting for their gradients
-    and keeps weight decay from shrinking them for nothing.
-    """
-    index = layer_index(model, layer)
-    layers = encoder_layers(model)
-    chosen = layers[index]
-    modules = [m for name, m in chosen.named_children() if name != "attention"]
-    modules += [m for name, m in chosen.attention.named_children() if name != "self"]
-    modules += list(layers[index + 1:])
-    pooler = getattr(model.base_model, "pooler", None)
-    if pooler is not None:
-        modules.append(pooler)
-    if model is not model.base_model:  # a task head on top
-        modules += [m for name, m in model.named_children() if m is not model.base_model]
-    return [p for m in modules for p in m.parameters()]
-
-
 @contextlib.contextmanager
-def capture_qkv(model: nn.Module, layer: int = -1) -> Iterator[dict[str, torch.Tensor]]:
-    """Record the query/key/value projection outputs of `layer` during the forwards in this block.
-
-    Yields a dict that holds `query`, `key`, `value` (each `(batch, seq, hidden)`) after a forward.
-    """
-    attention = encoder_layers(model)[layer_index(model, layer)].attention.self
-    captured: dict[str, torch.Tensor] = {}
+def record_layer_calls(model: nn.Module, layers: list[int], stop: bool = False) -> Iterator[dict[int, LayerCall]]:
+    """Record the first call of each block in `layers` (1-based, -1 the last) during the forwards in this block;
+    with `stop` (one layer), end the forward there by raising `_StopForward` (`layer_qkv` catches it)."""
+    blocks = family_of(model).layers(model)
+    record: dict[int, LayerCall] = {}
     handles = []
-    for name in ("query", "key", "value"):
-        def hook(_module, _inputs, output, name=name):
-            captured[name] = output
-
-        handles.append(getattr(attention, name).register_forward_hook(hook))
+    for layer in layers:
+        def hook(module, args, kwargs, layer=layer):
+            if layer not in record:
+                record[layer] = LayerCall(module, args, dict(kwargs))
+                if stop:
+                    raise _StopForward
+        handles.append(blocks[layer_index(model, layer)].register_forward_pre_hook(hook, with_kwargs=True))
     try:
-        yield captured
+        yield record
     finally:
         for handle in handles:
             handle.remove()
 
 
-@contextlib.contextmanager
-def capture_layers_qkv(model: nn.Module, layers: list[int]) -> Iterator[dict[int, dict[str, torch.Tensor]]]:
-    """`capture_qkv` for several 1-based layers at once: yields {layer: {query, key, value}}."""
-    with contextlib.ExitStack() as stack:
-        yield {layer: stack.enter_context(capture_qkv(model, layer)) for layer in layers}
+def layers_qkv(model: nn.Module, record: dict[int, LayerCall]) -> dict[int, QKV]:
+    """The `QKV` of each recorded layer."""
+    family = family_of(model)
+    return {layer: family.layer_qkv(model, layer_index(model, layer), call) for layer, call in record.items()}
+
+
+def layer_qkv(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int = -1,
+              token_type_ids: torch.Tensor | None = None, full: bool = False) -> tuple[QKV, object]:
+    """The `QKV` of `layer` (1-based, -1 = last), and the model's outputs when `full` (else None).
+
+    input_ids, attention_mask: (batch, seq); attention_mask is 1 for real tokens, 0 for padding. Token types
+    reach only models that take them (`architectures.inputs_for`).
+    """
+    inputs = inputs_for(model, dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids))
+    outputs = None
+    with record_layer_calls(model, [layer], stop=not full) as record:
+        try:
+            outputs = model(**inputs) if full else model.base_model(**inputs)
+        except _StopForward:
+            pass
+    if layer not in record:
+        raise RuntimeError(f"layer {layer} of {type(model).__name__} never ran")
+    return layers_qkv(model, record)[layer], outputs
+
+
+def unused_by_relations(model: nn.Module, layer: int = -1, reads: tuple[str, ...] = ("query", "key", "value")
+                        ) -> list[nn.Parameter]:
+    """The parameters a truncated forward to `layer` never touches on the way to the parts of its `QKV` a loss
+    `reads` (and the attention bias with the query and key): the chosen layer's attention output and feed-forward,
+    the layers above, the pooler, a task head; the value projection when only the attention relation is read.
+
+    They get no gradient from the relation losses; freezing them keeps DDP from waiting for their gradients and
+    weight decay from shrinking them for nothing. Found by one backward pass of a two-example batch in eval mode
+    (no dropout drawn, no random state used), so every family's layout answers for itself.
+    """
+    config = model.config
+    pad = getattr(config, "pad_token_id", None) or 0
+    ids = torch.full((2, 6), 5 if pad != 5 else 6, dtype=torch.long, device=next(model.parameters()).device)
+    mask = torch.ones_like(ids)
+    ids[1, 4:], mask[1, 4:] = pad, 0
+    was_training = model.training
+    saved = {p: p.grad for p in model.parameters()}  # a query: the model's own gradients are put back after
+    model.eval()
+    try:
+        for p in saved:
+            p.grad = None
+        with torch.enable_grad():
+            qkv, _ = layer_qkv(model, ids, mask, layer)
+            used = [getattr(qkv, name) for name in reads]
+            if qkv.bias is not None and qkv.bias.requires_grad and "query" in reads:
+                used.append(qkv.bias)
+            sum(t.float().sum() for t in used).backward()
+        unused = [p for p in model.parameters() if p.requires_grad and p.grad is None]
+    finally:
+        for p, grad in saved.items():
+            p.grad = grad
+        model.train(was_training)
+    return unused
 
 
 class RelationModel(nn.Module):
-    """A model whose forward returns the Q, K, V of one layer (and the logits when it has a head).
+    """A model whose forward returns the `QKV` of one layer (and the task logits when it runs whole).
 
-    Wrapping the computation in `forward` lets DDP (through accelerate) see it as one model call.
-    With `full=False` only the blocks up to the chosen layer run (task-agnostic distillation);
-    with `full=True` the whole model runs and the logits come back too (task-specific).
+    Wrapping the computation in `forward` lets DDP (through accelerate) see it as one model call. With
+    `full=False` only the blocks below the chosen layer run (task-agnostic distillation); with `full=True` the whole
+    model runs and its logits come back too (task-specific).
     """
 
     def __init__(self, model: nn.Module, layer: int = -1, full: bool = False):
         super().__init__()
         layer_index(model, layer)  # fail now, not at the first step, on a layer the model lacks
-        self.model = model
-        self.layer = layer
-        self.full = full
+        self.model, self.layer, self.full = model, layer, full
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
-        if not self.full:
-            return truncated_qkv(self.model, input_ids, attention_mask, self.layer, token_type_ids), None
-        with capture_qkv(self.model, self.layer) as captured:
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        return QKV(captured["query"], captured["key"], captured["value"]), task_logits(out)
+        qkv, outputs = layer_qkv(self.model, input_ids, attention_mask, self.layer, token_type_ids, self.full)
+        return qkv, (task_logits(outputs) if self.full else None)

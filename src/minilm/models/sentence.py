@@ -25,6 +25,7 @@ from torch import nn
 
 from minilm.config.sections import SENTENCE_MAX_LENGTH
 from minilm.errors import MiniLMError, require
+from minilm.models.architectures import inputs_for
 
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens")
 _LEGACY_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
@@ -169,7 +170,7 @@ class SentenceEncoder:
         for start in range(0, len(texts), batch_size):
             batch = self.tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)
-            hidden = self.model(**batch).last_hidden_state
+            hidden = self.model(**inputs_for(self.model, batch)).last_hidden_state
             out.append(embed(hidden, batch["attention_mask"], self.pipeline).cpu().numpy())
         return np.concatenate(out)
 

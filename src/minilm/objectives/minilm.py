@@ -12,28 +12,32 @@ from __future__ import annotations
 
 from minilm.config.sections import Objective, Relations
 from minilm.errors import require
-from minilm.losses.relation_kl import attention_relation_losses
+from minilm.losses.relation_kl import attention_relation_losses, resolve_kernel
 from minilm.losses.relations import V1_RELATIONS, V2_RELATIONS
+from minilm.models.architectures import family_of
 from minilm.models.attention import RelationModel, layer_index, unused_by_relations
-from minilm.models.loading import encoder_layers
 from minilm.objectives.views import model_inputs
 
 
 def check_heads(version: str, teacher_config, student_config, relation_heads: int) -> None:
     """The head counts MiniLM needs: v1 equal attention heads; v2 relation heads dividing both widths."""
-    t, s = teacher_config, student_config
+    t, s = family_of(teacher_config).shape(teacher_config), family_of(student_config).shape(student_config)
     if version == "v1":
-        require(t.num_attention_heads == s.num_attention_heads,
-                f"MiniLM v1 needs equal attention head counts (teacher {t.num_attention_heads}, "
-                f"student {s.num_attention_heads}); use --objective minilmv2 with --relation-heads")
+        require(t.heads == s.heads, f"MiniLM v1 needs equal attention head counts (teacher {t.heads}, student "
+                                    f"{s.heads}); use --objective minilmv2 with --relation-heads")
         return
-    for who, hidden in (("teacher", t.hidden_size), ("student", s.hidden_size)):
+    for who, hidden in (("teacher", t.hidden), ("student", s.hidden)):
         require(hidden % relation_heads == 0,
                 f"relation_heads {relation_heads} does not divide the {who} hidden size {hidden}")
 
 
+def reads_of(pairs: dict[str, tuple[str, str]]) -> tuple[str, ...]:
+    """The parts of a layer's QKV the relations read (the attention relation reads the bias with Q and K)."""
+    return tuple(sorted({part for pair in pairs.values() for part in pair}))
+
+
 class MiniLM:
-    """The `minilm` and `minilmv2` objectives. Features: the Q, K, V of one layer (`models.attention.QKV`)."""
+    """The `minilm` and `minilmv2` objectives. Features: the `QKV` of one layer (`models.attention`)."""
 
     def __init__(self, objective: Objective, relations: Relations, teacher, student, full: bool = False,
                  version: str = "v1"):
@@ -42,22 +46,34 @@ class MiniLM:
         check_heads(self.version, teacher.config, student.config, relations.relation_heads)
         if self.version == "v1":
             self.pairs = {k: v for k, v in V1_RELATIONS.items() if objective.value_relation or k != "value"}
-            self.heads = teacher.config.num_attention_heads
+            self.heads = family_of(teacher).shape(teacher.config).heads
         else:
             self.pairs = {r: V2_RELATIONS[r] for r in relations.relations}
             self.heads = relations.relation_heads
         self.teacher_view = RelationModel(teacher, objective.teacher_layer, full)
         self.student_view = RelationModel(student, -1, full)
-        self.notes, self.unused, self.trainable = [], [], None
-        if not full:
-            self.unused = unused_by_relations(student)  # no gradient from the relation losses reaches them
-            if "value" not in self.pairs and self.version == "v1":  # L_AT alone reads no V of the last layer
-                self.unused += list(encoder_layers(student)[-1].attention.self.value.parameters())
+        self.trainable = None
+        # Parameters no gradient from these relations reaches (the layers above, the last layer's output, ...).
+        self.unused = [] if full else unused_by_relations(student, -1, reads_of(self.pairs))
         self.query_chunk, self.kernel = relations.query_chunk, relations.relation_kernel
         # Combined with other objectives (`objectives.Combined`): the Q, K, V of these 1-based layers.
         self.layers = {"teacher": layer_index(teacher, objective.teacher_layer) + 1,
-                       "student": len(encoder_layers(student))}
+                       "student": layer_index(student, -1) + 1}
         self.needs = {side: {"qkv": [layer]} for side, layer in self.layers.items()}
+        self.notes = self.kernel_notes(teacher, student)
+
+    def kernel_notes(self, teacher, student) -> list[str]:
+        """Where the attention relation cannot take the fused Triton kernel (an attention bias), it takes the torch
+        path; a run is told so once."""
+        if "attention" not in self.pairs or self.kernel == "torch":
+            return []
+        device = next(student.parameters()).device
+        if resolve_kernel(self.kernel, device) != "triton":
+            return []
+        kinds = {family_of(model).bias_kind(model.config, self.layers[side] - 1)
+                 for side, model in (("teacher", teacher), ("student", student))} - {None}
+        return [f"relation kernel: the attention relation takes the torch path ({' and '.join(sorted(kinds))}: the "
+                "fused Triton kernel takes no attention bias); the value relation stays fused"] if kinds else []
 
     def read(self, features: dict, attention_mask, side: str):
         return features["qkv"][self.layers[side]]

@@ -27,26 +27,37 @@ from minilm.losses.tokens import token_mse
 from minilm.models.students import default_init_layers
 from minilm.objectives.views import EncoderView, model_inputs, pooler_parameters, projection
 
+NEVER_ATTENDED = -1e8  # an attention bias at or below this shuts a key out (ModernBERT's window: -1e9)
+
 
 def attention_score_mse(t_query: torch.Tensor, t_key: torch.Tensor, s_query: torch.Tensor, s_key: torch.Tensor,
-                        attention_mask: torch.Tensor, heads: int) -> torch.Tensor:
+                        attention_mask: torch.Tensor, heads: int, *, teacher_scale: float | None = None,
+                        student_scale: float | None = None, teacher_bias: torch.Tensor | None = None,
+                        student_bias: torch.Tensor | None = None) -> torch.Tensor:
     """TinyBERT's L_attn for one layer pair: MSE of the unnormalised attention scores, float32.
 
     t_query, t_key: (batch, seq, teacher_width); s_query, s_key: (batch, seq, student_width), heads
-    concatenated; attention_mask (batch, seq). Scores per head: Q_i K_i^T / sqrt(width / heads).
-    Returns sum over heads and real (query, key) pairs of squared differences, divided by
-    heads x (number of real pairs in the batch) = 1/h sum_i MSE(A^S_i, A^T_i) over real entries.
+    concatenated; attention_mask (batch, seq). Scores per head: scale Q_i K_i^T + bias, as each model forms them
+    (scale 1 / sqrt(width / heads) and no bias unless given: `models.architectures`). Returns sum over heads and
+    real (query, key) pairs of squared differences, divided by heads x (number of real pairs in the batch)
+    = 1/h sum_i MSE(A^S_i, A^T_i) over real entries.
     """
-    def scores(q, k):
+    def scores(q, k, scale, bias):
         batch, seq, width = q.shape
         d = width // heads
         q = q.float().view(batch, seq, heads, d).transpose(1, 2)
         k = k.float().view(batch, seq, heads, d).transpose(1, 2)
-        return (q / math.sqrt(d)) @ k.transpose(-1, -2)  # (batch, heads, seq, seq)
+        logits = (q * (scale if scale is not None else 1 / math.sqrt(d))) @ k.transpose(-1, -2)  # (b, h, seq, seq)
+        return logits if bias is None else logits + bias.float()
 
     mask = attention_mask.to(torch.float32)
     pairs = (mask[:, :, None] * mask[:, None, :])[:, None]  # (batch, 1, seq, seq): real query and real key
-    squared = (scores(s_query, s_key) - scores(t_query.detach(), t_key.detach())).square() * pairs
+    for bias in (teacher_bias, student_bias):  # keys a model never attends (outside a local window): not compared
+        if bias is not None:
+            pairs = pairs * (bias.detach().float() > NEVER_ATTENDED)
+    teacher = scores(t_query.detach(), t_key.detach(), teacher_scale,
+                     None if teacher_bias is None else teacher_bias.detach())
+    squared = (scores(s_query, s_key, student_scale, student_bias) - teacher).square() * pairs
     return squared.sum() / (heads * pairs.sum().clamp(min=1))
 
 
@@ -80,8 +91,10 @@ class TinyBERT:
 
     def losses(self, teacher: dict, student: dict, batch: dict) -> dict:
         mask = batch["attention_mask"]
-        attention = sum(attention_score_mse(tq, tk, sq, sk, mask, self.heads) for tq, tk, sq, sk in
-                        zip(teacher["query"], teacher["key"], student["query"], student["key"]))
+        attention = sum(attention_score_mse(t.query, t.key, s.query, s.key, mask, self.heads, teacher_scale=t.scale,
+                                            student_scale=s.scale, teacher_bias=t.bias, student_bias=s.bias)
+                        for t, s in zip((teacher["qkv"][j] for j in self.layer_map),
+                                        (student["qkv"][m + 1] for m in range(len(self.layer_map)))))
         hidden = sum(token_mse(student["hidden"][m + 1], teacher["hidden"][j], mask)
                      for m, j in enumerate(self.layer_map))  # the teacher view holds all its layers
         return {"attention": attention, "hidden": hidden,

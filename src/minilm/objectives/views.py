@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from minilm.models.attention import QKV, capture_layers_qkv
+from minilm.models.architectures import inputs_for
+from minilm.models.attention import layers_qkv, record_layer_calls
 from minilm.models.heads import task_logits
 
 
@@ -20,8 +21,9 @@ class EncoderView(nn.Module):
       "hidden": [embeddings, layer 1, ..., layer L], each (batch, seq, width); with `projections` (a
           ModuleDict of training-only Linear maps to the teacher's width) "embedding" maps the first and
           "hidden" the others;
-      "query", "key": [(batch, seq, width) of each layer in `qk_layers` (1-based)], heads concatenated;
-      "qkv": {layer: `models.attention.QKV`} of the same layers;
+      "qkv": {layer: `models.architectures.QKV`} of each layer in `qk_layers` (1-based): Q, K, V (batch, seq, width,
+          heads concatenated) and the layer's own attention scale and bias;
+      "query", "key": [the Q and K of those layers, in order];
       "mlm_logits": (masked tokens, vocabulary) from `mlm_head`, when masked_positions (batch, seq) bool
           is given.
     logits: the task scores when `full` (a model with a task head; `models.heads.task_logits`), else None. When not `full`, the
@@ -37,14 +39,14 @@ class EncoderView(nn.Module):
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, masked_positions=None):
         runner = self.model if self.full else self.model.base_model
-        with capture_layers_qkv(self.model, self.qk_layers) as captured:
-            out = runner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                         output_hidden_states=True)
+        inputs = inputs_for(self.model, dict(input_ids=input_ids, attention_mask=attention_mask,
+                                             token_type_ids=token_type_ids))
+        with record_layer_calls(self.model, self.qk_layers) as record:
+            out = runner(**inputs, output_hidden_states=True)
         hidden = list(out.hidden_states)
-        features = {"query": [captured[i]["query"] for i in self.qk_layers],
-                    "key": [captured[i]["key"] for i in self.qk_layers],
-                    "qkv": {i: QKV(captured[i]["query"], captured[i]["key"], captured[i]["value"])
-                            for i in self.qk_layers}}
+        qkv = layers_qkv(self.model, record)
+        features = {"qkv": qkv, "query": [qkv[i].query for i in self.qk_layers],
+                    "key": [qkv[i].key for i in self.qk_layers]}
         if self.mlm_head is not None and masked_positions is not None:
             features["mlm_logits"] = self.mlm_head(hidden[-1][masked_positions])
         if "embedding" in self.projections:

@@ -17,6 +17,7 @@ import torch
 from minilm.config.sections import QAWindows
 from minilm.data.batches import pad_batch
 from minilm.errors import require
+from minilm.models.architectures import inputs_for
 from minilm.tasks import encode
 from minilm.tasks.glue import TaskData, encode_task
 from minilm.tasks.kinds import CLASSIFICATION, SPAN
@@ -38,7 +39,7 @@ def predict(model, tokenizer, data: TaskData, max_length: int, batch_size: int, 
         batch = {k: v.to(device) for k, v in pad_batch([examples[i] for i in ids], tokenizer.pad_token_id).items()
                  if k != "labels"}
         begin = time.perf_counter()
-        outputs[ids] = data.kind.predictions(model(**batch).logits.float()).cpu().numpy()
+        outputs[ids] = data.kind.predictions(model(**inputs_for(model, batch)).logits.float()).cpu().numpy()
         seconds += time.perf_counter() - begin
     model.train(was_training)
     if data.kind is CLASSIFICATION:
@@ -60,7 +61,7 @@ def predict_spans(model, pad_id: int, features, batch_size: int, device) -> tupl
         batch = {k: v.to(device) for k, v in pad_batch([features[i] for i in ids], pad_id).items()
                  if k not in ("start_positions", "end_positions")}
         start = time.perf_counter()
-        out = model(**batch)
+        out = model(**inputs_for(model, batch))
         seconds += time.perf_counter() - start
         s, e = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
         for row, i in enumerate(ids):

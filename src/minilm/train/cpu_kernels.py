@@ -160,15 +160,20 @@ def _register() -> None:
 
 
 def use_cpu_kernels(model: nn.Module) -> nn.Module:
-    """Swap every `nn.Dropout` for `FastDropout` and the attention for `cpu_attention`.
+    """Swap every `nn.Dropout` for `FastDropout` and, in families whose attention runs through transformers'
+    attention interface, the attention for `cpu_attention` (MPNet and DeBERTa write theirs out: only their dropout
+    is swapped).
 
     For CPU runs (teacher or student); in eval mode the model computes what it did. Returns the model.
     """
+    from minilm.models.architectures import family_of
+
     _register()
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if type(child) is nn.Dropout:
                 # A new module starts in training mode; a frozen teacher's must stay off.
                 setattr(module, name, FastDropout(child.p).train(child.training))
-    model.set_attn_implementation(ATTENTION_NAME)
+    if family_of(model).attention_interface:
+        model.set_attn_implementation(ATTENTION_NAME)
     return model

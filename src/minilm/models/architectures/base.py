@@ -1,0 +1,199 @@
+"""The default adapter, BERT's layout, and what every adapter answers about one attention layer.
+
+A family's adapter says where a layer's query, key and value projections are, how the model forms its attention
+logits from them, which inputs the model takes, how a student's config is made from the teacher's, and which
+modules a student copies from its teacher. For one layer it gives a `LayerAttention`:
+
+    logits_h = scale * Q_h K_h^T + bias        per head h, before the padding mask and the softmax
+
+`scale` a float, `bias` None or an additive float32 tensor broadcastable to (batch, heads, seq, seq) (MPNet's
+relative position bias, DeBERTa's disentangled position terms, a local-attention window). Padding is never in
+`bias`: the losses exclude padded keys themselves. The layer's input hidden states and the per-layer extras the
+encoder passes (position bias, relative positions, rotary cos/sin) are what the block was called with, recorded by
+`models.attention` (a forward pre-hook), so no encoder loop is written here.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from minilm.errors import MiniLMError, require
+
+
+@dataclass
+class LayerCall:
+    """The positional and keyword arguments one encoder block was called with."""
+
+    module: nn.Module
+    args: tuple
+    kwargs: dict
+
+    def arguments(self) -> dict[str, Any]:
+        """The call's arguments by parameter name (positional ones included), defaults not filled in."""
+        signature = inspect.signature(self.module.forward)
+        named = dict(signature.bind(*self.args, **self.kwargs).arguments)
+        var_keyword = next((n for n, p in signature.parameters.items() if p.kind is inspect.Parameter.VAR_KEYWORD),
+                           None)
+        named.update(named.pop(var_keyword, {}) if var_keyword else {})
+        return named
+
+    def get(self, name: str, default=None):
+        return self.arguments().get(name, default)
+
+    @property
+    def hidden_states(self) -> torch.Tensor:
+        return self.args[0] if self.args else self.kwargs["hidden_states"]
+
+
+class QKV(NamedTuple):
+    """The query, key and value of one layer, each (batch, seq, hidden) with heads concatenated, and how the model
+    forms its attention logits from the query and key: scale * Q_h K_h^T + bias (`base` module docstring). The
+    value relation and MiniLMv2's relations use the tensors alone."""
+
+    query: torch.Tensor
+    key: torch.Tensor
+    value: torch.Tensor
+    heads: int = 1
+    scale: float | None = None  # None: 1 / sqrt(head size)
+    bias: torch.Tensor | None = None
+
+    def attention_logits(self) -> torch.Tensor:
+        """(batch, heads, seq, seq) float32 logits of the model's own attention, before the padding mask."""
+        q, k = split_heads(self.query.float(), self.heads), split_heads(self.key.float(), self.heads)
+        scale = self.scale if self.scale is not None else q.shape[-1] ** -0.5
+        logits = scale * (q @ k.transpose(-1, -2))
+        return logits if self.bias is None else logits + self.bias
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    batch, seq, hidden = x.shape
+    return x.view(batch, seq, num_heads, hidden // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    batch, heads, seq, d = x.shape
+    return x.transpose(1, 2).reshape(batch, seq, heads * d)
+
+
+def submodule(module: nn.Module, dotted: str) -> nn.Module | None:
+    for part in dotted.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A model's depth, width, attention heads and feed-forward width, whatever its config calls them."""
+
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+
+
+class Family:
+    """BERT (and the default for the BERT layout): `base_model.encoder.layer[i].attention.self.{query,key,value}`;
+    logits = Q K^T / sqrt(d); token types when `type_vocab_size` > 1; a pooler."""
+
+    name = "BERT"
+    model_types: tuple[str, ...] = ("bert",)
+    supports_sdpa = True  # loads with SDPA attention (else eager: the family writes its attention out)
+    attention_interface = True  # attention runs through transformers' interface (our CPU kernel can replace it)
+    shared_modules: tuple[str, ...] = ("pooler",)  # base_model modules besides embeddings and blocks a student copies
+
+    # -- structure ----------------------------------------------------------------------------------------------
+    def layers(self, model: nn.Module) -> nn.ModuleList:
+        return model.base_model.encoder.layer
+
+    def projections(self, layer: nn.Module) -> dict[str, nn.Module]:
+        """The Linear modules the layer's query, key and value come from (one fused module for some families)."""
+        attention = layer.attention.self
+        return {"query": attention.query, "key": attention.key, "value": attention.value}
+
+    def shape(self, config) -> Shape:
+        return Shape(config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size)
+
+    def max_positions(self, config) -> int:
+        """Tokens a sequence may hold, the special tokens included."""
+        return config.max_position_embeddings
+
+    def takes_token_types(self, config) -> bool:
+        return (getattr(config, "type_vocab_size", 0) or 0) > 1
+
+    # -- one layer ----------------------------------------------------------------------------------------------
+    def qkv(self, model: nn.Module, layer: nn.Module, call: LayerCall) -> tuple[torch.Tensor, ...]:
+        x = call.hidden_states
+        p = self.projections(layer)
+        return p["query"](x), p["key"](x), p["value"](x)
+
+    def scale(self, model: nn.Module, layer: nn.Module) -> float:
+        return self.head_size(model, layer) ** -0.5
+
+    def head_size(self, model: nn.Module, layer: nn.Module) -> int:
+        shape = self.shape(model.config)
+        return shape.hidden // shape.heads
+
+    def bias(self, model: nn.Module, layer: nn.Module, call: LayerCall, query, key) -> torch.Tensor | None:
+        return None
+
+    def bias_kind(self, config, index: int) -> str | None:
+        """What the attention bias of block `index` (0-based) is, in words, or None where it has none."""
+        return None
+
+    def layer_qkv(self, model: nn.Module, index: int, call: LayerCall) -> QKV:
+        """The `QKV` of block `index` (0-based) from what the block was called with."""
+        layer = self.layers(model)[index]
+        q, k, v = self.qkv(model, layer, call)
+        return QKV(q, k, v, self.shape(model.config).heads, self.scale(model, layer),
+                   self.bias(model, layer, call, q, k))
+
+    # -- students -----------------------------------------------------------------------------------------------
+    def student_config(self, teacher_config, shape: Shape, dropout: float, teacher_layers: list[int] | None = None):
+        """The teacher's config with the student's depth, width, heads, feed-forward width and dropout."""
+        config = copy.deepcopy(teacher_config)
+        config.num_hidden_layers, config.hidden_size = shape.layers, shape.hidden
+        config.num_attention_heads, config.intermediate_size = shape.heads, shape.ffn
+        config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
+        if getattr(config, "head_dim", None) is not None:
+            config.head_dim = shape.hidden // shape.heads
+        return config
+
+    def copy_pairs(self, student: nn.Module, teacher: nn.Module, teacher_layers: list[int]) -> list[tuple]:
+        """(student module, teacher module, what) pairs a teacher-layer initialisation copies."""
+        s_base, t_base = student.base_model, teacher.base_model
+        s_layers, t_layers = self.layers(student), self.layers(teacher)
+        pairs = [(s_base.embeddings, t_base.embeddings, "embeddings")]
+        pairs += [(s_layers[i], t_layers[j - 1], f"layer {j}") for i, j in enumerate(teacher_layers)]
+        for dotted in self.shared_modules:
+            s_module, t_module = submodule(s_base, dotted), submodule(t_base, dotted)
+            if s_module is not None and t_module is not None:
+                pairs.append((s_module, t_module, dotted))
+        return pairs
+
+    def copy_notes(self, student: nn.Module, teacher: nn.Module, teacher_layers: list[int]) -> list[str]:
+        """What a run should be told about a copy (a layer copied into a slot that works differently)."""
+        return []
+
+
+def copy_module(dst: nn.Module, src: nn.Module, what: str) -> None:
+    """Load `src`'s weights into `dst`; a shape that differs is a one-line error naming it."""
+    if isinstance(dst, nn.Identity) or isinstance(src, nn.Identity):
+        return
+    src_state, dst_state = src.state_dict(), dst.state_dict()
+    for key in sorted(dst_state.keys() & src_state.keys()):
+        require(src_state[key].shape == dst_state[key].shape,
+                f"student_init=teacher: teacher {what} does not fit the student ({key}: {tuple(src_state[key].shape)} "
+                f"vs {tuple(dst_state[key].shape)}); use student_init=random")
+    dst.load_state_dict(src_state, strict=False)
+
+
+def unsupported(model_type: str, supported: list[str]) -> MiniLMError:
+    return MiniLMError(f"minilm has no adapter for {model_type} models; supported: {', '.join(supported)}")
