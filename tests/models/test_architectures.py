@@ -182,3 +182,13 @@ def test_a_teacher_layer_that_does_not_fit_is_one_line():
 
     with pytest.raises(MiniLMError, match="does not fit the student"):
         copy_teacher_layers(AutoModel.from_config(student), teacher, [1, 3])
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_the_size_of_a_deep_model_is_counted_exactly_without_building_it(name):
+    from transformers import AutoModel
+
+    deep = family_of(family_config(name)).with_depth(family_config(name), 5)
+    assert encoder_size(deep) == sum(p.numel() for p in AutoModel.from_config(deep).parameters())
+    huge = family_of(deep).with_depth(deep, 100_000)  # counted, not built: a student "larger than its teacher" check
+    assert encoder_size(huge) > 100_000 * 32 * 32

@@ -45,13 +45,23 @@ def student_config(teacher_config, student: Student, dropout: float, teacher_lay
 
 
 def encoder_size(config) -> int:
-    """Parameters of the encoder a config builds, counted exactly and allocating nothing: the model is built on
-    the meta device (tied weights count once)."""
+    """Parameters of the encoder a config builds, counted exactly without allocating anything: models of one, two
+    and three layers are built on the meta device, and the depth asked for is the one-layer model plus the third
+    layer's count per layer beyond the first (a first layer may differ: ModernBERT's has no attention norm)."""
     from transformers import AutoModel
 
-    with torch.device("meta"):
-        model = AutoModel.from_config(copy.deepcopy(config))
-    return sum(p.numel() for p in model.parameters())
+    family = family_of(config)
+    depth = family.shape(config).layers
+
+    def size(layers: int) -> int:
+        with torch.device("meta"):
+            model = AutoModel.from_config(family.with_depth(config, layers))
+        return sum(p.numel() for p in model.parameters())
+
+    if depth <= 3:
+        return size(depth)
+    first, per_layer = size(1), size(3) - size(2)
+    return first + (depth - 1) * per_layer
 
 
 def default_init_layers(teacher_layers: int, student_layers: int) -> list[int]:

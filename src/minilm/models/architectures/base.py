@@ -121,6 +121,12 @@ class Family:
     def shape(self, config) -> Shape:
         return Shape(config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size)
 
+    def with_depth(self, config, layers: int):
+        """A copy of `config` with `layers` layers, nothing else changed (for counting parameters)."""
+        config = copy.deepcopy(config)
+        config.num_hidden_layers = layers
+        return config
+
     def max_positions(self, config) -> int:
         """Tokens a sequence may hold, the special tokens included."""
         return config.max_position_embeddings

@@ -23,6 +23,11 @@ class DistilBert(Family):
     def shape(self, config) -> Shape:
         return Shape(config.n_layers, config.dim, config.n_heads, config.hidden_dim)
 
+    def with_depth(self, config, layers: int):
+        config = copy.deepcopy(config)
+        config.n_layers = layers
+        return config
+
     def takes_token_types(self, config) -> bool:
         return False
 

@@ -59,6 +59,12 @@ class ModernBert(Family):
         outside = (position[:, None] - position[None, :]).abs() > window
         return torch.zeros(outside.shape, device=query.device).masked_fill_(outside, OUTSIDE_WINDOW)[None, None]
 
+    def with_depth(self, config, layers: int):
+        config = copy.deepcopy(config)
+        config.layer_types = [config.layer_types[i % len(config.layer_types)] for i in range(layers)]
+        config.num_hidden_layers = layers
+        return config
+
     def student_config(self, teacher_config, shape: Shape, dropout: float, teacher_layers=None):
         config = copy.deepcopy(teacher_config)
         config.num_hidden_layers, config.hidden_size = shape.layers, shape.hidden
