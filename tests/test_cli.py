@@ -145,6 +145,8 @@ CASES = [
      ('layer 7',)),
     ("sequence longer than the position embeddings", lambda t, d: distill_args(t, d, "--max-length", "256"),
      ('max_length 256', '128 positions')),
+    ("embedding cache asked for another objective", lambda t, d: distill_args(t, d, "--embedding-cache", "on"),
+     ("embedding_cache on", "embedding objective alone")),
     ("teacher and student tokenizers differ",
      lambda t, d: distill_args(t, d, "--student-init", str(d / "odd_student")), ('tokenizers differ',)),
     ("output directory holds a different run",

@@ -106,3 +106,35 @@ def test_distilling_a_sentence_transformers_teacher_gives_a_sentence_transformer
     vectors = SentenceTransformer(str(out / "model"), device="cpu").encode(SENTENCES)
     assert vectors.shape == (3, 32)  # the teacher's width, through the saved Dense module
     assert AutoModel.from_pretrained(out / "model").config.hidden_size == 16
+
+
+def test_a_student_with_a_tokenizer_of_its_own_learns_the_teachers_sentence_embeddings(tiny_teacher_dir, tmp_path,
+                                                                                       varied_corpus):
+    """--student-init a model that reads text its own way (here RoBERTa-style BPE, and narrower than the teacher):
+    the embedding objective alone through a projection started at least squares, whole sentences, the teacher's
+    embeddings computed once; the student keeps its tokenizer. Other objectives are refused in one line."""
+    import json
+
+    import torch
+    from helpers.cli import assert_one_line_error
+    from helpers.families import family_config, roberta_tokenizer
+    from transformers import AutoModel, AutoTokenizer
+
+    own = tmp_path / "own"
+    tok = roberta_tokenizer(own)
+    config = family_config("roberta")
+    config.vocab_size, config.num_hidden_layers, config.hidden_size, config.intermediate_size = len(tok), 1, 16, 32
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(own)
+    common = ["distill", "--teacher", tiny_teacher_dir, "--student-init", own, "--data", varied_corpus,
+              "--cache-dir", tmp_path / "cache", "--batch-size", "4", "--max-length", "32", "--precision", "fp32"]
+    refused = run_main(*common, "--output-dir", tmp_path / "refused")
+    assert_one_line_error(refused, "tokenizers differ", "--objective embedding")
+    assert_one_line_error(run_main(*common, "--objective", "embedding", "--output-dir", tmp_path / "x"),
+                          "tokenizers differ", "--examples sentence")
+    result = ok(run_main(*common, "--objective", "embedding", "--examples", "sentence", "--max-steps", "3",
+                         "--log-every", "1", "--output-dir", tmp_path / "run"))
+    assert "teacher does not run while the student trains" in result.stdout and "least-squares" in result.stdout
+    assert AutoTokenizer.from_pretrained(tmp_path / "run" / "model").get_vocab() == tok.get_vocab()
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)

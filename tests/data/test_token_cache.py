@@ -65,3 +65,20 @@ def test_an_abandoned_tokenization_folder_is_removed(tmp_path, tokenizer):
     build_token_cache(tokenizer, 32, Corpus(data=[str(tmp_path / "text.txt")], cache_dir=str(cache)), progress=False)
     assert not dead.exists() and alive.exists()
     shutil.rmtree(alive)
+
+
+def test_sentence_examples_are_one_truncated_line_each_whatever_the_tokenizer(tmp_path, tokenizer):
+    """`--examples sentence`: exactly one example per non-blank line, cut at max_length, so two tokenizers of one
+    corpus give the same examples in the same order (a student with a tokenizer of its own needs that)."""
+    from helpers.families import roberta_tokenizer
+
+    from minilm.config.sections import Corpus
+    from minilm.data.token_cache import build_token_cache
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a short line\n\n" + "a much longer line of words that goes on " * 20 + "\nthe end\n")
+    settings = dict(data=[str(corpus)], examples="sentence", cache_dir=str(tmp_path / "cache"))
+    bert = build_token_cache(tokenizer, 16, Corpus(**settings), progress=False)
+    other = build_token_cache(roberta_tokenizer(tmp_path / "roberta"), 16, Corpus(**settings), progress=False)
+    assert len(bert) == len(other) == 3 and max(bert.lengths) == 16 and max(other.lengths) == 16
+    assert list(bert[0]) == tokenizer("a short line")["input_ids"]

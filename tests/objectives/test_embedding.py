@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from helpers.models import tiny_bert
@@ -46,3 +47,46 @@ def test_embedding_objective_by_hand_with_and_without_projection_and_padding():
         same = distill_losses(objective, objective.student_view, batch)["embedding"].item()
         padded = distill_losses(objective, objective.student_view, wider)["embedding"].item()
     assert same == pytest.approx(0.0, abs=1e-12) and padded == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_cached_teacher_gives_the_live_teachers_loss_and_the_projection_starts_at_least_squares(tmp_path):
+    """CachedEmbedding reads the teacher's embedding from the batch: the same loss as the live teacher's; the
+    projection's warm start is the least-squares map (a student whose embeddings are a linear map of the teacher's
+    is recovered: cosine 1)."""
+    from helpers.models import tiny_bert
+
+    from minilm.config.sections import EmbeddingLoss, Objective
+    from minilm.data.vector_cache import WithVectors, build_vector_cache
+    from minilm.models.sentence import Pipeline, embed
+    from minilm.objectives import build_objective, distill_losses
+    from minilm.objectives.embedding import fill_teacher_embeddings
+
+    teacher, student = tiny_bert(seed=1).eval(), tiny_bert(layers=1, hidden=16, heads=4, ffn=32, seed=2).eval()
+    pipeline = Pipeline(normalize=True)
+    g = torch.Generator().manual_seed(0)
+    rows = [[101, *torch.randint(1000, 2000, (int(n),), generator=g).tolist(), 102]
+            for n in torch.randint(2, 9, (40,), generator=g)]
+
+    class Examples(list):
+        lengths = np.array([len(r) for r in rows])
+
+    examples = Examples(np.array(r) for r in rows)
+    vectors = build_vector_cache(tmp_path, {"k": 1}, len(rows), 32, lambda out: fill_teacher_embeddings(
+        out, teacher, pipeline, examples, 0, "cpu", batch_size=7, progress=False))
+    paired = WithVectors(examples, vectors)
+    live = build_objective(Objective(objective=["embedding"]), teacher, student, pipeline=pipeline)
+    cached = build_objective(Objective(objective=["embedding"]), teacher, student, pipeline=pipeline,
+                             cached_teacher=True, embedding=EmbeddingLoss())
+    cached.part.projection.load_state_dict(live.parts[0].projection.state_dict())
+    from minilm.data.batches import pad_batch
+
+    batch = pad_batch([paired[i] for i in range(8)], 0)
+    with torch.no_grad():
+        torch.testing.assert_close(distill_losses(cached, cached.student_view, batch)["embedding"],
+                                   distill_losses(live, live.student_view, batch)["embedding"], rtol=1e-5, atol=1e-7)
+        ids = batch["input_ids"]
+        teacher_vectors = embed(teacher(ids, attention_mask=batch["attention_mask"]).last_hidden_state,
+                                batch["attention_mask"], pipeline)
+    torch.testing.assert_close(batch["teacher_embedding"], teacher_vectors, rtol=1e-5, atol=1e-6)
+    cached.warm_start(student, paired, 0, "cpu")
+    assert "least-squares" in cached.notes[-1] and float(cached.notes[-1].split("cosine ")[1][:5]) > 0.3

@@ -23,7 +23,7 @@ from minilm.models.architectures import family_of
 from minilm.models.loading import check_max_length, freeze, save_model
 from minilm.models.sentence import save_sentence_transformer
 from minilm.models.source import ModelSource, resolve_model
-from minilm.models.students import build_student, init_layers, resolve_init
+from minilm.models.students import build_student, has_own_tokenizer, init_layers, resolve_init
 from minilm.objectives import build_objective, distill_losses
 from minilm.tasks import describe_splits, encode, load_task, max_length_for, task_kind_of
 from minilm.tasks.kinds import SPAN, kind_of_model
@@ -65,6 +65,41 @@ def task_data(cfg: DistillConfig, kind, teacher, student, tokenizer, max_length:
     return examples, dev, dev_features
 
 
+def check_own_tokenizer(cfg: DistillConfig, own_tokenizer) -> None:
+    """A student with a tokenizer of its own learns sentence embeddings alone, one truncated line per example (the
+    objectives that compare token by token, or packed token streams, would not line up)."""
+    if own_tokenizer is None:
+        return
+    require(cfg.objective.objective == ["embedding"] and not cfg.task.task,
+            f"teacher and student tokenizers differ ({cfg.student.student_init} reads text its own way): such a "
+            "student learns sentence embeddings alone (--objective embedding, task-agnostic); for the other objectives "
+            "start from a model with the teacher's tokenizer")
+    require(cfg.corpus.examples == "sentence",
+            f"teacher and student tokenizers differ ({cfg.student.student_init}): examples must be whole sentences "
+            "that both tokenize (--examples sentence), not token windows or packed sequences")
+
+
+def with_teacher_embeddings(cfg: DistillConfig, source, teacher, examples, max_length: int, device, main: bool,
+                            own_tokenizer: bool):
+    """The examples with the teacher's sentence embedding of each (computed once, cached beside the token caches).
+    The teacher reads the same lines through its own tokenizer when the student's differs."""
+    from minilm.data.vector_cache import WithVectors, build_vector_cache
+    from minilm.objectives.embedding import fill_teacher_embeddings
+
+    teacher_examples = examples
+    if own_tokenizer:
+        teacher_examples = build_token_cache(source.tokenizer, max_length, cfg.corpus, progress=main)
+        require(len(teacher_examples) == len(examples), "the teacher's and the student's tokenizations of the corpus "
+                                                        "differ in length; use --examples sentence")
+    width = len(source.pipeline.pooling) * teacher.config.hidden_size
+    key = {"teacher": source.path, "config": teacher.config.to_json_string(), "pipeline": repr(source.pipeline),
+           "examples": teacher_examples.directory.name, "format": 1}
+    vectors = build_vector_cache(cfg.corpus.cache_dir, key, len(teacher_examples), width, lambda out: (
+        fill_teacher_embeddings(out, teacher, source.pipeline, teacher_examples, source.tokenizer.pad_token_id,
+                                device, progress=main)))
+    return WithVectors(examples, vectors)
+
+
 def distill(cfg: DistillConfig) -> Path:
     """Run (or resume) a distillation; returns the directory of the final student."""
     training = cfg.training
@@ -78,9 +113,14 @@ def distill(cfg: DistillConfig) -> Path:
     check_max_length(max_length, teacher.config, "teacher")
     freeze(teacher).to(device)
     kind = kind_of_model(teacher.config) if cfg.task.task else None
+    own_tokenizer = has_own_tokenizer(cfg.student, tokenizer)  # a student model that reads text its own way
+    check_own_tokenizer(cfg, own_tokenizer)
+    cached = cfg.embedding.cached(cfg.objective, kind is not None) or own_tokenizer is not None
+    student_tokenizer = own_tokenizer or tokenizer
     student = build_student(cfg.student, teacher, tokenizer, training.dropout, training.seed,
                             teacher.config.num_labels if kind is not None and kind is not SPAN else None,
-                            head=kind.head if kind is not None else None)
+                            head=kind.head if kind is not None else None, own_tokenizer=own_tokenizer is not None)
+    check_max_length(max_length, student.config, "student")
     if main:
         init, shape = resolve_init(cfg.student, teacher.config), family_of(student).shape(student.config)
         print(f"student: {shape.layers}x{shape.hidden}, {shape.heads} heads, init {init}")
@@ -89,10 +129,7 @@ def distill(cfg: DistillConfig) -> Path:
                 print(note)
     objective = build_objective(cfg.objective, teacher, student, relations=cfg.relations, distilbert=cfg.distilbert,
                                 embedding=cfg.embedding, tokenizer=tokenizer, pipeline=source.pipeline,
-                                full=kind is not None)
-    for note in objective.notes if main else []:
-        print(note)
-
+                                full=kind is not None, cached_teacher=cached)
     evaluate, metric, dev = None, "main", None
     if kind is not None:
         examples, dev, dev_features = task_data(cfg, kind, teacher, student, tokenizer, max_length, main)
@@ -102,18 +139,27 @@ def distill(cfg: DistillConfig) -> Path:
             return evaluate_model(student, tokenizer, dev, max_length, 128, device, qa=cfg.qa, features=dev_features)
     else:
         with runtime.main_process_first():
-            examples = build_token_cache(tokenizer, max_length, cfg.corpus, progress=main)
-    batches = StepBatches(examples, training.batch_size, tokenizer.pad_token_id, training.seed,
+            examples = build_token_cache(student_tokenizer, max_length, cfg.corpus, progress=main)
+            if cached:
+                examples = with_teacher_embeddings(cfg, source, teacher, examples, max_length, device, main,
+                                                   own_tokenizer is not None)
+    if cached:
+        teacher = None  # its embeddings are in the batches: it does not run again, and its memory is freed
+        objective.warm_start(student, examples, student_tokenizer.pad_token_id, device)
+    for note in objective.notes if main else []:
+        print(note)
+    batches = StepBatches(examples, training.batch_size, student_tokenizer.pad_token_id, training.seed,
                           runtime.accelerator.process_index, runtime.accelerator.num_processes)
-    result = fit(runtime, Recipe(trained=objective.student_view, saved=student, tokenizer=tokenizer, batches=batches,
-                                 teacher=teacher, description="distill", evaluate=evaluate, metric=metric,
+    result = fit(runtime, Recipe(trained=objective.student_view, saved=student, tokenizer=student_tokenizer,
+                                 batches=batches, teacher=teacher, description="distill", evaluate=evaluate,
+                                 metric=metric,
                                  losses=lambda model, batch: distill_losses(objective, model, batch, kind,
                                                                             cfg.output_loss)))
 
     out, final = Path(training.output_dir), Path(training.output_dir) / "model"
     if result.is_main_process and (result.trained_steps or not final.is_dir()):
         try:
-            save_model(student, tokenizer, final)
+            save_model(student, student_tokenizer, final)
             if source.pipeline.sentence_transformer:  # the student is saved in its teacher's layout
                 save_sentence_transformer(final, source.pipeline, getattr(objective, "dense", lambda: None)())
         except MiniLMError as exc:

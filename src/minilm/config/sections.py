@@ -24,7 +24,7 @@ DEVICES = ("auto", "cpu", "cuda")
 OBJECTIVES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse", "embedding")
 COMBINABLE = ("minilm", "minilmv2", "hidden-mse", "embedding")
 RELATION_KERNELS = ("auto", "torch", "triton")
-EXAMPLE_MODES = ("line", "packed")
+EXAMPLE_MODES = ("line", "packed", "sentence")
 DOCUMENT_BOUNDARIES = ("auto", "blank", "heading", "line", "file")
 
 
@@ -34,7 +34,8 @@ SENTENCE_MAX_LENGTH = 128
 QA_MAX_LENGTH = 384
 
 
-def teacher_setting(help: str = "teacher: a model directory, a hub id, or packaged:all-MiniLM-L6-v2"):
+def teacher_setting(help: str = "teacher: a model directory, a hub id, packaged:all-MiniLM-L6-v2 or "
+                                "packaged:all-mpnet-base-v2"):
     return setting(PACKAGED_TEACHER, help)
 
 
@@ -115,7 +116,9 @@ class Student(Section):
     student_ffn: int | None = setting(None, "feed-forward width of the student", range="[1, inf)",
                                       hint="leave it out for 4 x student_hidden", shown="4 x student_hidden")
     student_init: str = setting("auto", "auto: teacher layers where the student's width and heads match the "
-                                "teacher's, else random; random; teacher; or a model directory to start from")
+                                "teacher's, else random; random; teacher; or a model to start from (a directory or "
+                                "packaged:NAME; with a tokenizer of its own: --objective embedding --examples "
+                                "sentence)")
     student_init_layers: list[int] | None = setting(None, "1-based teacher layers copied into the student",
                                                     range="[1, inf)", hint="1-based teacher layers",
                                                     shown="evenly spaced, the top layer last")
@@ -125,9 +128,10 @@ class Student(Section):
                 f"student_hidden {self.student_hidden} is not divisible by student_heads {self.student_heads}")
         from pathlib import Path
 
-        if self.student_init not in ("auto", "random", "teacher") and not Path(self.student_init).is_dir():
-            raise MiniLMError(f"student_init must be auto, random, teacher or an existing model directory; "
-                              f"'{self.student_init}' is none of these")
+        if self.student_init not in ("auto", "random", "teacher") and not Path(self.student_init).is_dir() \
+                and not self.student_init.startswith("packaged:"):
+            raise MiniLMError(f"student_init must be auto, random, teacher, an existing model directory or "
+                              f"packaged:NAME; '{self.student_init}' is none of these")
 
 
 @dataclass
@@ -217,6 +221,16 @@ class EmbeddingLoss(Section):
 
     embedding_loss: str = setting("mse", "mse (as sentence-transformers distils) or cosine (1 - cos) between the "
                                   "student's and the teacher's sentence embeddings", choices=("mse", "cosine"))
+    embedding_cache: str = setting("auto", "the embedding objective alone: compute the teacher's sentence embeddings "
+                                   "once for the corpus and keep them (the teacher then never runs while training); "
+                                   "auto: on for the embedding objective alone", choices=("auto", "on", "off"))
+
+    def cached(self, objective: "Objective", task_specific: bool) -> bool:
+        """Whether a run's teacher embeddings come from the cache: the embedding objective alone, task-agnostic."""
+        alone = objective.objective == ["embedding"] and not task_specific
+        require(self.embedding_cache != "on" or alone, "embedding_cache on serves the embedding objective alone in "
+                                                       "task-agnostic distillation; use --embedding-cache auto or off")
+        return alone and self.embedding_cache != "off"
 
 
 @dataclass
@@ -228,8 +242,9 @@ class Corpus(Section):
     data: list[str] = setting(["wikitext-2"], "named corpora (wikitext-2), text/TSV/CSV/JSONL files, or "
                               "hf:NAME[:CONFIG]:SPLIT hub datasets")
     text_column: str | None = setting(None, "column of TSV/CSV/JSONL inputs", shown="text, then sentence")
-    examples: str = setting("packed", "line: one example per line; packed: documents filling max_length, "
-                            "some as sentence pairs", choices=EXAMPLE_MODES)
+    examples: str = setting("packed", "line: one example per line, long lines cut into windows; packed: documents "
+                            "filling max_length, some as sentence pairs; sentence: one example per line, truncated "
+                            "to max_length (as sentence-transformers encodes a sentence)", choices=EXAMPLE_MODES)
     pair_fraction: float = setting(0.5, "packed: share of examples made two segments [CLS] A [SEP] B [SEP]",
                                    range="[0, 1]")
     cross_documents: bool = setting(False, "packed: let a sequence run on into the next document")

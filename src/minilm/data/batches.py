@@ -36,8 +36,9 @@ def pad_batch(examples: list, pad_id: int, min_width: int = 0) -> dict[str, torc
     token_type_ids, labels, start_positions, end_positions).
 
     An example is an array of token ids, or a dict with `input_ids`, optional `token_type_ids`, and a
-    `label` (sentence tasks) or `start_positions` and `end_positions` (question answering). All tensors are
-    (batch, seq) int64, labels (batch,) int64 or float32, positions (batch,) int64.
+    `label` (sentence tasks) or `start_positions` and `end_positions` (question answering) or a
+    `teacher_embedding` (a cached teacher's sentence embedding). All tensors are (batch, seq) int64, labels
+    (batch,) int64 or float32, positions (batch,) int64, teacher embeddings (batch, width) float32.
     """
     dicts = isinstance(examples[0], dict)
     sequences = [e["input_ids"] if dicts else e for e in examples]
@@ -59,6 +60,8 @@ def pad_batch(examples: list, pad_id: int, min_width: int = 0) -> dict[str, torc
     for key in ("start_positions", "end_positions"):
         if dicts and key in examples[0]:
             batch[key] = torch.tensor([e[key] for e in examples], dtype=torch.long)
+    if dicts and "teacher_embedding" in examples[0]:
+        batch["teacher_embedding"] = torch.from_numpy(np.stack([e["teacher_embedding"] for e in examples]))
     return batch
 
 

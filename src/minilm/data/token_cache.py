@@ -1,8 +1,8 @@
 """Unlabeled text for task-agnostic distillation, tokenized once into a memory-mapped cache.
 
 What the corpus is (`--data`: named corpora, files, hub datasets) is `corpora.py`'s; how text becomes
-examples is `packing.py`'s: one line one example (`line`), or documents packed into full-length
-sequences, a share of them sentence pairs (`packed`).
+examples: one line one example (`line`, long lines cut into windows; `sentence`, truncated at max_length), or
+documents packed into full-length sequences, a share of them sentence pairs (`packed`, `packing.py`).
 
 The cache is flat arrays on disk (`tokens.bin`, `offsets.bin`, and `segments.bin` for pairs: where
 token type 1 starts), written in one streaming pass and memory-mapped, so a corpus larger than RAM
@@ -107,6 +107,8 @@ def build_token_cache(tokenizer, max_length: int, corpus: Corpus, progress: bool
         with _CacheWriter(tmp, dtype) as writer, tqdm(desc="tokenizing", unit=" lines", disable=not progress) as bar:
             if corpus.examples == "line":
                 _write_lines(sources, corpus.text_column, tokenizer, max_length, writer, bar)
+            elif corpus.examples == "sentence":
+                _write_sentences(sources, corpus.text_column, tokenizer, max_length, writer, bar)
             else:
                 _write_packed(sources, corpus, tokenizer, max_length, writer, bar)
         require(writer.examples > 0, f"the corpus is empty: no non-blank text in {', '.join(corpus.data)}")
@@ -171,6 +173,16 @@ def _write_lines(sources: list[Source], text_column, tokenizer, max_length, writ
     for source in sources:
         for batch in _batches_of(source.texts(text_column), ENCODE_BATCH):
             writer.write([(ids, 0) for ids in _encode_windows(batch, tokenizer, max_length - 2)])
+            bar.update(len(batch))
+
+
+def _write_sentences(sources: list[Source], text_column, tokenizer, max_length, writer: _CacheWriter, bar) -> None:
+    """`sentence` mode: each line one example, `[CLS] text [SEP]` cut at max_length, exactly one per line whatever
+    the tokenizer (so two tokenizers of the same corpus give the same examples in the same order)."""
+    for source in sources:
+        for batch in _batches_of(source.texts(text_column), ENCODE_BATCH):
+            encoded = tokenizer(batch, truncation=True, max_length=max_length, verbose=False)["input_ids"]
+            writer.write([(ids, 0) for ids in encoded])
             bar.update(len(batch))
 
 

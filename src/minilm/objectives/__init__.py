@@ -34,7 +34,7 @@ from minilm.config.sections import COMBINABLE, DistilBERTLoss, EmbeddingLoss, Ob
 
 def build_objective(objective: Objective, teacher, student, *, relations: Relations | None = None,
                     distilbert: DistilBERTLoss | None = None, embedding: EmbeddingLoss | None = None,
-                    tokenizer=None, pipeline=None, full: bool = False):
+                    tokenizer=None, pipeline=None, full: bool = False, cached_teacher: bool = False):
     """The objective(s) `objective.objective` names for this teacher and student; `full` runs whole models
     (logits too). `relations` configures MiniLM's relation KL, `distilbert` and `embedding` their objectives;
     `tokenizer` is the teacher's (distilbert masks tokens with it) and `pipeline` the teacher's sentence pipeline
@@ -43,10 +43,21 @@ def build_objective(objective: Objective, teacher, student, *, relations: Relati
     One objective with views of its own and weight 1 runs alone; anything else (several objectives, weights
     other than 1, or an objective that only reads a shared forward: hidden-mse, embedding) runs through
     `Combined`, one forward of each model. Parameters of the student that no objective trains are frozen here.
+    With `cached_teacher` (the embedding objective alone) the teacher's sentence embeddings come with each batch
+    (`CachedEmbedding`): the teacher is read for its width only.
+
     Fails with a one-line error on settings the objective cannot honour, before anything is written. The
     objective's `notes` say what a run should be told once (e.g. terms that cannot run).
     """
     relations = relations or Relations()
+    if cached_teacher:
+        from minilm.objectives.embedding import CachedEmbedding
+
+        assert objective.objective == ["embedding"], "a cached teacher serves the embedding objective alone"
+        built = CachedEmbedding(embedding or EmbeddingLoss(), teacher, student, pipeline)
+        for p in built.unused:
+            p.requires_grad_(False)
+        return built
 
     def one(name: str):
         if name in ("minilm", "minilmv2"):
@@ -105,9 +116,12 @@ def distill_losses(objective, student_view, batch: dict, kind=None, output: Outp
     (`train.loop.loss_terms`) covers both forwards; the losses compute in float32.
     """
     inputs = objective.inputs(batch)
-    with torch.inference_mode():
-        t_features, t_logits = objective.teacher_view(**inputs)
-    t_features, t_logits = autograd_copy((t_features, t_logits))
+    if objective.teacher_view is None:  # the teacher's outputs were computed once and come with the batch
+        t_features, t_logits = objective.teacher_features(batch), None
+    else:
+        with torch.inference_mode():
+            t_features, t_logits = objective.teacher_view(**inputs)
+        t_features, t_logits = autograd_copy((t_features, t_logits))
     s_features, s_logits = student_view(**inputs)
     losses = objective.losses(t_features, s_features, batch)
     if kind is not None:
