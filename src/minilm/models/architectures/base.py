@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from typing import Any, NamedTuple
 
 import torch
@@ -108,6 +108,9 @@ class Family:
     supports_sdpa = True  # loads with SDPA attention (else eager: the family writes its attention out)
     attention_interface = True  # attention runs through transformers' interface (our CPU kernel can replace it)
     shared_modules: tuple[str, ...] = ("pooler",)  # base_model modules besides embeddings and blocks a student copies
+    # What the family's config calls depth, width, heads and feed-forward width, and its dropout probabilities.
+    config_names = Shape("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
+    dropout_names: tuple[str, ...] = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
     # -- structure ----------------------------------------------------------------------------------------------
     def layers(self, model: nn.Module) -> nn.ModuleList:
@@ -119,13 +122,18 @@ class Family:
         return {"query": attention.query, "key": attention.key, "value": attention.value}
 
     def shape(self, config) -> Shape:
-        return Shape(config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size)
+        return Shape(*(getattr(config, name) for name in astuple(self.config_names)))
+
+    def with_shape(self, config, shape: Shape):
+        """A copy of `config` with `shape`'s depth, width, heads and feed-forward width, nothing else changed."""
+        config = copy.deepcopy(config)
+        for name, value in zip(astuple(self.config_names), astuple(shape)):
+            setattr(config, name, value)
+        return config
 
     def with_depth(self, config, layers: int):
-        """A copy of `config` with `layers` layers, nothing else changed (for counting parameters)."""
-        config = copy.deepcopy(config)
-        config.num_hidden_layers = layers
-        return config
+        """A copy of `config` with `layers` layers (for counting parameters)."""
+        return self.with_shape(config, replace(self.shape(config), layers=layers))
 
     def max_positions(self, config) -> int:
         """Tokens a sequence may hold, the special tokens included."""
@@ -164,10 +172,9 @@ class Family:
     # -- students -----------------------------------------------------------------------------------------------
     def student_config(self, teacher_config, shape: Shape, dropout: float, teacher_layers: list[int] | None = None):
         """The teacher's config with the student's depth, width, heads, feed-forward width and dropout."""
-        config = copy.deepcopy(teacher_config)
-        config.num_hidden_layers, config.hidden_size = shape.layers, shape.hidden
-        config.num_attention_heads, config.intermediate_size = shape.heads, shape.ffn
-        config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
+        config = self.with_shape(teacher_config, shape)
+        for name in self.dropout_names:
+            setattr(config, name, dropout)
         if getattr(config, "head_dim", None) is not None:
             config.head_dim = shape.hidden // shape.heads
         return config

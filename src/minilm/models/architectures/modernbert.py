@@ -9,7 +9,6 @@ The rotary function is the one the attention module itself calls, on the cos/sin
 
 from __future__ import annotations
 
-import copy
 import sys
 
 import torch
@@ -59,19 +58,15 @@ class ModernBert(Family):
         outside = (position[:, None] - position[None, :]).abs() > window
         return torch.zeros(outside.shape, device=query.device).masked_fill_(outside, OUTSIDE_WINDOW)[None, None]
 
+    dropout_names = ("embedding_dropout", "attention_dropout", "mlp_dropout")
+
     def with_depth(self, config, layers: int):
-        config = copy.deepcopy(config)
+        config = super().with_depth(config, layers)
         config.layer_types = [config.layer_types[i % len(config.layer_types)] for i in range(layers)]
-        config.num_hidden_layers = layers
         return config
 
     def student_config(self, teacher_config, shape: Shape, dropout: float, teacher_layers=None):
-        config = copy.deepcopy(teacher_config)
-        config.num_hidden_layers, config.hidden_size = shape.layers, shape.hidden
-        config.num_attention_heads, config.intermediate_size = shape.heads, shape.ffn
-        config.embedding_dropout = config.attention_dropout = config.mlp_dropout = dropout
-        if getattr(config, "head_dim", None) is not None:
-            config.head_dim = shape.hidden // shape.heads
+        config = super().student_config(teacher_config, shape, dropout)
         config.layer_types = student_layer_types(teacher_config, shape.layers, teacher_layers)
         return config
 
