@@ -49,7 +49,7 @@ def test_the_readmes_python_example_runs_on_a_tiny_model(tmp_path, monkeypatch, 
     assert (tmp_path / returned["distill"] / "config.json").is_file()
     assert (tmp_path / returned["finetune"] / "config.json").is_file() and returned["finetune"].name == "best"
     assert 0 <= returned["evaluate"]["main"] <= 100 and returned["evaluate"]["task"] == "sst2"
-    assert (tmp_path / returned["export"] / "model.onnx").is_file()
+    assert (tmp_path / returned["export"] / "onnx" / "model.onnx").is_file()
     printed = capsys.readouterr().out
     assert f"{returned['evaluate']['main']}" in printed  # the README prints the score
 

@@ -1,4 +1,5 @@
-"""The benchmark's pieces: the naive reference step agrees with ours, FLOPs counted as documented."""
+"""The benchmark's pieces: the naive reference step agrees with ours, FLOPs counted as documented; the inference
+mode times checkpoints and exports side by side."""
 
 from __future__ import annotations
 
@@ -48,3 +49,28 @@ def test_bf16_rows_follow_trainings_rule_and_are_left_out_with_a_reason(monkeypa
     precisions, reason = bench.precisions_of(BenchConfig(), torch.device("cpu"))
     assert precisions == ["fp32"] and "2.0x slower than float32" in reason  # what training's auto decides too
     assert policy.resolve_precision("auto", torch.device("cpu"))[0] == "fp32"
+
+
+def test_inference_mode_times_checkpoints_and_exports_side_by_side(tiny_teacher_dir, tmp_path):
+    """`--inference-models` on tiny inputs: a PyTorch checkpoint, an export directory and one graph in it, at each
+    batch size, input length and thread count asked for; one readable Markdown table and the JSON."""
+    import json
+
+    from helpers.cli import ok, run_main
+
+    task = tmp_path / "SST-2"
+    task.mkdir()
+    rows = ["a fine film", "awful , just awful", "the cast is game and the script is sharp", "nothing works here",
+            "I liked it more than I expected to"]
+    (task / "dev.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(rows)))
+    ok(run_main("export", "--model", tiny_teacher_dir, "--output-dir", tmp_path / "onnx", "--quantize", "int8"))
+    models = [tiny_teacher_dir, tmp_path / "onnx", tmp_path / "onnx" / "onnx" / "model.onnx"]
+    result = ok(run_main("bench", "--inference-models", *models, "--sst2", task / "train.tsv",
+                         "--inference-batch-sizes", "1", "2", "--inference-lengths", "0", "10",
+                         "--inference-threads", "1", "--rounds", "1", "--output", tmp_path / "bench.json"))
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 3 * 2 * 2 and "| form |" in table[0]
+    assert any("| onnx int8 fused (" in line for line in table) and any("| pytorch float32 |" in line for line in table)
+    assert any("| 10 tokens | 2 |" in line for line in table)
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert len(saved["inference"]) == 12 and saved["int8_target"] in ("avx2", "avx512_vnni", "arm64")

@@ -1,5 +1,5 @@
-"""`minilm export`: ONNX round trips for each head (float32 equal, int8 close with the same predictions), the
-exported directory scored by `minilm evaluate`, and bad input answered in one line."""
+"""`minilm evaluate`: an exported directory (or one graph in it) scored like its checkpoint, output written only
+where --output says, and zero-shot STS of any encoder, exported sentence-transformers models included."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def test_evaluate_scores_an_exported_directory_like_the_checkpoint(tiny_teacher_
         scores[name] = json.loads((tmp_path / f"eval_{name}" / "metrics.json").read_text())
     assert scores["onnx"]["runtime"] == "onnxruntime" and scores["pytorch"]["runtime"] == "pytorch"
     assert scores["onnx"]["accuracy"] == scores["pytorch"]["accuracy"]
+    graph = run_main("evaluate", "--model", tmp_path / "onnx" / "onnx" / "model.onnx", *common)  # one graph, named
+    assert graph.returncode == 0 and f"accuracy {scores['pytorch']['accuracy']:.2f}" in graph.stdout, graph.stderr
     predictions = [(tmp_path / f"eval_{n}" / "predictions.tsv").read_text() for n in ("pytorch", "onnx")]
     assert predictions[0] == predictions[1]
     assert json.loads((tmp_path / "onnx" / "config.json").read_text())["id2label"]["1"] == "positive"  # class names
@@ -89,3 +91,20 @@ def test_zero_shot_evaluation_end_to_end(tiny_teacher_dir, tmp_path):
                        "--text-columns", "text", "--label-column", "label", "--zero-shot")
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert refused.returncode == 2 and len(lines) == 1 and "--zero-shot scores sentence pairs" in lines[0]
+
+
+def test_zero_shot_scores_an_exported_sentence_model_as_sentence_transformers_does(sentence_teacher, tmp_path):
+    """Float32 graphs: the pooled graph (the directory's choice when it has one) and the token-level graph pooled
+    with the directory's pipeline both score what SentenceTransformer.encode scores."""
+    ok(run_main("export", "--model", sentence_teacher, "--output-dir", tmp_path / "st", "--pooling"))
+    sts = sts_dir(tmp_path)
+    spearman = {}
+    for name, model in (("pytorch", sentence_teacher), ("pooled", tmp_path / "st"),
+                        ("token", tmp_path / "st" / "onnx" / "model.onnx")):
+        result = ok(run_main("evaluate", "--model", model, "--task", "stsb", "--task-dir", sts, "--split", "dev",
+                             "--zero-shot", "--output", tmp_path / f"eval_{name}"))
+        spearman[name] = json.loads((tmp_path / f"eval_{name}" / "metrics.json").read_text())["spearman"]
+        if name == "pooled":
+            assert "onnx/model_pooled.onnx (onnx float32 fused pooled)" in result.stdout
+    assert spearman["pooled"] == pytest.approx(spearman["pytorch"], abs=1e-6)
+    assert spearman["token"] == pytest.approx(spearman["pytorch"], abs=1e-6)

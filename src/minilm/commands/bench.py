@@ -17,6 +17,10 @@ Rows, for each MiniLM version asked for (v1: L_AT + L_VR; v2: Q-Q, K-K, V-V with
 `--preset bert-base` builds a randomly initialised BERT-base-shaped teacher (12 x 768, 12 heads, FFN 3,072,
 vocabulary 30,522, 512 positions) and the seed's 6 x 768 student: the paper's shapes, no weights needed.
 
+`--inference-models A B ...` times models instead (`deploy.speed`): PyTorch checkpoints, `minilm export` directories
+and single graphs side by side on SST-2 dev text, at each of `--inference-batch-sizes`, `--inference-lengths`
+(0: the sentences as they are; N: inputs of N tokens) and `--inference-threads`, in one Markdown table.
+
 Each step row runs in its own spawned process (`measure.step_bench`), so that its peak memory is its own.
 Every CPU row runs with `keep_freed_memory` (what our training does), naive rows included, so that the
 ratios measure the code; one extra naive row shows glibc's default allocator. Rates are medians of
@@ -67,15 +71,23 @@ def step_setup(cfg: BenchConfig) -> StepSetup:
 
 
 def bench_inference(cfg: BenchConfig) -> dict:
-    """`--inference-models`: inference speed of each model, side by side, on SST-2 dev (`deploy.speed`)."""
-    from minilm.deploy.speed import compare, format_inference
+    """`--inference-models`: inference speed of each model, side by side, on SST-2 dev (`deploy.speed`): every
+    batch size, input length and thread count asked for."""
+    from minilm.deploy.cpu_target import host_target
+    from minilm.deploy.speed import compare, format_inference, usable_threads
     from minilm.tasks.glue import read_sentence_task
 
     require(sst2_path(cfg).parent.joinpath("dev.tsv").is_file(),
             f"SST-2 dev.tsv not found beside {sst2_path(cfg)}; pass --sst2 PATH/train.tsv")
     texts = [t[0] for t in read_sentence_task("sst2", "dev", str(sst2_path(cfg).parent)).texts]
-    rows = compare(cfg.inference_models, texts, cfg.inference_batch_sizes, cfg.rounds)
-    result = {"cpu": cpu_features(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    threads, left_out = usable_threads(cfg.inference_threads)
+    if left_out:
+        print(left_out)
+    target, why = host_target()
+    cpu = cpu_features()
+    print(f"{cpu['name'] or 'this CPU'}: int8 target {target} ({why}); {len(texts)} SST-2 dev sentences")
+    rows = compare(cfg.inference_models, texts, cfg.inference_batch_sizes, cfg.inference_lengths, threads, cfg.rounds)
+    result = {"cpu": cpu, "int8_target": target, "threads": threads, "torch": torch.__version__,
               "texts": f"SST-2 dev ({len(texts)} sentences)", "rounds": cfg.rounds, "inference": rows}
     return finish(cfg, result, format_inference(rows))
 

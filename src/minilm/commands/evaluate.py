@@ -15,8 +15,8 @@ from pathlib import Path
 
 from minilm.config.commands import EvaluateConfig
 from minilm.data.files import check_writable, write_atomic
-from minilm.deploy.onnx_model import is_exported
-from minilm.deploy.runtime import load_inference_model
+from minilm.deploy.layout import export_directory, is_exported
+from minilm.deploy.runtime import load_inference_model, load_sentence_graph
 from minilm.errors import MiniLMError, require
 from minilm.models.loading import check_max_length
 from minilm.models.sentence import SentenceEncoder
@@ -58,13 +58,19 @@ def evaluate_squad(cfg: EvaluateConfig, tokenizer, max_length: int, device) -> d
 def evaluate_zero_shot(cfg: EvaluateConfig, max_length: int, device) -> dict:
     """STS without fine-tuning: the cosine of each pair's sentence embeddings (the model's own pipeline when it
     is a sentence-transformers model, else mean pooling) against the gold scores, Spearman and Pearson x 100;
-    and sentences/s at --batch-size."""
+    and sentences/s at --batch-size. An exported model runs its pooled graph where it has one, else its
+    token-level graph pooled with the directory's pipeline."""
     data = load_task(cfg.task, cfg.split)
     require(data.kind is REGRESSION and len(data.texts[0]) == 2,
             f"--zero-shot scores sentence pairs against real-valued scores; {data.source} is a {data.kind.name} task "
             f"with {len(data.texts[0])} text column(s) (use --task stsb, or a custom task with two --text-columns "
             "and --regression)")
-    encoder = SentenceEncoder(cfg.model, device, max_length)
+    if is_exported(cfg.model):  # its pooled graph where it has one, else its token graph and its pipeline
+        graph = load_sentence_graph(cfg.model)
+        encoder = SentenceEncoder(str(export_directory(cfg.model)), device, max_length, model=graph)
+        print(f"{cfg.model}: {graph.graph_name} ({graph.describe()})")
+    else:
+        encoder = SentenceEncoder(cfg.model, device, max_length)
     scores = zero_shot_sts(encoder, data.texts, data.labels, cfg.batch_size)
     sentences = list(dict.fromkeys(t for pair in data.texts for t in pair))[:1024]
     result = {"model": cfg.model, "task": cfg.task.task, "split": cfg.split, "source": data.source, "zero_shot": True,
@@ -85,7 +91,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     exported = is_exported(cfg.model)  # runs with onnxruntime, on the CPU
     require(not exported or cfg.device in ("auto", "cpu"), "exported models run on the CPU: drop --device cuda")
     device = pick_device("cpu" if exported else cfg.device)
-    source = resolve_model(cfg.model)
+    source = resolve_model(str(export_directory(cfg.model)) if exported else cfg.model)  # a graph: its directory's
     tokenizer, config = source.tokenizer, source.config
     max_length = max_length_for(cfg.max_length, cfg.task)
     check_max_length(max_length, config)

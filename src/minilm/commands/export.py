@@ -1,37 +1,34 @@
-"""`minilm export`: an encoder, sequence classifier or question-answering checkpoint as a self-contained ONNX
-directory (`deploy/`), in float32 or with int8 weights, checked against PyTorch before it is called done.
+"""`minilm export`: an encoder, sequence classifier or question-answering checkpoint as ONNX graphs in a copy of its
+directory (`deploy/`: the sentence-transformers layout, `deploy.layout`), float32 and, with `--quantize int8`,
+int8 for a target CPU, each checked against PyTorch before anything is moved into place.
 
-The graph comes from `torch.onnx` with dynamic batch and sequence axes; int8 is onnxruntime's dynamic
-quantization (`deploy.onnx_model.INT8_SETTINGS`). Before anything is moved into place, the exported graph and the
-PyTorch model run the same sample sentences (a padded batch, and one at a time) and the largest difference
-of their outputs is printed and recorded in `export.json`; for int8 also how often the predicted labels (or
-answer starts and ends) agree. A float32 graph that differs by more than `FP32_TOLERANCE` is an error, and
-nothing is written. `minilm evaluate --model OUT` scores the directory with the task code.
+`--graph auto` fuses the graphs of the families onnxruntime's optimizer knows (`deploy.fusion`), `--target`
+picks the int8 scheme (`deploy.quantize.SCHEMES`; auto: the CPU this runs on, `deploy.cpu_target`), `--pooling`
+adds a sentence-transformers model's pooled graph. The checks (`deploy.checks`) are printed and recorded in
+`export.json`; a float32 graph that differs from PyTorch is an error (a fused one falls back to the plain graph,
+in one line), and an int8 graph that moved a predicted label says so in one line. `minilm evaluate --model OUT`
+scores the directory with the task code.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from minilm.config.commands import ExportConfig
 from minilm.data.files import write_directory
-from minilm.deploy.onnx_export import export_graph, quantize_int8
-from minilm.deploy.onnx_model import (EXPORT_FILE, EXPORT_FORMAT, GRAPH_FILE, OUTPUTS, files_size, is_exported,
-                                      require_deploy_packages, session)
+from minilm.deploy.checks import moved_line, summary
+from minilm.deploy.cpu_target import host_target, resolve_target
+from minilm.deploy.fusion import FUSED_FAMILIES, fuses
+from minilm.deploy.layout import is_exported
+from minilm.deploy.onnx_export import OUTPUTS
+from minilm.deploy.onnx_model import require_deploy_packages
+from minilm.deploy.quantize import SCHEMES
+from minilm.deploy.writer import Plan, write_export
 from minilm.errors import MiniLMError, require
-from minilm.models.architectures import inputs_for
+from minilm.models.architectures import family_of, inputs_for
 from minilm.models.heads import head_of
-from minilm.models.loading import load_encoder, load_model_config, load_tokenizer
-
-FP32_TOLERANCE = 1e-3  # largest |ONNX - PyTorch| of a float32 graph's outputs (measured: about 1e-6)
-SAMPLES = ["a gripping, beautifully shot film.", "dull.", "The committee met on Tuesday and, after a long debate "
-           "about the budget, voted to postpone the decision until the spring session.", "what a waste of time",
-           "It is neither as funny nor as clever as it thinks it is, but the cast is game.", "yes",
-           "Paris is the capital of France.", "Who wrote the novel, and when was it first published?"]
+from minilm.models.loading import load_encoder, load_model_config, load_tokenizer, resolve_model_path
+from minilm.models.sentence import pipeline_of
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:
@@ -43,35 +40,24 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
     require(overwrite, f"output_dir {out} holds an earlier export; pass --overwrite to replace it")
 
 
-def compare(model, graph, head: str | None, tokenizer, quantized: bool) -> dict:
-    """The exported graph against the PyTorch model on the sample sentences (a padded batch, then one by one)."""
-    feeds = [tokenizer(SAMPLES, padding=True, return_tensors="pt")] + [tokenizer([s], return_tensors="pt")
-                                                                        for s in SAMPLES]
-    names = [i.name for i in graph.get_inputs()]
-    largest, agree, total = 0.0, 0, 0
-    for batch in feeds:
-        with torch.no_grad():
-            result = model(**{k: batch[k] for k in names})
-        expected = [getattr(result, name).float().numpy() for name in OUTPUTS[head]]
-        got = graph.run(list(OUTPUTS[head]), {k: batch[k].numpy().astype(np.int64) for k in names})
-        mask = batch["attention_mask"].numpy().astype(bool)
-        for e, g in zip(expected, got):
-            real = mask if e.ndim >= 2 and e.shape[:2] == mask.shape else np.ones(e.shape[0], bool)
-            largest = max(largest, float(np.abs(e - g)[real].max()))  # padded positions are nobody's output
-            if head is not None:  # labels, or answer starts and ends
-                if head == "classification":
-                    picks_e, picks_g = e.argmax(-1), g.argmax(-1)
-                else:
-                    picks_e = np.where(mask, e, -np.inf).argmax(-1)
-                    picks_g = np.where(mask, g, -np.inf).argmax(-1)
-                agree, total = agree + int((picks_e == picks_g).sum()), total + picks_e.size
-    checks = {"max_abs_diff": largest, "samples": len(SAMPLES)}
-    if head is not None:
-        checks["prediction_agreement"] = agree / total
-    require(quantized or largest <= FP32_TOLERANCE,
-            f"the exported float32 graph differs from the PyTorch model by {largest:.2e} (more than "
-            f"{FP32_TOLERANCE:g}); nothing was written")
-    return checks
+def plan_export(cfg: ExportConfig, config, head: str | None) -> Plan:
+    """What to write, every refusal said before a weight is read."""
+    family = family_of(config)
+    require(cfg.graph != "fused" or fuses(config),
+            f"--graph fused: onnxruntime's optimizer fuses {', '.join(FUSED_FAMILIES)} graphs, not {family.name}'s; "
+            "use --graph auto or plain")
+    pipeline = pipeline_of(cfg.model) if head is None else None  # what an encoder's embeddings are checked by
+    if cfg.pooling:
+        what = f"a {head} model" if head else "a plain Hugging Face encoder (no modules.json)"
+        require(pipeline is not None and pipeline.sentence_transformer,
+                f"--pooling writes a sentence-transformers model's pooled graph; '{cfg.model}' is {what}: "
+                "drop --pooling")
+        unknown = [m for m in pipeline.modules if m not in ("Transformer", "Pooling", "Normalize")]
+        require(not unknown, f"--pooling puts Pooling and Normalize in the graph; '{cfg.model}' also has "
+                             f"{', '.join(unknown)}: drop --pooling")
+    graph = "fused" if cfg.graph == "fused" or (cfg.graph == "auto" and fuses(config)) else "plain"
+    return Plan(head, graph, SCHEMES[resolve_target(cfg.target)[0]] if cfg.quantize == "int8" else None, pipeline,
+                cfg.pooling)
 
 
 def export(cfg: ExportConfig) -> Path:
@@ -83,39 +69,43 @@ def export(cfg: ExportConfig) -> Path:
     head = head_of(config)
     require(head in OUTPUTS, f"minilm export takes encoders, sequence classifiers and question-answering models; "
                              f"'{cfg.model}' is a {', '.join(config.architectures or ['model with another head'])}")
+    plan = plan_export(cfg, config, head)
     tokenizer = load_tokenizer(cfg.model)
-    model = load_encoder(cfg.model, num_labels=config.num_labels if head == "classification" else None,
-                         head=head).eval()
+    model = load_encoder(cfg.model, num_labels=config.num_labels if head == "classification" else None, head=head,
+                         attn_implementation="eager" if plan.graph == "fused" else None).eval()
     inputs = list(inputs_for(model, {n: n for n in tokenizer.model_input_names}))  # what the model takes
-    sample = tokenizer(SAMPLES[:2], padding=True, return_tensors="pt")
+    path = Path(resolve_model_path(cfg.model))
+    if plan.scheme is not None:
+        target, why = resolve_target(cfg.target)
+        print(f"int8 for {target} ({why}): {plan.scheme.why}")
+        if host_target()[0] == "avx2" and not plan.scheme.reduce_range:
+            print(f"this CPU has no VNNI: the check of the {target} graph here runs int8 products that saturate on "
+                  "full-range weights, which the target CPU computes exactly")
     record = {}
-
-    def write(tmp: Path) -> None:
-        tmp.mkdir(parents=True)
-        float_graph = tmp / ("float32.onnx" if cfg.quantize == "int8" else GRAPH_FILE)
-        export_graph(model, head, {k: sample[k] for k in inputs}, float_graph)
-        if cfg.quantize == "int8":
-            quantize_int8(float_graph, tmp / GRAPH_FILE)
-            float_graph.unlink()
-        checks = compare(model, session(tmp / GRAPH_FILE), head, tokenizer, cfg.quantize == "int8")
-        model.config.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        record.update({"format": EXPORT_FORMAT, "head": head, "quantize": cfg.quantize, "inputs": inputs,
-                       "outputs": list(OUTPUTS[head]), "source": str(cfg.model), "checks": checks,
-                       "size_bytes": files_size(tmp)})
-        (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=1))
-
     try:
-        write_directory(out, write, "the exported model")
+        write_directory(out, lambda tmp: record.update(write_export(model, tokenizer, inputs, str(cfg.model),
+                                                                    path if path.is_dir() else None, plan, tmp)),
+                        "the exported model")
     except MiniLMError:
         raise
     except Exception as exc:  # the exporter's and onnxruntime's own failures, in one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise MiniLMError(f"exporting '{cfg.model}' failed: {first}") from None
-    checks = record["checks"]
-    agreement = f", predictions agree on {100 * checks['prediction_agreement']:.1f}%" \
-        if "prediction_agreement" in checks else ""
-    print(f"exported {cfg.model} ({head or 'encoder'}, {cfg.quantize}) to {out}: {record['size_bytes'] / 1e6:.1f} MB; "
-          f"largest difference from PyTorch on {checks['samples']} sample sentences {checks['max_abs_diff']:.2e}"
-          f"{agreement}")
+    say_written(cfg, record, out)
     return out
+
+
+def say_written(cfg: ExportConfig, record: dict, out: Path) -> None:
+    """What was written, in a line per graph, and the line int8 owes when it moved a task output."""
+    head = record["head"]
+    print(f"exported {cfg.model} ({head or 'encoder'}) to {out}:")
+    for name, graph in record["graphs"].items():
+        fused = ", ".join(f"{k} {v}" for k, v in graph["fusion"].items()) if graph["fusion"] else ""
+        form = f"{graph['precision']}, " + (f"fused ({fused})" if fused else "plain")
+        default = {record["default"]: " [default]", record["default_pooled"]: " [default pooled]"}.get(name, "")
+        print(f"  {name}{default}: {form}, {graph['size_bytes'] / 1e6:.1f} MB; on {graph['checks']['samples']} "
+              f"sample sentences {summary(graph['checks'])}")
+    for graph in record["graphs"].values():
+        line = moved_line(graph["checks"], head) if graph["precision"] == "int8" else None
+        if line:
+            print(line)

@@ -41,7 +41,7 @@ def load_exported(directory: str, like: dict) -> dict:
     """A `minilm export` directory as a row: scored on the dev split of the task the runs share (`like`, a run's
     summary), with the size and parameters of the checkpoint it came from."""
     from minilm.config.sections import SENTENCE_MAX_LENGTH, Task
-    from minilm.deploy.onnx_model import is_exported, read_export
+    from minilm.deploy.layout import is_exported, read_export
     from minilm.deploy.runtime import load_task_model
     from minilm.models.loading import load_model_config, load_tokenizer
     from minilm.models.students import encoder_size

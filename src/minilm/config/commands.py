@@ -13,6 +13,7 @@ from minilm.config.sections import (DEVICES, Corpus, DistilBERTLoss, DistillTask
                                     Objective, OutputLoss, QAWindows, Relations, Student, Task, Training,
                                     max_length_setting, teacher_setting)
 from minilm.config.settings import Section, setting, with_defaults
+from minilm.errors import require
 
 
 @dataclass
@@ -79,16 +80,32 @@ class EvaluateConfig(Section):
 
 @dataclass
 class ExportConfig(Section):
-    """`minilm export`: a checkpoint as a self-contained ONNX directory, float32 or int8."""
+    """`minilm export`: a checkpoint as ONNX graphs (float32, int8 for a target CPU) in a copy of its directory."""
 
     TITLE = "export"
 
     model: str = setting("runs/finetune/best", "an encoder, sequence-classification or question-answering "
                          "checkpoint directory")
-    output_dir: str = setting("runs/export", "directory for model.onnx, its config, tokenizer and export.json")
-    quantize: str = setting("none", "none: float32 weights; int8: onnxruntime's dynamic int8 quantization",
+    output_dir: str = setting("runs/export", "directory for the copy of the model with its graphs in onnx/ and "
+                              "export.json")
+    quantize: str = setting("none", "none: float32 weights; int8: onnxruntime's dynamic int8 quantization for "
+                            "--target's CPU (onnx/model_qint8_TARGET.onnx beside the float32 onnx/model.onnx)",
                             choices=("none", "int8"))
+    target: str = setting("auto", "the CPU the int8 graph is for: avx2 (7-bit weights), avx512_vnni (VNNI: "
+                          "AVX512-VNNI or AVX-VNNI), arm64; auto reads the CPU this runs on",
+                          choices=("auto", "avx2", "avx512_vnni", "arm64"))
+    graph: str = setting("auto", "fused: onnxruntime's transformer fusions (Attention, EmbedLayerNormalization, "
+                         "SkipLayerNormalization, Gelu); plain: the graph as traced; auto: fused for the families "
+                         "whose graph fuses (BERT, ELECTRA, RoBERTa, DistilBERT), else plain",
+                         choices=("auto", "fused", "plain"))
+    pooling: bool = setting(False, "also onnx/model_pooled.onnx, a sentence-transformers model's pooling and "
+                            "normalisation inside the graph (inputs input_ids, attention_mask; output "
+                            "sentence_embedding), and its int8 form with --quantize int8")
     overwrite: bool = setting(False, "replace an earlier export in output_dir")
+
+    def check(self) -> None:
+        require(self.target == "auto" or self.quantize == "int8",
+                f"--target {self.target} picks the CPU of an int8 graph; add --quantize int8, or drop --target")
 
 
 # The bench's student is the packaged teacher's 3x384 or, with --preset bert-base, the paper's 6x768, unless given.
@@ -120,11 +137,16 @@ class BenchConfig(Section):
     device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
     compile: bool = setting(False, "torch.compile the student in our step")
     output: str | None = setting(None, "JSON file for the results", shown="print only")
-    inference_models: list[str] | None = setting(None, "inference mode: these model directories (PyTorch "
-                                                 "checkpoints or minilm export directories) timed side by side on "
+    inference_models: list[str] | None = setting(None, "inference mode: these models (PyTorch checkpoints, minilm "
+                                                 "export directories or one .onnx graph in one) timed side by side on "
                                                  "SST-2 dev sentences, instead of the distillation step",
                                                  shown="none: the step benchmark")
     inference_batch_sizes: list[int] = setting([1, 32], "inference mode: batch sizes timed", range="[1, inf)")
+    inference_lengths: list[int] = setting([0, 128], "inference mode: input lengths timed: 0 is the dev sentences "
+                                           "as they are (each batch padded to its longest), N inputs of N tokens of "
+                                           "running dev text", range="[0, inf)", hint="0: the sentences as they are")
+    inference_threads: list[int] = setting([1, 2], "inference mode: threads each runtime computes with (PyTorch's "
+                                           "and onnxruntime's alike), each count timed", range="[1, inf)")
     student: BenchStudent = field(default_factory=BenchStudent)
     relations: Relations = field(default_factory=Relations)
 

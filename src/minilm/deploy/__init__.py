@@ -1,9 +1,15 @@
-"""Deployment: students as ONNX graphs for onnxruntime, and inference speed as users get it.
+"""Deployment: students as ONNX graphs for onnxruntime, int8 per target CPU, and inference speed as users get it.
 
 | module | what |
 |---|---|
-| `onnx_export.py` | a model traced into an ONNX graph; int8 quantization |
-| `onnx_model.py` | an exported directory, run with onnxruntime and called like the PyTorch model |
+| `layout.py` | the export directory: a copy of the model's directory, graphs in `onnx/`, `export.json` |
+| `onnx_export.py` | a model traced into an ONNX graph (token-level, or with its sentence pooling inside) |
+| `fusion.py` | onnxruntime's transformer fusions (Attention, EmbedLayerNormalization, ...) for the families they fit |
+| `cpu_target.py` | the CPU an int8 graph is for (avx2, avx512_vnni, arm64), read from the running CPU |
+| `quantize.py` | int8 schemes per target CPU (onnxruntime's dynamic quantization) |
+| `checks.py` | every graph against the PyTorch model: largest difference, labels, spans, embedding cosine |
+| `writer.py` | an export directory written: graphs traced, fused, checked, quantized |
+| `onnx_model.py` | an exported graph run with onnxruntime and called like the PyTorch model |
 | `runtime.py` | loading any checkpoint for inference (ONNX or PyTorch) |
-| `speed.py` | several models timed side by side on the same sentences |
+| `speed.py` | several models timed side by side: batch sizes, input lengths, thread counts |
 """

@@ -1,17 +1,15 @@
-"""Exported models at run time: an ONNX directory run with onnxruntime (`pip install "minilm[deploy]"`).
+"""Exported models at run time: a graph of an export directory run with onnxruntime (`pip install "minilm[deploy]"`).
 
-An exported directory is self-contained: `model.onnx` (float32, or int8 weights), `config.json` (with the
-class names), the tokenizer files, and `export.json`: {"format", "head", "quantize", "inputs", "outputs",
-"source", "checks"}. `OnnxModel` runs a directory and is called like the PyTorch model
-(`model(input_ids=..., attention_mask=...)` -> an output with `.logits`, `.start_logits` and `.end_logits`, or
-`.last_hidden_state`, as torch tensors), so that the evaluation code scores either. How a directory is written
-is `onnx_export.py`'s.
+`OnnxModel(name)` takes an export directory (its default graph, `layout.graph_path`) or one `.onnx` file in it,
+and is called like the PyTorch model (`model(input_ids=..., attention_mask=...)` -> an output with `.logits`,
+`.start_logits` and `.end_logits`, `.last_hidden_state`, or a pooled graph's `.sentence_embedding`, as torch
+tensors), so that the evaluation and timing code runs either. The directory's layout is `layout.py`'s; how it is
+written, `writer.py`'s.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,16 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from minilm.errors import MiniLMError, require
-
-EXPORT_FORMAT = 1
-EXPORT_FILE = "export.json"
-GRAPH_FILE = "model.onnx"
-OUTPUTS = {None: ("last_hidden_state",), "classification": ("logits",),
-           "question-answering": ("start_logits", "end_logits")}
-# Dynamic int8 quantization as chosen by measured accuracy (docs/deploy.md compares the variants): weights per
-# output channel, onnxruntime's default operators (the matrix products and the embedding lookups).
-INT8_SETTINGS = dict(per_channel=True)
+from minilm.deploy.layout import export_directory, graph_path, read_export
+from minilm.errors import require
 
 
 def require_deploy_packages() -> None:
@@ -36,56 +26,58 @@ def require_deploy_packages() -> None:
     require(not missing, f"exporting and running ONNX models needs {', '.join(missing)}: pip install 'minilm[deploy]'")
 
 
-def is_exported(name: str) -> bool:
-    """Whether `name` is a directory written by `minilm export`."""
-    return (Path(name) / EXPORT_FILE).is_file() and (Path(name) / GRAPH_FILE).is_file()
-
-
-def read_export(directory: str | Path) -> dict:
-    path = Path(directory) / EXPORT_FILE
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        raise MiniLMError(f"{path} is damaged; export the model again") from None
-    require(isinstance(record, dict) and record.get("format") == EXPORT_FORMAT,
-            f"{path} was written by another minilm version (export format {record.get('format')}); export again")
-    return record
-
-
 def session(path: Path, threads: int | None = None):
+    """An onnxruntime CPU session of a graph file, on `threads` threads (torch's count when None)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxModel:
-    """An exported directory, called like the Hugging Face model it came from (inference only, CPU)."""
+    """A graph of an export directory, called like the Hugging Face model it came from (inference only, CPU)."""
 
     training = False
 
-    def __init__(self, directory: str | Path, threads: int | None = None):
+    def __init__(self, name: str | Path, threads: int | None = None):
         from transformers import AutoConfig
 
         require_deploy_packages()
-        self.directory = Path(directory)
+        self.directory = export_directory(name)
+        require(self.directory is not None, f"{name} is not a directory written by minilm export, nor a graph in one")
         self.export = read_export(self.directory)
+        self.graph = graph_path(name)
+        require(self.graph is not None and self.graph.is_file(), f"{self.graph} is missing; export the model again")
+        self.graph_name = self.graph.resolve().relative_to(self.directory.resolve()).as_posix()  # onnx/model.onnx
+        self.record = self.export["graphs"].get(self.graph_name, {})  # what export.json says of it
         self.config = AutoConfig.from_pretrained(self.directory)
-        self.session = session(self.directory / GRAPH_FILE, threads)
+        self.session = session(self.graph, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.pooled = self.outputs == ["sentence_embedding"]
 
     def __call__(self, **batch) -> SimpleNamespace:
         feed = {name: np.ascontiguousarray(batch[name].cpu().numpy().astype(np.int64)) for name in self.inputs}
-        values = self.session.run(list(self.export["outputs"]), feed)
-        return SimpleNamespace(**{name: torch.from_numpy(v) for name, v in zip(self.export["outputs"], values)})
+        values = self.session.run(self.outputs, feed)
+        return SimpleNamespace(**{name: torch.from_numpy(v) for name, v in zip(self.outputs, values)})
+
+    def describe(self) -> str:
+        """The graph in words: "onnx int8 fused (avx2)", "onnx float32 pooled", ..."""
+        record = self.record
+        words = ["onnx", record.get("precision", "float32")]
+        words += ["fused"] if record.get("fusion") else []
+        words += ["pooled"] if self.pooled else []
+        target = (record.get("int8") or {}).get("target")
+        return " ".join(words) + (f" ({target})" if target else "")
 
     def eval(self) -> "OnnxModel":
         return self
 
     def train(self, mode: bool = True) -> "OnnxModel":
-        require(not mode, f"{self.directory} is an exported (ONNX) model: it runs inference only")
+        require(not mode, f"{self.graph} is an exported (ONNX) model: it runs inference only")
         return self
 
     def to(self, device) -> "OnnxModel":
@@ -93,11 +85,11 @@ class OnnxModel:
         return self
 
     def size_on_disk(self) -> int:
-        return (self.directory / GRAPH_FILE).stat().st_size
+        return self.graph.stat().st_size
 
 
 def files_size(directory: str | Path) -> int:
-    """Bytes of a model directory's weights (safetensors or ONNX graph) on disk."""
+    """Bytes of a model directory's weights (safetensors or ONNX graphs) on disk."""
     directory = Path(directory)
     return sum(f.stat().st_size for f in directory.iterdir() if f.suffix in (".onnx", ".safetensors", ".bin"))
 

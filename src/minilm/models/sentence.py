@@ -148,13 +148,22 @@ def save_sentence_transformer(model_dir: Path, pipeline: Pipeline, projection: n
 
 class SentenceEncoder:
     """Sentence embeddings of a model directory as its users get them: `SentenceTransformer.encode` for a
-    sentence-transformers model, else the encoder with mean pooling (`embed`). `rate` is sentences/s."""
+    sentence-transformers model, else the encoder with mean pooling (`embed`). `rate` is sentences/s.
 
-    def __init__(self, name: str, device, max_length: int = SENTENCE_MAX_LENGTH):
+    `model`: something called like the directory's encoder in place of its PyTorch weights (an exported graph,
+    `deploy.onnx_model.OnnxModel`, on the CPU): a pooled graph's `sentence_embedding` is taken as it is, a
+    token-level graph's `last_hidden_state` pooled with the directory's pipeline; sentences are cut at the
+    pipeline's max_seq_length where it has one, as `SentenceTransformer.encode` cuts them."""
+
+    def __init__(self, name: str, device, max_length: int = SENTENCE_MAX_LENGTH, model=None):
         from minilm.models.loading import load_encoder, load_tokenizer, resolve_model_path
 
         self.pipeline, self.device = pipeline_of(name), torch.device(device)
-        if self.pipeline.sentence_transformer:
+        self.graph = model is not None
+        if self.graph:
+            self.model, self.tokenizer = model, load_tokenizer(name)
+            self.max_length = self.pipeline.max_seq_length or max_length
+        elif self.pipeline.sentence_transformer:
             from sentence_transformers import SentenceTransformer
 
             self.model = SentenceTransformer(resolve_model_path(name), device=str(self.device))
@@ -164,14 +173,17 @@ class SentenceEncoder:
 
     @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        if self.pipeline.sentence_transformer:
+        if self.pipeline.sentence_transformer and not self.graph:
             return self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
         out = []
         for start in range(0, len(texts), batch_size):
             batch = self.tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)
-            hidden = self.model(**inputs_for(self.model, batch)).last_hidden_state
-            out.append(embed(hidden, batch["attention_mask"], self.pipeline).cpu().numpy())
+            result = self.model(**inputs_for(self.model, batch))
+            vectors = getattr(result, "sentence_embedding", None)
+            if vectors is None:
+                vectors = embed(result.last_hidden_state, batch["attention_mask"], self.pipeline)
+            out.append(vectors.float().cpu().numpy())
         return np.concatenate(out)
 
     def rate(self, texts: list[str], batch_size: int = 32, repeats: int = 3) -> float:
