@@ -108,7 +108,11 @@ def tasks(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sentence_teacher(tmp_path_factory, tiny_teacher_dir):
     """The tiny random teacher as a sentence-transformers model: mean pooling, normalised."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+
+    from minilm.models.sentence import sentence_modules
+
+    models = sentence_modules()
 
     directory = tmp_path_factory.mktemp("st_teacher")
     transformer = models.Transformer(tiny_teacher_dir, max_seq_length=64)

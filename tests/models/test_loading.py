@@ -20,7 +20,7 @@ def test_packaged_teacher_resolves_to_a_model_directory():
     assert (config["num_hidden_layers"], config["hidden_size"], config["num_attention_heads"]) == (6, 384, 12)
 
 
-@pytest.mark.parametrize("name,message", [("packaged:nope", "unknown packaged teacher"),
+@pytest.mark.parametrize("name,message", [("packaged:nope", "unknown packaged model .packaged:nope.; known: "),
                                           ("./no/such/dir", "model directory not found")])
 def test_bad_teacher_names(name, message):
     with pytest.raises(MiniLMError, match=message):

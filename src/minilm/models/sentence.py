@@ -122,15 +122,26 @@ def embed(hidden: torch.Tensor, attention_mask: torch.Tensor, pipeline: Pipeline
     return F.normalize(vectors, p=2, dim=-1) if pipeline.normalize else vectors
 
 
+def sentence_modules():
+    """sentence-transformers' module classes (Transformer, Pooling, Dense, Normalize): 6.3 moved them and deprecated
+    the old path, which 6.2 still needs."""
+    try:
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:
+        from sentence_transformers import models as modules
+    return modules
+
+
 def save_sentence_transformer(model_dir: Path, pipeline: Pipeline, projection: nn.Linear | None = None) -> None:
     """Rewrite the Hugging Face model in `model_dir` as a sentence-transformers model with `pipeline` (the teacher's):
     Transformer (its max_seq_length) -> Pooling (its modes) -> Dense (the trained projection, when the student's
     width differs from the teacher's) -> Normalize (when the teacher has one). Written beside, then renamed."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
     from transformers import AutoConfig
 
     from minilm.data.files import write_directory
 
+    models = sentence_modules()
     model_dir = Path(model_dir)
     pipeline.check_computable(str(model_dir))
     transformer = models.Transformer(str(model_dir), max_seq_length=pipeline.max_seq_length)
