@@ -49,10 +49,10 @@ fi
 if [ -n "${MINILM_SEED_TEACHER:-}" ] && [ -d "${MINILM_SEED_TEACHER}" ] && [ -n "${MINILM_DATA:-}" ]; then
     S=runs/seed_gpu
     timeout 240 python3 -m minilm.cli finetune --config configs/seed/teacher_sst2.yaml --model "$MINILM_SEED_TEACHER" \
-        --device cuda --max-steps 2000 --eval-every 500 --output-dir $S/a_teacher 2>&1 | tee "$OUT/seed_teacher.log" \
+        --device cuda --max-steps 2000 --eval-every 500 --save-every 1000 --output-dir $S/a_teacher 2>&1 | tee "$OUT/seed_teacher.log" \
         || status=1
     timeout 240 python3 -m minilm.cli distill --config configs/seed/e_task_distill.yaml --teacher $S/a_teacher/best \
-        --device cuda --max-steps 4000 --warmup-steps 2000 --eval-every 1000 --output-dir $S/e_task_distill 2>&1 \
+        --device cuda --max-steps 4000 --warmup-steps 2000 --eval-every 1000 --save-every 2000 --output-dir $S/e_task_distill 2>&1 \
         | tee "$OUT/seed_student.log" || status=1
     cp $S/a_teacher/metrics.json "$OUT/seed_teacher.json" 2>/dev/null
     cp $S/e_task_distill/metrics.json "$OUT/seed_student.json" 2>/dev/null

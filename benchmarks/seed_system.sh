@@ -3,7 +3,7 @@
 #   the packaged all-mpnet-base-v2 (MPNet 12x768) on STS-B test zero-shot (MTEB: 83.42);
 #   sentence students of it: 6x768 from its layers, 6x384 from all-MiniLM-L6-v2 (its own tokenizer), 6x384 by
 #   MiniLMv2 + embedding from scratch, and the layer copy, each on STS-B test and on held-out pairs, by the text
-#   each was distilled on (benchmarks/sentence_table.py), and a held-out recipe distilled on WikiText-2 alone;
+#   each was distilled on (benchmarks/sentence_table.py; which text a recipe should use: held_out_recipes.sh);
 #   the SST-2 system: (a) the teacher fine-tuned, (c) the 6x768 layer copy fine-tuned, (d) task-agnostic MiniLM
 #   then fine-tuned, (e) task-specific MiniLM (L_AT + L_VR + L_OUT), with speeds re-measured side by side;
 #   the distillation step against the naive one with this teacher (minilm bench).
@@ -26,13 +26,10 @@ for recipe in sentence_6x768 sentence_6x384 sentence_6x384_v2; do
     out=$(grep '^output_dir:' configs/seed/$recipe.yaml | cut -d' ' -f2)
     [ -d $out/model ] || $M distill --config configs/seed/$recipe.yaml
 done
-[ -d $R/s_6x384_wikitext/model ] || $M distill --config configs/seed/sentence_6x384.yaml --data wikitext-2 \
-    --output-dir $R/s_6x384_wikitext
 .venv/bin/python benchmarks/sentence_table.py --teacher packaged:all-mpnet-base-v2 --output docs/seed_system/sentence_table.md \
     --rows "all-MiniLM-L6-v2=packaged:all-MiniLM-L6-v2" "6x768 layer copy=$R/s_copy" \
     "6x768 from layers, embedding=$R/s_6x768/model@wikitext-2+stsb-train" \
     "6x384 from all-MiniLM-L6-v2, embedding=$R/s_6x384/model@wikitext-2+stsb-train" \
-    "6x384 from all-MiniLM-L6-v2, embedding, WikiText-2 only=$R/s_6x384_wikitext/model@wikitext-2" \
     "6x384 from scratch, MiniLMv2 + embedding=$R/s_6x384_v2/model@wikitext-2+stsb-train"
 
 # The SST-2 system.
