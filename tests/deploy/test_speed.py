@@ -35,7 +35,8 @@ def test_pytorch_and_exported_graphs_are_timed_in_every_setting(tiny_teacher_dir
     assert all(r["tokens_per_example"] == 12 and r["examples_per_s"] > 0 for r in long)
     assert {r["examples"] for r in rows if r["length"] == 0 and r["batch_size"] == 1} == {3}
     table = format_inference(rows)
-    assert table.splitlines()[0].startswith("| threads | input | batch | model | form | examples/s | vs ")
+    assert table.splitlines()[0] == f"Speed-up against {tiny_teacher_dir} in the same setting."
+    assert table.splitlines()[2].startswith("| threads | input | batch | model | form | examples/s | speed-up |")
     assert "| 1 | 12 tokens | 4 | " in table and "| 1 | sentences | 1 | " in table
     assert table.count("| 1.00x |") >= 4  # the first model against itself, in each setting
     with pytest.raises(MiniLMError, match="inference_lengths 1000 exceeds"):

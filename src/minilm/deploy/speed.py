@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -154,8 +153,9 @@ def format_inference(rows: list[dict], baseline: str | None = None) -> str:
     baseline = baseline or rows[0]["model"]
     reference = {(r["threads"], r["length"], r["batch_size"]): r["examples_per_s"] for r in rows
                  if r["model"] == baseline}
-    lines = [f"| threads | input | batch | model | form | examples/s | vs {Path(baseline).name} | latency p50 ms | "
-             "p95 ms | size MB |", "|---:|---|---:|---|---|---:|---:|---:|---:|---:|"]
+    lines = [f"Speed-up against {baseline} in the same setting.", "",
+             "| threads | input | batch | model | form | examples/s | speed-up | latency p50 ms | p95 ms | size MB |",
+             "|---:|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["threads"], r["length"], r["batch_size"])):
         shown = "sentences" if r["length"] == 0 else f"{r['length']} tokens"
         base = reference[(r["threads"], r["length"], r["batch_size"])]
