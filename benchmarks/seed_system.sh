@@ -26,10 +26,18 @@ for recipe in sentence_6x768 sentence_6x384 sentence_6x384_v2; do
     out=$(grep '^output_dir:' configs/seed/$recipe.yaml | cut -d' ' -f2)
     [ -d $out/model ] || $M distill --config configs/seed/$recipe.yaml
 done
+# The 6x384 student saved with its projection (embeddings in the teacher's space): the same training, so a copy of
+# its run resumes at its last step and only saves.
+T=$R/s_6x384_teacher_space
+if [ ! -d $T/model ]; then
+    mkdir -p $T && cp -r $R/s_6x384/checkpoints $R/s_6x384/run.json $R/s_6x384/metrics.jsonl $T/
+    $M distill --config configs/seed/sentence_6x384.yaml --embedding-output teacher --output-dir $T
+fi
 .venv/bin/python benchmarks/sentence_table.py --teacher packaged:all-mpnet-base-v2 --output docs/seed_system/sentence_table.md \
     --rows "all-MiniLM-L6-v2=packaged:all-MiniLM-L6-v2" "6x768 layer copy=$R/s_copy" \
     "6x768 from layers, embedding=$R/s_6x768/model@wikitext-2+stsb-train" \
-    "6x384 from all-MiniLM-L6-v2, embedding=$R/s_6x384/model@wikitext-2+stsb-train" \
+    "6x384 from all-MiniLM-L6-v2, embedding, own 384-wide output=$R/s_6x384/model@wikitext-2+stsb-train" \
+    "6x384 from all-MiniLM-L6-v2, embedding, projection kept (768)=$T/model@wikitext-2+stsb-train" \
     "6x384 from scratch, MiniLMv2 + embedding=$R/s_6x384_v2/model@wikitext-2+stsb-train"
 
 # The SST-2 system.

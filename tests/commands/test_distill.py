@@ -107,6 +107,21 @@ def test_distilling_a_sentence_transformers_teacher_gives_a_sentence_transformer
     assert vectors.shape == (3, 32)  # the teacher's width, through the saved Dense module
     assert AutoModel.from_pretrained(out / "model").config.hidden_size == 16
 
+    # --embedding-output own, on resuming the finished run elsewhere: no step trains again, the projection is left
+    # out, and the student's embeddings have its own width
+    import shutil
+
+    own = tmp_path / "own"
+    shutil.copytree(out, own, ignore=shutil.ignore_patterns("model"))
+    result = run_main("distill", "--teacher", sentence_teacher, "--data", corpus, "--output-dir", own, "--cache-dir",
+                      tmp_path / "cache", "--objective", "minilm", "embedding", "--objective-weights", "1", "10",
+                      "--student-layers", "1", "--student-hidden", "16", "--student-heads", "4", "--batch-size", "4",
+                      "--max-steps", "3", "--max-length", "32", "--examples", "line", "--precision", "fp32",
+                      "--embedding-output", "own")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not any(path.name.endswith("_Dense") for path in (own / "model").iterdir())
+    assert SentenceTransformer(str(own / "model"), device="cpu").encode(SENTENCES).shape == (3, 16)
+
 
 def test_a_student_with_a_tokenizer_of_its_own_learns_the_teachers_sentence_embeddings(tiny_teacher_dir, tmp_path,
                                                                                        varied_corpus):

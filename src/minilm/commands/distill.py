@@ -161,7 +161,9 @@ def distill(cfg: DistillConfig) -> Path:
         try:
             save_model(student, student_tokenizer, final)
             if source.pipeline.sentence_transformer:  # the student is saved in its teacher's layout
-                save_sentence_transformer(final, source.pipeline, getattr(objective, "dense", lambda: None)())
+                kept = cfg.embedding.embedding_output == "teacher"
+                projection = getattr(objective, "dense", lambda: None)() if kept else None
+                save_sentence_transformer(final, source.pipeline, projection)
         except MiniLMError as exc:
             last = list_checkpoints(out)
             raise MiniLMError(f"{exc}; the trained student is in {last[-1] / 'model' if last else 'no checkpoint'}"

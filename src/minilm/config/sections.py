@@ -224,6 +224,11 @@ class EmbeddingLoss(Section):
     embedding_cache: str = setting("auto", "the embedding objective alone: compute the teacher's sentence embeddings "
                                    "once for the corpus and keep them (the teacher then never runs while training); "
                                    "auto: on for the embedding objective alone", choices=("auto", "on", "off"))
+    embedding_output: str = setting("teacher", "a student narrower than its teacher trains through a projection to "
+                                     "the teacher's width: teacher keeps it in the saved sentence-transformers "
+                                     "model (embeddings comparable with the teacher's), own drops it (the "
+                                     "student's own width; docs/seed_system.md measured it better on STS)",
+                                     choices=("teacher", "own"), resumable=True)
 
     def cached(self, objective: "Objective", task_specific: bool) -> bool:
         """Whether a run's teacher embeddings come from the cache: the embedding objective alone, task-agnostic."""
