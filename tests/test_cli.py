@@ -147,6 +147,8 @@ CASES = [
      ('max_length 256', '128 positions')),
     ("embedding cache asked for another objective", lambda t, d: distill_args(t, d, "--embedding-cache", "on"),
      ("embedding_cache on", "embedding objective alone")),
+    ("unknown embedding output", lambda t, d: distill_args(t, d, "--embedding-output", "student"),
+     ("embedding_output", "teacher, own", "'student'")),
     ("teacher and student tokenizers differ",
      lambda t, d: distill_args(t, d, "--student-init", str(d / "odd_student")), ('tokenizers differ',)),
     ("output directory holds a different run",
