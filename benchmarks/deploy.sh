@@ -4,8 +4,8 @@
 # fine-tuned the same way, each as PyTorch float32, ONNX float32 (fused) and ONNX int8 (fused) for each int8
 # target this CPU runs (x86: avx2 everywhere, avx512_vnni where the CPU has VNNI; ARM: arm64): accuracy on SST-2
 # dev, and inference speed side by side at batch 1 and 32, sentences and 128-token inputs, 1 and 2 threads
-# (`minilm bench --inference-models`); the packaged teacher's sentence embeddings (pooled graphs) zero-shot on STS-B test; and
-# the int8 variants on this CPU (benchmarks/int8_variants.py). Run it on an idle machine: it times.
+# (`minilm bench --inference-models`); the packaged teacher's sentence embeddings (pooled graphs) zero-shot on
+# STS-B test; and the int8 variants on this CPU (benchmarks/int8_variants.py). Run it on an idle machine: it times.
 # Run: bash benchmarks/deploy.sh   (from the repository root, after `make install`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
