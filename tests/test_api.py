@@ -78,3 +78,12 @@ def test_bad_settings_raise_the_one_line_error():
         minilm.finetune(no_such_setting=1)
     with pytest.raises(minilm.MiniLMError, match="is for `minilm distill`"):
         minilm.evaluate(str(REPO / "configs" / "cpu_testbed.yaml"))
+
+
+def test_importing_the_package_does_not_import_torch():
+    """`import minilm` stays light (torch comes with the first command or loss), so the process answers at once."""
+    import subprocess
+    import sys
+
+    code = "import minilm, sys; assert 'torch' not in sys.modules, 'torch imported'; minilm.relation_kl"
+    subprocess.run([sys.executable, "-c", code], check=True)

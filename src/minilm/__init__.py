@@ -21,11 +21,22 @@ from pathlib import Path
 from typing import Any
 
 from minilm.errors import MiniLMError
-from minilm.losses import attention_relation_losses, output_kl, relation_kl
 
 __all__ = ["distill", "make_student", "finetune", "evaluate", "export", "MiniLMError", "relation_kl",
            "attention_relation_losses", "output_kl"]
 __version__ = "0.1.0"
+
+# The loss functions are served lazily: `import minilm` itself must not import torch (a few seconds), so that the
+# command line answers --help, --version and Ctrl-C at once.
+_LAZY = {"relation_kl": "minilm.losses", "attention_relation_losses": "minilm.losses", "output_kl": "minilm.losses"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'minilm' has no attribute '{name}'")
 
 
 def _run(name: str, config: Any, settings: dict[str, Any]) -> Any:
