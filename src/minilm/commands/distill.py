@@ -162,7 +162,7 @@ def distill(cfg: DistillConfig) -> Path:
             save_model(student, student_tokenizer, final)
             if source.pipeline.sentence_transformer:  # the student is saved in its teacher's layout
                 kept = cfg.embedding.embedding_output == "teacher"
-                projection = getattr(objective, "dense", lambda: None)() if kept else None
+                projection = objective.dense() if kept else None
                 save_sentence_transformer(final, source.pipeline, projection)
         except MiniLMError as exc:
             last = list_checkpoints(out)

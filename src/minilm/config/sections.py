@@ -19,10 +19,33 @@ from minilm.losses.relations import V2_RELATIONS
 PACKAGED_TEACHER = "packaged:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
-# Objectives that read one shared forward of each model and so combine (`--objective minilm embedding`); the
-# others read views of their own (masked input, every layer's states) and run alone.
-OBJECTIVES = ("minilm", "minilmv2", "tinybert", "distilbert", "hidden-mse", "embedding")
-COMBINABLE = ("minilm", "minilmv2", "hidden-mse", "embedding")
+
+
+@dataclass(frozen=True)
+class ObjectiveEntry:
+    """An objective's class ("module:Class", a `objectives.base.DistillationObjective`) and whether it reads one
+    shared forward of each model and so combines with others (`--objective minilm embedding`); the others read
+    views of their own (masked input, every layer's states) and run alone."""
+
+    target: str
+    combinable: bool
+    summary: str  # what it distils, for --objective's help
+
+
+# The objectives by name: the one list of their names (`--objective`'s choices; `objectives.objective_class`
+# loads the class; tests/objectives/test_build_objective.py holds each class to its entry).
+OBJECTIVES = {
+    "minilm": ObjectiveEntry("minilm.objectives.minilm:MiniLM", True, "attention and value relation"),
+    "minilmv2": ObjectiveEntry("minilm.objectives.minilm:MiniLMv2", True, "Q-Q, K-K, V-V relations"),
+    "tinybert": ObjectiveEntry("minilm.objectives.tinybert:TinyBERT", False,
+                               "attention scores, hidden states and embeddings over a layer map"),
+    "distilbert": ObjectiveEntry("minilm.objectives.distilbert:DistilBERT", False,
+                                 "soft targets, masked LM and hidden-state cosine"),
+    "hidden-mse": ObjectiveEntry("minilm.objectives.hidden_mse:HiddenMSE", True, "last hidden states"),
+    "embedding": ObjectiveEntry("minilm.objectives.embedding:Embedding", True, "sentence embeddings"),
+}
+COMBINABLE = tuple(name for name, entry in OBJECTIVES.items() if entry.combinable)
+
 RELATION_KERNELS = ("auto", "torch", "triton")
 EXAMPLE_MODES = ("line", "packed", "sentence")
 DOCUMENT_BOUNDARIES = ("auto", "blank", "heading", "line", "file")
@@ -140,9 +163,10 @@ class Objective(Section):
 
     TITLE = "objective"
 
-    objective: list[str] = setting(["minilm"], "minilm (attention + value relation), minilmv2 (Q-Q, K-K, V-V "
-                                   "relations), tinybert, distilbert, hidden-mse or embedding (sentence embeddings); "
-                                   "several are summed, weighted by --objective-weights", choices=OBJECTIVES)
+    objective: list[str] = setting(["minilm"], ", ".join(f"{name} ({entry.summary})" for name, entry in
+                                                         OBJECTIVES.items()) + "; several (of "
+                                   + ", ".join(COMBINABLE) + ") are summed, weighted by --objective-weights",
+                                   choices=tuple(OBJECTIVES))
     objective_weights: list[float] | None = setting(None, "weight of each objective's terms, in the order given",
                                                     range="[0, inf)", shown="1 each")
     value_relation: bool = setting(True, "minilm: include the value relation L_VR (off: the paper's ablation)")

@@ -1,13 +1,8 @@
 """Distillation objectives: how a student learns from a teacher, chosen with `--objective`.
 
-An objective is a small object (one module each, its docstring stating its equations and source) with
-* `teacher_view`, `student_view`: modules whose forward(input_ids, attention_mask, token_type_ids)
-  returns `(features, logits)`: what the loss reads of each model, and the task logits when the run is
-  task-specific (`full`), else None. The student view is what `fit` trains: it holds the student and
-  any training-only parameters (projections, heads), which are never saved into the student;
-* `inputs(batch)`: the model inputs of a batch (the same for both models);
-* `losses(teacher_features, student_features, batch)`: the named loss terms (already weighted);
-* `unused`: the student parameters it leaves untrained (`build_objective` freezes them).
+Every objective keeps the contract of `base.DistillationObjective` (one module each, its docstring stating its
+equations and source); `config.sections.OBJECTIVES` is the one table from a name to its class, and
+`build_objective` builds what a run's settings name.
 
 `distill_losses` is one step's loss terms for any objective, task-specific `L_OUT` included.
 
@@ -29,12 +24,16 @@ from typing import Any
 
 import torch
 
-from minilm.config.sections import COMBINABLE, DistilBERTLoss, EmbeddingLoss, Objective, OutputLoss, Relations
+from minilm.config.sections import DistilBERTLoss, EmbeddingLoss, Objective, OutputLoss, Relations
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings, objective_class
+
+__all__ = ["build_objective", "distill_losses", "objective_class", "DistillationObjective", "ObjectiveSettings"]
 
 
 def build_objective(objective: Objective, teacher, student, *, relations: Relations | None = None,
                     distilbert: DistilBERTLoss | None = None, embedding: EmbeddingLoss | None = None,
-                    tokenizer=None, pipeline=None, full: bool = False, cached_teacher: bool = False):
+                    tokenizer=None, pipeline=None, full: bool = False, cached_teacher: bool = False
+                    ) -> DistillationObjective:
     """The objective(s) `objective.objective` names for this teacher and student; `full` runs whole models
     (logits too). `relations` configures MiniLM's relation KL, `distilbert` and `embedding` their objectives;
     `tokenizer` is the teacher's (distilbert masks tokens with it) and `pipeline` the teacher's sentence pipeline
@@ -49,48 +48,24 @@ def build_objective(objective: Objective, teacher, student, *, relations: Relati
     Fails with a one-line error on settings the objective cannot honour, before anything is written. The
     objective's `notes` say what a run should be told once (e.g. terms that cannot run).
     """
-    relations = relations or Relations()
+    settings = ObjectiveSettings(objective, relations or Relations(), distilbert or DistilBERTLoss(),
+                                 embedding or EmbeddingLoss(), tokenizer, pipeline, full)
     if cached_teacher:
         from minilm.objectives.embedding import CachedEmbedding
 
         assert objective.objective == ["embedding"], "a cached teacher serves the embedding objective alone"
-        built = CachedEmbedding(embedding or EmbeddingLoss(), teacher, student, pipeline)
-        for p in built.unused:
-            p.requires_grad_(False)
-        return built
+        built = CachedEmbedding.build(settings, teacher, student)
+    else:
+        (name, weight), *others = objective.weighted()
+        built = objective_class(name).build(settings, teacher, student) if not others and weight == 1.0 else None
+        if built is None or not built.runs_alone:
+            from minilm.objectives.combined import Combined
 
-    def one(name: str):
-        if name in ("minilm", "minilmv2"):
-            from minilm.objectives.minilm import MiniLM
-
-            return MiniLM(objective, relations, teacher, student, full, version="v2" if name == "minilmv2" else "v1")
-        if name == "tinybert":
-            from minilm.objectives.tinybert import TinyBERT
-
-            return TinyBERT(objective, teacher, student, full)
-        if name == "distilbert":
-            from minilm.objectives.distilbert import DistilBERT
-
-            return DistilBERT(distilbert or DistilBERTLoss(), teacher, student, tokenizer, full)
-        if name == "embedding":
-            from minilm.objectives.embedding import Embedding
-
-            return Embedding(embedding or EmbeddingLoss(), teacher, student, pipeline, full)
-        from minilm.objectives.hidden_mse import HiddenMSE
-
-        return HiddenMSE(objective, teacher, student, full)
-
-    weighted = objective.weighted()
-    built = [(weight, one(name)) for name, weight in weighted]
-    (weight, single), *rest = built
-    if rest or weight != 1.0 or not hasattr(single, "teacher_view"):
-        assert all(name in COMBINABLE for name, _ in weighted)  # Objective.check refuses the others
-        from minilm.objectives.combined import Combined
-
-        single = Combined(built, teacher, student, full)
-    for p in single.unused:
+            built = Combined.build(settings, teacher, student) if built is None else \
+                Combined([(1.0, built)], teacher, student, full)
+    for p in built.unused:
         p.requires_grad_(False)
-    return single
+    return built
 
 
 def autograd_copy(value: Any) -> Any:

@@ -1,11 +1,8 @@
 """Several objectives in one step (`--objective minilm embedding --objective-weights 1 2`): one forward of each
 model serves them all, and their weighted terms are summed.
 
-Each combinable objective (minilm, minilmv2, hidden-mse, embedding) declares what it reads of a forward
-(`needs`: the Q, K, V of some layers, the hidden states), turns a forward's features into its own inputs
-(`read(features, attention_mask, side)`), may hold training-only parameters of the student side
-(`trainable`, e.g. a projection), and lists the student parameters it leaves untrained (`unused`).
-`SharedView` runs the model once (`views.EncoderView`, the Q, K, V of every layer any objective names) and
+Each combinable objective (`config.sections.COMBINABLE`) reads a shared forward as `objectives.base` states
+(`needs`, `read`, `trainable`, `unused`). `SharedView` runs the model once (`views.EncoderView`, the Q, K, V of every layer any objective names) and
 hands each objective its reading; a parameter is frozen only when no objective trains it.
 
     L = sum_i w_i L_i        (each L_i an objective's own terms, kept under their own names in the log)
@@ -16,7 +13,8 @@ from __future__ import annotations
 from torch import nn
 
 from minilm.errors import require
-from minilm.objectives.views import EncoderView, model_inputs
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings, objective_class
+from minilm.objectives.views import EncoderView
 
 
 class SharedView(nn.Module):
@@ -34,10 +32,19 @@ class SharedView(nn.Module):
         return [part.read(features, attention_mask, self.side) for part in self.parts], logits
 
 
-class Combined:
+class Combined(DistillationObjective):
     """The weighted sum of several objectives' terms, from one forward of each model."""
 
-    def __init__(self, parts: list[tuple[float, object]], teacher, student, full: bool = False):
+    name = "combined"
+
+    @classmethod
+    def build(cls, settings: ObjectiveSettings, teacher, student) -> "Combined":
+        """The objectives `settings.objective` names and weighs, each built for this teacher and student."""
+        parts = [(weight, objective_class(name).build(settings, teacher, student))
+                 for name, weight in settings.objective.weighted()]
+        return cls(parts, teacher, student, settings.full)
+
+    def __init__(self, parts: list[tuple[float, DistillationObjective]], teacher, student, full: bool = False):
         self.weights, self.parts = [w for w, _ in parts], [p for _, p in parts]
         self.teacher_view = SharedView(teacher, full, "teacher", self.parts)
         self.student_view = SharedView(student, full, "student", self.parts)
@@ -47,9 +54,6 @@ class Combined:
         self.notes = [note for part in self.parts for note in part.notes]
         if len(self.parts) > 1:
             self.notes.append("objectives: " + " + ".join(f"{w:g} x {part.name}" for w, part in parts))
-
-    def inputs(self, batch: dict) -> dict:
-        return model_inputs(batch)
 
     def losses(self, teacher: list, student: list, batch: dict) -> dict:
         terms = {}
@@ -61,4 +65,4 @@ class Combined:
 
     def dense(self) -> nn.Linear | None:
         """The projection a sentence-transformers student keeps at inference (the embedding objective's)."""
-        return next((part.dense() for part in self.parts if hasattr(part, "dense")), None)
+        return next((dense for part in self.parts if (dense := part.dense()) is not None), None)

@@ -25,6 +25,7 @@ from minilm.config.sections import DistilBERTLoss
 from minilm.errors import require
 from minilm.losses.output import output_kl
 from minilm.models.heads import has_masked_lm, masked_lm_head, new_masked_lm_head
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings
 from minilm.objectives.views import EncoderView, model_inputs, pooler_parameters, projection
 
 
@@ -56,7 +57,15 @@ def cosine_loss(student: torch.Tensor, teacher: torch.Tensor, attention_mask: to
     return ((1 - cos) * mask).sum() / mask.sum().clamp(min=1)
 
 
-class DistilBERT:
+class DistilBERT(DistillationObjective):
+    """The `distilbert` objective: views of whole models (the masked-LM heads when the teacher has one)."""
+
+    name = "distilbert"
+
+    @classmethod
+    def build(cls, settings: ObjectiveSettings, teacher, student) -> "DistilBERT":
+        return cls(settings.distilbert, teacher, student, settings.tokenizer, settings.full)
+
     def __init__(self, cfg: DistilBERTLoss, teacher, student, tokenizer, full: bool = False):
         teacher_head = not full and has_masked_lm(teacher)  # `minilm distill` loads the head when there is one
         require(cfg.distilbert_mlm != "on" or teacher_head,

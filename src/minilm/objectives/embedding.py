@@ -24,13 +24,18 @@ from torch import nn
 from minilm.config.sections import EmbeddingLoss
 from minilm.losses.embedding import embedding_cosine, embedding_mse
 from minilm.models.sentence import Pipeline, embed, pool
-from minilm.objectives.views import model_inputs, pooler_parameters
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings
+from minilm.objectives.views import pooler_parameters
 
 
-class Embedding:
+class Embedding(DistillationObjective):
     """Reads the last hidden states of both models (`needs`), pools them into sentence embeddings (`read`)."""
 
     name = "embedding"
+
+    @classmethod
+    def build(cls, settings: ObjectiveSettings, teacher, student) -> "Embedding":
+        return cls(settings.embedding, teacher, student, settings.pipeline, settings.full)
 
     def __init__(self, cfg: EmbeddingLoss, teacher, student, pipeline: Pipeline | None = None, full: bool = False):
         self.pipeline = pipeline or Pipeline()  # a model built in memory: mean pooling
@@ -59,13 +64,17 @@ class Embedding:
         return self.projection
 
 
-class CachedEmbedding:
+class CachedEmbedding(DistillationObjective):
     """The `embedding` objective alone, against the teacher's sentence embeddings computed once for the corpus
     (`data.vector_cache`): the batch carries them (`teacher_embedding`), so the teacher never runs while the student
     trains, and the student may read the text with a tokenizer of its own. Its equation is `Embedding`'s."""
 
     name = "embedding"
     teacher_view = None  # `distill_losses` takes the teacher's features from the batch
+
+    @classmethod
+    def build(cls, settings: ObjectiveSettings, teacher, student) -> "CachedEmbedding":
+        return cls(settings.embedding, teacher, student, settings.pipeline)
 
     def __init__(self, cfg: EmbeddingLoss, teacher, student, pipeline: Pipeline | None = None):
         from minilm.objectives.combined import SharedView
@@ -78,9 +87,6 @@ class CachedEmbedding:
 
     def teacher_features(self, batch: dict) -> list:
         return [batch["teacher_embedding"]]
-
-    def inputs(self, batch: dict) -> dict:
-        return model_inputs(batch)
 
     def losses(self, teacher: list, student: list, batch: dict) -> dict:
         return self.part.losses(teacher[0], student[0], batch)

@@ -12,11 +12,16 @@ from __future__ import annotations
 from minilm.config.sections import Objective
 from minilm.losses.tokens import token_mse
 from minilm.models.attention import layer_index
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings
 from minilm.objectives.views import pooler_parameters, projection
 
 
-class HiddenMSE:
+class HiddenMSE(DistillationObjective):
     name = "hidden-mse"
+
+    @classmethod
+    def build(cls, settings: ObjectiveSettings, teacher, student) -> "HiddenMSE":
+        return cls(settings.objective, teacher, student, settings.full)
 
     def __init__(self, cfg: Objective, teacher, student, full: bool = False):
         self.teacher_index = layer_index(teacher, cfg.teacher_layer) + 1  # hidden states start with embeddings

@@ -16,7 +16,7 @@ from minilm.losses.relation_kl import attention_relation_losses, resolve_kernel
 from minilm.losses.relations import V1_RELATIONS, V2_RELATIONS
 from minilm.models.architectures import family_of
 from minilm.models.attention import RelationModel, layer_index, unused_by_relations
-from minilm.objectives.views import model_inputs
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings
 
 
 def check_heads(version: str, teacher_config, student_config, relation_heads: int) -> None:
@@ -36,13 +36,18 @@ def reads_of(pairs: dict[str, tuple[str, str]]) -> tuple[str, ...]:
     return tuple(sorted({part for pair in pairs.values() for part in pair}))
 
 
-class MiniLM:
-    """The `minilm` and `minilmv2` objectives. Features: the `QKV` of one layer (`models.attention`)."""
+class MiniLM(DistillationObjective):
+    """The `minilm` objective (and, as `MiniLMv2`, `minilmv2`). Features: the `QKV` of one layer
+    (`models.attention`)."""
 
-    def __init__(self, objective: Objective, relations: Relations, teacher, student, full: bool = False,
-                 version: str = "v1"):
-        self.version = version
-        self.name = "minilm" if version == "v1" else "minilmv2"
+    name = "minilm"
+    version = "v1"
+
+    @classmethod
+    def build(cls, settings: ObjectiveSettings, teacher, student) -> "MiniLM":
+        return cls(settings.objective, settings.relations, teacher, student, settings.full)
+
+    def __init__(self, objective: Objective, relations: Relations, teacher, student, full: bool = False):
         check_heads(self.version, teacher.config, student.config, relations.relation_heads)
         if self.version == "v1":
             self.pairs = {k: v for k, v in V1_RELATIONS.items() if objective.value_relation or k != "value"}
@@ -78,9 +83,13 @@ class MiniLM:
     def read(self, features: dict, attention_mask, side: str):
         return features["qkv"][self.layers[side]]
 
-    def inputs(self, batch: dict) -> dict:
-        return model_inputs(batch)
-
     def losses(self, teacher_qkv, student_qkv, batch: dict) -> dict:
         return attention_relation_losses(teacher_qkv, student_qkv, batch["attention_mask"], self.pairs, self.heads,
                                          self.query_chunk, self.kernel)
+
+
+class MiniLMv2(MiniLM):
+    """The `minilmv2` objective: Q-Q, K-K, V-V relations with relation heads of their own."""
+
+    name = "minilmv2"
+    version = "v2"

@@ -25,7 +25,8 @@ from minilm.config.sections import Objective
 from minilm.errors import require
 from minilm.losses.tokens import token_mse
 from minilm.models.students import default_init_layers
-from minilm.objectives.views import EncoderView, model_inputs, pooler_parameters, projection
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings
+from minilm.objectives.views import EncoderView, pooler_parameters, projection
 
 NEVER_ATTENDED = -1e8  # an attention bias at or below this shuts a key out (ModernBERT's window: -1e9)
 
@@ -61,8 +62,14 @@ def attention_score_mse(t_query: torch.Tensor, t_key: torch.Tensor, s_query: tor
     return squared.sum() / (heads * pairs.sum().clamp(min=1))
 
 
-class TinyBERT:
+class TinyBERT(DistillationObjective):
     """The `tinybert` objective: views read every mapped layer's Q/K and hidden states."""
+
+    name = "tinybert"
+
+    @classmethod
+    def build(cls, settings: ObjectiveSettings, teacher, student) -> "TinyBERT":
+        return cls(settings.objective, teacher, student, settings.full)
 
     def __init__(self, cfg: Objective, teacher, student, full: bool = False):
         t, s = teacher.config, student.config
@@ -85,9 +92,6 @@ class TinyBERT:
         self.unused = [] if full else pooler_parameters(student)
         self.notes = ["tinybert layer map (student <- teacher): "
                       + ", ".join(f"{m + 1}<-{j}" for m, j in enumerate(self.layer_map))]
-
-    def inputs(self, batch: dict) -> dict:
-        return model_inputs(batch)
 
     def losses(self, teacher: dict, student: dict, batch: dict) -> dict:
         mask = batch["attention_mask"]
