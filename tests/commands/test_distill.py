@@ -147,6 +147,10 @@ def test_a_student_with_a_tokenizer_of_its_own_learns_the_teachers_sentence_embe
     assert_one_line_error(refused, "tokenizers differ", "--objective embedding")
     assert_one_line_error(run_main(*common, "--objective", "embedding", "--output-dir", tmp_path / "x"),
                           "tokenizers differ", "--examples sentence")
+    # The teacher cannot run in the loop on the student's tokens: --embedding-cache off is refused, saying why.
+    assert_one_line_error(run_main(*common, "--objective", "embedding", "--examples", "sentence", "--embedding-cache",
+                                   "off", "--output-dir", tmp_path / "off"),
+                          "embedding_cache off", "tokenizer of its own", "--embedding-cache auto")
     result = ok(run_main(*common, "--objective", "embedding", "--examples", "sentence", "--max-steps", "3",
                          "--log-every", "1", "--output-dir", tmp_path / "run"))
     assert "teacher does not run while the student trains" in result.stdout and "least-squares" in result.stdout

@@ -84,7 +84,8 @@ def test_squad2_finetune_evaluate_and_pipeline_on_the_shared_subset(data_root, t
         tokenizer = AutoTokenizer.from_pretrained(out / "best")
         data = QAData([QAExample("q", question, context, [], True)], "one question")
         settings = QAWindows(null_threshold=1e9)
-        _, predictions, _, _ = squad_results(model, tokenizer, data, encode(data, tokenizer, 384), 1, "cpu", settings)
+        windows = encode(data, tokenizer, 384, settings.doc_stride)
+        _, predictions, _, _ = squad_results(model, tokenizer, data, windows, 1, "cpu", settings)
         assert predictions["q"] and predictions["q"] in context
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from minilm.config.sections import QAWindows
 from minilm.errors import MiniLMError
 from minilm.tasks.squad import QAData, QAExample, encode_squad, load_squad, read_squad, squad_predictions
 
@@ -97,9 +98,9 @@ def test_answers_from_scores_by_hand():
     predictions, odds = squad_predictions(data, features_for([window]), [start], [end])
     # spans in the context: start 3 ("def") to end 4 ("ghi") scores 3 + 2.5 = 5.5, beating "def" alone (3 + 2)
     assert predictions == {"q": "def ghi"} and odds == {"q": pytest.approx((1 + 1) - 5.5)}
-    short, _ = squad_predictions(data, features_for([window]), [start], [end], max_answer_length=1)
+    short, _ = squad_predictions(data, features_for([window]), [start], [end], QAWindows(max_answer_length=1))
     assert short == {"q": "def"}  # one token at most
-    null, odds = squad_predictions(data, features_for([window]), [start], [end], null_threshold=-4.0)
+    null, odds = squad_predictions(data, features_for([window]), [start], [end], QAWindows(null_threshold=-4.0))
     assert null == {"q": ""}  # -3.5 > -4: the null score wins by the threshold's measure
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from minilm.config.commands import DistillConfig
+from minilm.config.sections import EVAL_BATCH_SIZE
 from minilm.data.batches import StepBatches
 from minilm.data.token_cache import build_token_cache
 from minilm.errors import MiniLMError, require
@@ -115,7 +116,7 @@ def distill(cfg: DistillConfig) -> Path:
     kind = kind_of_model(teacher.config) if cfg.task.task else None
     own_tokenizer = has_own_tokenizer(cfg.student, tokenizer)  # a student model that reads text its own way
     check_own_tokenizer(cfg, own_tokenizer)
-    cached = cfg.embedding.cached(cfg.objective, kind is not None) or own_tokenizer is not None
+    cached = cfg.embedding.cached(cfg.objective, kind is not None, own_tokenizer is not None)
     student_tokenizer = own_tokenizer or tokenizer
     student = build_student(cfg.student, teacher, tokenizer, training.dropout, training.seed,
                             teacher.config.num_labels if kind is not None and kind is not SPAN else None,
@@ -136,7 +137,8 @@ def distill(cfg: DistillConfig) -> Path:
         metric = kind.metric_name(dev)
 
         def evaluate():
-            return evaluate_model(student, tokenizer, dev, max_length, 128, device, qa=cfg.qa, features=dev_features)
+            return evaluate_model(student, tokenizer, dev, max_length, EVAL_BATCH_SIZE, device, qa=cfg.qa,
+                                  features=dev_features)
     else:
         with runtime.main_process_first():
             examples = build_token_cache(student_tokenizer, max_length, cfg.corpus, progress=main)

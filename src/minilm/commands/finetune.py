@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from minilm.config.commands import FinetuneConfig
+from minilm.config.sections import EVAL_BATCH_SIZE
 from minilm.data.batches import StepBatches
 from minilm.errors import require
 from minilm.models.architectures import inputs_for
@@ -69,7 +70,8 @@ def finetune(cfg: FinetuneConfig) -> Path:
         return {"task": kind.loss(task_logits(outputs), batch)}
 
     def evaluate():
-        return evaluate_model(model, tokenizer, dev, max_length, 128, runtime.device, qa=cfg.qa, features=dev_features)
+        return evaluate_model(model, tokenizer, dev, max_length, EVAL_BATCH_SIZE, runtime.device, qa=cfg.qa,
+                              features=dev_features)
 
     result = fit(runtime, Recipe(trained=model, saved=model, tokenizer=tokenizer, batches=batches, losses=losses,
                                  evaluate=evaluate, description=f"finetune {cfg.task.task}",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from minilm.config.sections import (DEVICES, Corpus, DistilBERTLoss, DistillTask, EmbeddingLoss, FinetuneTraining,
-                                    Objective, OutputLoss, QAWindows, Relations, Student, Task, Training,
-                                    max_length_setting, teacher_setting)
+from minilm.config.sections import (DEVICES, EVAL_BATCH_SIZE, Corpus, DistilBERTLoss, DistillTask, EmbeddingLoss,
+                                    FinetuneTraining, Objective, OutputLoss, QAWindows, Relations, Student, Task,
+                                    Training, max_length_setting, teacher_setting)
 from minilm.config.settings import Section, setting, with_defaults
 from minilm.errors import require
 
@@ -69,7 +69,7 @@ class EvaluateConfig(Section):
     model: str = setting("runs/finetune/best", "fine-tuned checkpoint directory")
     split: str = setting("dev", "split to score: dev, train, test, or a file name in the task directory")
     max_length: int | None = max_length_setting("tokens per example")
-    batch_size: int = setting(64, "examples per forward", range="[1, inf)")
+    batch_size: int = setting(EVAL_BATCH_SIZE, "examples per forward", range="[1, inf)")
     device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
     output: str | None = setting(None, "directory for metrics.json and the predictions", shown="print only")
     zero_shot: bool = setting(False, "score sentence pairs by the cosine of the model's sentence embeddings, "

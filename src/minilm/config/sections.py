@@ -60,6 +60,8 @@ QA_MAX_LENGTH = 384
 def teacher_setting(help: str = "teacher: a model directory, a hub id, packaged:all-MiniLM-L6-v2 or "
                                 "packaged:all-mpnet-base-v2"):
     return setting(PACKAGED_TEACHER, help)
+# Examples per forward when a split is scored: the dev evaluations while training, `minilm evaluate`, `minilm report`.
+EVAL_BATCH_SIZE = 64
 
 
 def max_length_setting(help: str = "tokens per sequence, the special tokens included"):
@@ -254,8 +256,10 @@ class EmbeddingLoss(Section):
                                      "student's own width; docs/seed_system.md measured it better on STS)",
                                      choices=("teacher", "own"), resumable=True)
 
-    def cached(self, objective: "Objective", task_specific: bool) -> bool:
-        """Whether a run's teacher embeddings come from the cache: the embedding objective alone, task-agnostic."""
+    def cached(self, objective: "Objective", task_specific: bool, own_tokenizer: bool = False) -> bool:
+        """Whether a run's teacher embeddings come from the cache: the embedding objective alone, task-agnostic.
+        A student with a tokenizer of its own needs the cache: its batches hold its own tokens, which the teacher
+        cannot read, so the teacher reads the text once, through its own tokenizer."""
         alone = objective.objective == ["embedding"] and not task_specific
         require(self.embedding_cache != "on" or alone, "embedding_cache on serves the embedding objective alone in "
                                                        "task-agnostic distillation; use --embedding-cache auto or off")
@@ -289,6 +293,10 @@ class Task(Section):
 
     TITLE = "task"
 
+        require(self.embedding_cache != "off" or not own_tokenizer,
+                "embedding_cache off runs the teacher in the loop on the student's tokens, but this student reads text "
+                "with a tokenizer of its own that the teacher cannot read; use --embedding-cache auto or on (the "
+                "teacher then embeds each text once, through its own tokenizer)")
     task: str | None = setting("sst2", "a GLUE task, squad2 or squad (extractive QA), or a custom task's name")
     task_dir: str | None = setting(None, "task data directory; hf for the hub", shown="DATA_ROOT/glue/TASK")
     text_columns: list[str] | None = setting(None, "custom tasks: one or two text columns", shown="none")

@@ -28,16 +28,6 @@ from minilm.errors import require
 
 
 @dataclass(frozen=True)
-class ExampleSettings:
-    """How a corpus becomes examples (`config.Corpus` declares and checks each setting)."""
-
-    mode: str = "packed"  # line or packed
-    pair_fraction: float = 0.5
-    cross_documents: bool = False
-    document_boundary: str = "auto"  # auto: each source's own
-
-
-@dataclass(frozen=True)
 class Template:
     """Where a tokenizer puts its special tokens around one sequence and around a pair, read off a probe."""
 

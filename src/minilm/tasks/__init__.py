@@ -44,8 +44,9 @@ def load_task(task: Task, split: str, label_names: tuple | None = None):
     return data.head(task.max_examples)
 
 
-def encode(data, tokenizer, max_length: int, stride: int = 128):
-    """Model inputs of a split: windows with start/end labels for QA, one example per item otherwise."""
+def encode(data, tokenizer, max_length: int, stride: int):
+    """Model inputs of a split: windows (`stride`: `QAWindows.doc_stride`) with start/end labels for QA, one
+    example per item otherwise."""
     return encode_squad(data, tokenizer, max_length, stride) if data.kind is SPAN else \
         encode_task(data, tokenizer, max_length)
 

@@ -76,8 +76,7 @@ def squad_results(model, tokenizer, data: QAData, features, batch_size: int, dev
     """(scores, predictions, null odds, questions/s) of a QA model; `qa` holds n_best, max_answer_length and
     null_threshold."""
     starts, ends, rate = predict_spans(model, tokenizer.pad_token_id, features, batch_size, device)
-    predictions, null_odds = squad_predictions(data, features, starts, ends, qa.n_best, qa.max_answer_length,
-                                               qa.null_threshold)
+    predictions, null_odds = squad_predictions(data, features, starts, ends, qa)
     scores = squad_metrics(data.golds, predictions, null_odds)
     return scores, predictions, null_odds, rate * len(data.examples) / max(len(features), 1)
 

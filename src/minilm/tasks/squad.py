@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minilm.config.sections import QAWindows
 from minilm.data import hub
 from minilm.data.corpora import data_root
 from minilm.errors import MiniLMError, require
@@ -156,7 +157,7 @@ def _short_questions(questions: list[str], tokenizer, max_tokens: int) -> list[s
             for q, offsets in zip(questions, encoded["offset_mapping"])]
 
 
-def encode_squad(data: QAData, tokenizer, max_length: int = 384, stride: int = 128) -> QAFeatures:
+def encode_squad(data: QAData, tokenizer, max_length: int, stride: int) -> QAFeatures:
     """Windows of (question, context) pairs with start/end labels (see the module docstring)."""
     require(stride < max_length // 2, f"doc_stride {stride} must be under half of max_length {max_length}")
     questions = _short_questions([e.question for e in data.examples], tokenizer, max_length // 3)
@@ -184,10 +185,12 @@ def encode_squad(data: QAData, tokenizer, max_length: int = 384, stride: int = 1
 
 
 def squad_predictions(data: QAData, features: QAFeatures, start_logits: list[np.ndarray], end_logits: list[np.ndarray],
-                      n_best: int = 20, max_answer_length: int = 30, null_threshold: float = 0.0
-                      ) -> tuple[dict[str, str], dict[str, float]]:
+                      qa: QAWindows | None = None) -> tuple[dict[str, str], dict[str, float]]:
     """({question id: answer, "" for none}, {question id: null score - best span score}) from every window's
-    start/end scores (each a 1-D array over that window's tokens)."""
+    start/end scores (each a 1-D array over that window's tokens); `qa` holds n_best, max_answer_length and
+    null_threshold (the defaults when None)."""
+    qa = qa or QAWindows()
+    n_best, max_answer_length, null_threshold = qa.n_best, qa.max_answer_length, qa.null_threshold
     null = np.full(len(data.examples), np.inf)
     best = np.full(len(data.examples), -np.inf)
     text = [""] * len(data.examples)
