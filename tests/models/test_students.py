@@ -40,9 +40,10 @@ def test_auto_init_copies_layers_only_where_the_shapes_match():
 
     teacher = tiny_bert(hidden=32, heads=4, ffn=128).config
     assert resolve_init(shape(1, 32, 4, init="auto"), teacher) == "teacher"
-    assert resolve_init(shape(1, 16, 4, init="auto"), teacher) == "random"  # narrower: nothing to copy
+    assert resolve_init(shape(1, 16, 4, init="auto"), teacher) == "random"  # heads of 4: none of the teacher's 8
     assert resolve_init(shape(1, 32, 2, init="auto"), teacher) == "random"
-    assert resolve_init(shape(1, 32, 4, ffn=64, init="auto"), teacher) == "random"
+    assert resolve_init(shape(1, 32, 4, ffn=64, init="auto"), teacher) == "prune"  # narrower FFN: pruned
+    assert resolve_init(shape(1, 16, 2, init="auto"), teacher) == "prune"  # whole heads of 8, half the width
     assert resolve_init(shape(1, 16, 4, init="teacher"), teacher) == "teacher"  # as asked (and refused later)
 
 

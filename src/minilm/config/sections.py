@@ -48,6 +48,11 @@ COMBINABLE = tuple(name for name, entry in OBJECTIVES.items() if entry.combinabl
 
 RELATION_KERNELS = ("auto", "torch", "triton")
 EXAMPLE_MODES = ("line", "packed", "sentence")
+STUDENT_INITS = ("auto", "teacher", "prune", "random")
+SHAPE_SETTINGS = ("student_layers", "student_hidden", "student_heads", "student_ffn")
+# A student's shape when neither the flags nor an init model give it: the paper's depth halving of a 6x384
+# sentence encoder (the packaged teacher), a 3x384 student.
+DEFAULT_STUDENT_LAYERS, DEFAULT_STUDENT_HIDDEN = 3, 384
 DOCUMENT_BOUNDARIES = ("auto", "blank", "heading", "line", "file")
 
 
@@ -55,13 +60,13 @@ DOCUMENT_BOUNDARIES = ("auto", "blank", "heading", "line", "file")
 # and a stretch of its context), the lengths the MiniLM paper fine-tunes with.
 SENTENCE_MAX_LENGTH = 128
 QA_MAX_LENGTH = 384
+# Examples per forward when a split is scored: the dev evaluations while training, `minilm evaluate`, `minilm report`.
+EVAL_BATCH_SIZE = 64
 
 
 def teacher_setting(help: str = "teacher: a model directory, a hub id, packaged:all-MiniLM-L6-v2 or "
                                 "packaged:all-mpnet-base-v2"):
     return setting(PACKAGED_TEACHER, help)
-# Examples per forward when a split is scored: the dev evaluations while training, `minilm evaluate`, `minilm report`.
-EVAL_BATCH_SIZE = 64
 
 
 def max_length_setting(help: str = "tokens per sequence, the special tokens included"):
@@ -135,28 +140,53 @@ class Student(Section):
 
     TITLE = "student"
 
-    student_layers: int = setting(3, "transformer layers of the student", range="[1, inf)")
-    student_hidden: int = setting(384, "hidden width of the student", range="[1, inf)")
-    student_heads: int = setting(12, "attention heads of the student (must divide its width)", range="[1, inf)")
+    student_layers: int | None = setting(None, "transformer layers of the student", range="[1, inf)",
+                                         hint="leave it out for the default", shown=f"{DEFAULT_STUDENT_LAYERS}, or "
+                                         "the --student-init model's")
+    student_hidden: int | None = setting(None, "hidden width of the student", range="[1, inf)",
+                                         hint="leave it out for the default", shown=f"{DEFAULT_STUDENT_HIDDEN}, or "
+                                         "the --student-init model's")
+    student_heads: int | None = setting(None, "attention heads of the student (must divide its width)",
+                                        range="[1, inf)", hint="leave it out for whole heads of the teacher's size",
+                                        shown="width / the teacher's head size, or the --student-init model's")
     student_ffn: int | None = setting(None, "feed-forward width of the student", range="[1, inf)",
-                                      hint="leave it out for 4 x student_hidden", shown="4 x student_hidden")
-    student_init: str = setting("auto", "auto: teacher layers where the student's width and heads match the "
-                                "teacher's, else random; random; teacher; or a model to start from (a directory or "
-                                "packaged:NAME; with a tokenizer of its own: --objective embedding --examples "
-                                "sentence)")
+                                      hint="leave it out for 4 x student_hidden",
+                                      shown="4 x student_hidden, or the --student-init model's")
+    student_init: str = setting("auto", "auto: teacher layers where the student's width, heads and FFN are the "
+                                "teacher's, else prune where it keeps whole heads of the teacher's size and is no "
+                                "wider, else random; teacher (copy layers); prune (the teacher's most important "
+                                "heads, FFN neurons and hidden channels, measured on the run's text: "
+                                "docs/frontier.md); random; or a model to start from (a directory or packaged:NAME; "
+                                "with a tokenizer of its own: --objective embedding --examples sentence)")
+    speedup: float | None = setting(None, "choose the student's shape by speed: the largest whose int8 ONNX graph "
+                                    "answers at least this many times as fast as the teacher's at batch 1, "
+                                    "measured on this CPU (instead of the shape flags)", range="(1, inf)",
+                                    hint="leave it out to give the shape", shown="off: the shape flags")
     student_init_layers: list[int] | None = setting(None, "1-based teacher layers copied into the student",
                                                     range="[1, inf)", hint="1-based teacher layers",
                                                     shown="evenly spaced, the top layer last")
 
     def check(self) -> None:
-        require(self.student_hidden is None or self.student_hidden % self.student_heads == 0,
+        require(self.student_hidden is None or self.student_heads is None or
+                self.student_hidden % self.student_heads == 0,
                 f"student_hidden {self.student_hidden} is not divisible by student_heads {self.student_heads}")
         from pathlib import Path
 
-        if self.student_init not in ("auto", "random", "teacher") and not Path(self.student_init).is_dir() \
+        if self.student_init not in STUDENT_INITS and not Path(self.student_init).is_dir() \
                 and not self.student_init.startswith("packaged:"):
-            raise MiniLMError(f"student_init must be auto, random, teacher, an existing model directory or "
+            raise MiniLMError(f"student_init must be {', '.join(STUDENT_INITS)}, an existing model directory or "
                               f"packaged:NAME; '{self.student_init}' is none of these")
+        given = [f"--{name.replace('_', '-')}" for name in SHAPE_SETTINGS if getattr(self, name) is not None]
+        require(self.speedup is None or not given, f"--speedup chooses the student's shape itself: leave out "
+                                                   f"{' and '.join(given)}, or leave out --speedup")
+        require(self.speedup is None or self.student_init in ("auto", "prune", "random", "teacher"),
+                f"--speedup chooses a new student's shape; student_init {self.student_init} is a model of its own "
+                "shape: leave out one of them")
+
+    @property
+    def new_model(self) -> bool:
+        """Whether the student is made here (from the teacher or at random), not a model student_init names."""
+        return self.student_init in STUDENT_INITS
 
 
 @dataclass
@@ -263,6 +293,10 @@ class EmbeddingLoss(Section):
         alone = objective.objective == ["embedding"] and not task_specific
         require(self.embedding_cache != "on" or alone, "embedding_cache on serves the embedding objective alone in "
                                                        "task-agnostic distillation; use --embedding-cache auto or off")
+        require(self.embedding_cache != "off" or not own_tokenizer,
+                "embedding_cache off runs the teacher in the loop on the student's tokens, but this student reads text "
+                "with a tokenizer of its own that the teacher cannot read; use --embedding-cache auto or on (the "
+                "teacher then embeds each text once, through its own tokenizer)")
         return alone and self.embedding_cache != "off"
 
 
@@ -293,10 +327,6 @@ class Task(Section):
 
     TITLE = "task"
 
-        require(self.embedding_cache != "off" or not own_tokenizer,
-                "embedding_cache off runs the teacher in the loop on the student's tokens, but this student reads text "
-                "with a tokenizer of its own that the teacher cannot read; use --embedding-cache auto or on (the "
-                "teacher then embeds each text once, through its own tokenizer)")
     task: str | None = setting("sst2", "a GLUE task, squad2 or squad (extractive QA), or a custom task's name")
     task_dir: str | None = setting(None, "task data directory; hf for the hub", shown="DATA_ROOT/glue/TASK")
     text_columns: list[str] | None = setting(None, "custom tasks: one or two text columns", shown="none")

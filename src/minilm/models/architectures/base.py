@@ -152,7 +152,11 @@ class Family:
         return self.head_size(model, layer) ** -0.5
 
     def head_size(self, model: nn.Module, layer: nn.Module) -> int:
-        shape = self.shape(model.config)
+        return self.config_head_size(model.config)
+
+    def config_head_size(self, config) -> int:
+        """The width of one attention head, as the config makes it."""
+        shape = self.shape(config)
         return shape.hidden // shape.heads
 
     def bias(self, model: nn.Module, layer: nn.Module, call: LayerCall, query, key) -> torch.Tensor | None:
@@ -194,6 +198,38 @@ class Family:
     def copy_notes(self, student: nn.Module, teacher: nn.Module, teacher_layers: list[int]) -> list[str]:
         """What a run should be told about a copy (a layer copied into a slot that works differently)."""
         return []
+
+    # -- pruning (`models.pruning`) ------------------------------------------------------------------------------
+    # A per-head parameter shared by every layer (MPNet's relative position bias): all layers keep the same heads.
+    uniform_heads = False
+
+    def block_linears(self) -> dict[str, "Roles"]:
+        """The Linear modules of one block whose rows or columns are whole heads or FFN neurons, by dotted name
+        within the block (a name the block lacks is skipped: DeBERTa's optional position projections)."""
+        return {"attention.self.query": HEADS_FROM_HIDDEN, "attention.self.key": HEADS_FROM_HIDDEN,
+                "attention.self.value": HEADS_FROM_HIDDEN, "attention.output.dense": HIDDEN_FROM_HEADS,
+                "intermediate.dense": FFN_FROM_HIDDEN, "output.dense": HIDDEN_FROM_FFN}
+
+    def head_parameters(self) -> dict[str, int]:
+        """Parameters outside the blocks with one entry per head, by dotted name under `base_model`: the dimension
+        that counts heads."""
+        return {}
+
+
+class Roles(NamedTuple):
+    """What a Linear's output rows and input columns are, for pruning: "hidden" (the residual stream's channels),
+    "heads" (whole heads, head after head) or "ffn" (feed-forward neurons); `chunks`: a fused projection's output
+    is that many such blocks one after another (ModernBERT's Q|K|V, its GLU's input|gate)."""
+
+    out: str
+    inp: str
+    chunks: int = 1
+
+
+HEADS_FROM_HIDDEN = Roles("heads", "hidden")
+HIDDEN_FROM_HEADS = Roles("hidden", "heads")
+FFN_FROM_HIDDEN = Roles("ffn", "hidden")
+HIDDEN_FROM_FFN = Roles("hidden", "ffn")
 
 
 def copy_module(dst: nn.Module, src: nn.Module, what: str) -> None:

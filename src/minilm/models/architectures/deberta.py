@@ -13,7 +13,8 @@ import math
 
 import torch
 
-from minilm.models.architectures.base import Family, Shape
+from minilm.models.architectures.base import (FFN_FROM_HIDDEN, HEADS_FROM_HIDDEN, HIDDEN_FROM_FFN,
+                                               HIDDEN_FROM_HEADS, Family, Shape)
 from minilm.models.architectures.bert import keep_factorised_embeddings
 
 
@@ -39,6 +40,9 @@ class DebertaV2(Family):
 
     def head_size(self, model, layer) -> int:
         return layer.attention.self.attention_head_size
+
+    def config_head_size(self, config) -> int:
+        return getattr(config, "attention_head_size", None) or super().config_head_size(config)
 
     def scale(self, model, layer) -> float:
         attention = layer.attention.self
@@ -75,3 +79,10 @@ class DebertaV2(Family):
                 getattr(student, "pooler", None) is not None and getattr(teacher, "pooler", None) is not None:
             pairs.append((student.pooler, teacher.pooler, "pooler"))
         return pairs
+
+    def block_linears(self):
+        # pos_key_proj / pos_query_proj exist only where keys are not shared (DeBERTa-v2 xlarge and its kind).
+        return {f"attention.self.{name}": HEADS_FROM_HIDDEN
+                for name in ("query_proj", "key_proj", "value_proj", "pos_key_proj", "pos_query_proj")} | {
+            "attention.output.dense": HIDDEN_FROM_HEADS, "intermediate.dense": FFN_FROM_HIDDEN,
+            "output.dense": HIDDEN_FROM_FFN}

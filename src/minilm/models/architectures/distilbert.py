@@ -3,7 +3,8 @@ pooler. Its config names depth, width, heads and feed-forward width `n_layers`, 
 
 from __future__ import annotations
 
-from minilm.models.architectures.base import Family, Shape
+from minilm.models.architectures.base import (FFN_FROM_HIDDEN, HEADS_FROM_HIDDEN, HIDDEN_FROM_FFN,
+                                               HIDDEN_FROM_HEADS, Family, Shape)
 
 
 class DistilBert(Family):
@@ -23,3 +24,8 @@ class DistilBert(Family):
     def takes_token_types(self, config) -> bool:
         return False
 
+
+    def block_linears(self):
+        return {"attention.q_lin": HEADS_FROM_HIDDEN, "attention.k_lin": HEADS_FROM_HIDDEN,
+                "attention.v_lin": HEADS_FROM_HIDDEN, "attention.out_lin": HIDDEN_FROM_HEADS,
+                "ffn.lin1": FFN_FROM_HIDDEN, "ffn.lin2": HIDDEN_FROM_FFN}

@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from minilm.models.architectures.base import Family, Shape, merge_heads
+from minilm.models.architectures.base import Family, Roles, Shape, merge_heads
 
 # The additive value for keys outside a local layer's window: finite (a -inf logit makes a log-softmax difference
 # NaN), and small enough that adding the most negative float32 (what the losses add on padded keys) stays finite.
@@ -69,6 +69,11 @@ class ModernBert(Family):
         config = super().student_config(teacher_config, shape, dropout)
         config.layer_types = student_layer_types(teacher_config, shape.layers, teacher_layers)
         return config
+
+    def block_linears(self):
+        # Wqkv's rows are Q's heads, then K's, then V's; Wi's are the GLU's input neurons, then its gates.
+        return {"attn.Wqkv": Roles("heads", "hidden", 3), "attn.Wo": Roles("hidden", "heads"),
+                "mlp.Wi": Roles("ffn", "hidden", 2), "mlp.Wo": Roles("hidden", "ffn")}
 
     def copy_notes(self, student, teacher, teacher_layers):
         s_types, t_types = student.config.layer_types, teacher.config.layer_types

@@ -3,7 +3,8 @@ relative position bias, shared by all layers, to the scaled logits: logits = Q K
 
 from __future__ import annotations
 
-from minilm.models.architectures.base import Family
+from minilm.models.architectures.base import (FFN_FROM_HIDDEN, HEADS_FROM_HIDDEN, HIDDEN_FROM_FFN,
+                                               HIDDEN_FROM_HEADS, Family)
 
 
 class MPNet(Family):
@@ -12,6 +13,7 @@ class MPNet(Family):
     supports_sdpa = False  # transformers writes MPNet's attention out (eager only)
     attention_interface = False
     shared_modules = ("encoder.relative_attention_bias", "pooler")
+    uniform_heads = True  # the relative bias has one column per head, shared by every layer
 
     def projections(self, layer):
         attention = layer.attention.attn
@@ -31,3 +33,11 @@ class MPNet(Family):
         if bias is None:  # the encoder passes it to every block; computed as the encoder does otherwise
             bias = model.base_model.encoder.compute_position_bias(call.hidden_states)
         return bias[:1].float()  # (1, heads, seq, seq): one map, expanded over the batch by the encoder
+
+    def block_linears(self):
+        return {"attention.attn.q": HEADS_FROM_HIDDEN, "attention.attn.k": HEADS_FROM_HIDDEN,
+                "attention.attn.v": HEADS_FROM_HIDDEN, "attention.attn.o": HIDDEN_FROM_HEADS,
+                "intermediate.dense": FFN_FROM_HIDDEN, "output.dense": HIDDEN_FROM_FFN}
+
+    def head_parameters(self):
+        return {"encoder.relative_attention_bias.weight": 1}  # (buckets, heads)
