@@ -12,13 +12,16 @@ directories (onnxruntime, float32 or int8), scored on the runs' dev split and ti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from minilm.config.commands import ReportConfig
+from minilm.config.sections import EVAL_BATCH_SIZE
 from minilm.data.files import check_writable
 from minilm.errors import MiniLMError, require
 from minilm.train.run_dir import read_run
+from minilm.train.summary import RunSummary
 
 
 def load_run(directory: str) -> dict:
@@ -27,8 +30,8 @@ def load_run(directory: str) -> dict:
     summary_file, history_file = path / "metrics.json", path / "metrics.jsonl"
     require(summary_file.is_file() or history_file.is_file(),
             f"{directory} has neither metrics.json nor metrics.jsonl: is it a minilm run directory?")
+    summary = RunSummary.read(summary_file) if summary_file.is_file() else None
     try:
-        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
         history = [json.loads(line) for line in history_file.read_text().splitlines() if line.strip()] \
             if history_file.is_file() else []
     except json.JSONDecodeError as exc:
@@ -37,10 +40,9 @@ def load_run(directory: str) -> dict:
             "history": history, "objective": objective_of(path, summary)}
 
 
-def load_exported(directory: str, like: dict) -> dict:
+def load_exported(directory: str, like: RunSummary) -> dict:
     """A `minilm export` directory as a row: scored on the dev split of the task the runs share (`like`, a run's
-    summary), with the size and parameters of the checkpoint it came from."""
-    from minilm.config.sections import SENTENCE_MAX_LENGTH, Task
+    summary: its task, length and QA settings), with the size and parameters of the checkpoint it came from."""
     from minilm.deploy.layout import is_exported, read_export
     from minilm.deploy.runtime import load_task_model
     from minilm.models.loading import load_model_config, load_tokenizer
@@ -50,29 +52,22 @@ def load_exported(directory: str, like: dict) -> dict:
 
     require(is_exported(directory), f"{directory} is not a directory written by minilm export")
     record, config = read_export(directory), load_model_config(directory)
-    dev = load_task(Task(**like["task_section"]), "dev")
+    dev = load_task(like.task_settings(), "dev")
     model = load_task_model(directory, dev)
-    scores = evaluate_model(model, load_tokenizer(directory), dev, like.get("max_length", SENTENCE_MAX_LENGTH), 64,
-                            "cpu", windows_of(like))
+    scores = evaluate_model(model, load_tokenizer(directory), dev, like.max_length, EVAL_BATCH_SIZE, "cpu",
+                            like.windows())
     source = Path(record["source"]).parent / "metrics.json"
-    parameters = json.loads(source.read_text())["parameters"] if source.is_file() else encoder_size(config)
-    summary = {**like, "best": scores, "layers": config.num_hidden_layers, "hidden": config.hidden_size,
-               "parameters": parameters, "examples_per_s": scores["examples_per_s"]}
+    parameters = RunSummary.read(source).parameters if source.is_file() else encoder_size(config)
+    summary = dataclasses.replace(like, best=scores, layers=config.num_hidden_layers, hidden=config.hidden_size,
+                                  parameters=parameters, examples_per_s=scores["examples_per_s"])
     return {"name": Path(directory).name, "dir": directory, "model_dir": directory, "summary": summary,
             "history": [], "objective": f"exported, {record['quantize']}"}
 
 
-def windows_of(summary: dict):
-    """The QA windows a run was trained and scored with (its recorded stride; the default for others)."""
-    from minilm.config.sections import QAWindows
-
-    return QAWindows(**{k: summary[k] for k in ("doc_stride",) if k in summary})
-
-
-def objective_of(path: Path, summary: dict | None) -> str:
+def objective_of(path: Path, summary: RunSummary | None) -> str:
     """How the run's model was distilled: the run's own objective (distill), or that of the run whose model a
     fine-tuning started from; "-" for a model that was not distilled."""
-    for candidate in [path, *([Path(summary["model"]).parent] if summary and summary.get("model") else [])]:
+    for candidate in [path, *([Path(summary.model).parent] if summary and summary.model else [])]:
         run = read_run(candidate)
         settings = run["settings"] if run else {}
         if "objective" in settings:
@@ -89,7 +84,7 @@ SQUAD_COLUMNS = (("f1", "F1"), ("exact", "EM"), ("HasAns_f1", "HasAns F1"), ("No
 def table(runs: list[dict], teacher: dict | None) -> str:
     """Markdown table: model, objective, layers x hidden, parameters, dev score(s), retention, examples/s,
     speed-up. SQuAD runs show F1, EM and the HasAns/NoAns F1 (retention is of F1)."""
-    metric = runs[0]["summary"]["metric"]
+    metric = runs[0]["summary"].metric
     scores = SQUAD_COLUMNS if metric == "squad" else (("main", f"dev {metric}"),)
     lines = ["| model | objective | layers x hidden | parameters | " + " | ".join(name for _, name in scores)
              + " | retention | examples/s | speed-up |",
@@ -99,11 +94,11 @@ def table(runs: list[dict], teacher: dict | None) -> str:
         retention = speedup = "-"
         if teacher is not None:
             t = teacher["summary"]
-            retention = f"{100 * s['best']['main'] / t['best']['main']:.1f}%"
-            speedup = f"{s['examples_per_s'] / t['examples_per_s']:.2f}x"
-        values = " | ".join(f"{s['best'].get(key, float('nan')):.2f}" for key, _ in scores)
-        lines.append(f"| {run['name']} | {run['objective']} | {s['layers']}x{s['hidden']} | "
-                     f"{s['parameters'] / 1e6:.1f}M | {values} | {retention} | {s['examples_per_s']:,.0f} | {speedup} |")
+            retention = f"{100 * s.best['main'] / t.best['main']:.1f}%"
+            speedup = f"{s.examples_per_s / t.examples_per_s:.2f}x"
+        values = " | ".join(f"{s.best.get(key, float('nan')):.2f}" for key, _ in scores)
+        lines.append(f"| {run['name']} | {run['objective']} | {s.layers}x{s.hidden} | "
+                     f"{s.parameters / 1e6:.1f}M | {values} | {retention} | {s.examples_per_s:,.0f} | {speedup} |")
     return "\n".join(lines)
 
 
@@ -143,24 +138,24 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
     """
     from itertools import islice
 
-    from minilm.config.sections import QA_MAX_LENGTH, SENTENCE_MAX_LENGTH
     from minilm.data.corpora import resolve
-    from minilm.deploy.runtime import load_task_model
+    from minilm.deploy.runtime import load_inference_model, load_task_model
     from minilm.models.loading import load_model_config, load_tokenizer
-    from minilm.tasks.glue import TaskData
+    from minilm.tasks import load_task
     from minilm.tasks.kinds import SPAN, kind_named
-    from minilm.tasks.scoring import inference_speed
-    from minilm.tasks.squad import load_squad
+    from minilm.tasks.scoring import inference_speed, text_speed
     from minilm.train.device_policy import pick_device
 
     device = pick_device(cfg.device)
     texts = None
     for run in runs:
-        best = run["model_dir"]
-        task = run["summary"].get("task", "")
-        if kind_named(run["summary"]["kind"]) is SPAN:
-            data, max_length = load_squad(task, "dev").head(cfg.speed_examples), \
-                run["summary"].get("max_length", QA_MAX_LENGTH)
+        best, summary = run["model_dir"], run["summary"]
+        kind = kind_named(summary.kind)
+        if kind is SPAN:
+            data = load_task(summary.task_settings(), "dev").head(cfg.speed_examples)
+            model = load_task_model(best, data).to(device)
+            speed = inference_speed(model, load_tokenizer(best), data, summary.max_length, device,
+                                    qa=summary.windows())
         else:
             if texts is None:
                 require(cfg.speed_data is not None, f"{run['dir']} is a sentence-task run: pass --speed-data TEXTS "
@@ -168,12 +163,10 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
                 every_text = (text for source in resolve([cfg.speed_data]) for text in source.texts(None))
                 texts = [(t,) for t in islice(every_text, cfg.speed_examples)]
                 require(len(texts) > 0, f"no texts in {cfg.speed_data}")
-            num_labels = load_model_config(best).num_labels
-            data = TaskData(texts, [0] * len(texts), ("0",) * num_labels, "accuracy", cfg.speed_data)
-            max_length = SENTENCE_MAX_LENGTH
-        model = load_task_model(best, data).to(device)
-        run["summary"].update(inference_speed(model, load_tokenizer(best), data, max_length, device,
-                                              qa=windows_of(run["summary"])))
+            labels = load_model_config(best).num_labels if kind.head == "classification" else None
+            model = load_inference_model(best, kind.head, labels)
+            speed = text_speed(model, load_tokenizer(best), texts, summary.max_length, device)
+        summary.examples_per_s, summary.speed_batch_size = speed["examples_per_s"], speed["speed_batch_size"]
 
 
 def report(cfg: ReportConfig) -> Path:
@@ -181,7 +174,7 @@ def report(cfg: ReportConfig) -> Path:
     check_writable(cfg.output, "--output")
     every = [load_run(r) for r in cfg.runs]
     runs = [r for r in every if r["summary"] is not None]  # scored runs: the table
-    metrics = {r["summary"]["metric"] for r in runs}
+    metrics = {r["summary"].metric for r in runs}
     require(len(metrics) <= 1, f"the runs use different metrics ({', '.join(sorted(metrics))}); report one task at a time")
     teacher = load_run(cfg.teacher_run) if cfg.teacher_run else None
     if teacher is not None:
@@ -197,7 +190,7 @@ def report(cfg: ReportConfig) -> Path:
     text = ["# Runs", "", table(runs, teacher) if runs else "(no run has a dev score yet)", ""]
     if plot(every, "loss", "training loss", out / "loss.png"):
         text.append("![training loss](loss.png)")
-    if runs and plot(runs, "dev_main", f"dev {runs[0]['summary']['metric']}", out / "dev.png"):
+    if runs and plot(runs, "dev_main", f"dev {runs[0]['summary'].metric}", out / "dev.png"):
         text.append("![dev metric](dev.png)")
     (out / "report.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
