@@ -130,9 +130,9 @@ CASES = [
      ("no adapter", "albert", "supported", "RoBERTa", "MPNet", "DeBERTa", "ModernBERT", "DistilBERT")),
     ("v1 with unequal head counts", lambda t, d: distill_args(t, d, "--student-hidden", "32", "--student-heads", "2"),
      ('v1', 'head counts', 'minilmv2')),
-    ("--version v2 with another objective", lambda t, d: distill_args(t, d, "--objective", "tinybert",
-                                                                       "--version", "v2"),
-     ('--version v2', 'minilmv2', 'tinybert')),
+    ("--minilm-variant v2 with another objective", lambda t, d: distill_args(t, d, "--objective", "tinybert",
+                                                                              "--minilm-variant", "v2"),
+     ('--minilm-variant v2', 'minilmv2', 'tinybert')),
     ("relation heads do not divide the teacher", lambda t, d: distill_args(t, d, "--objective", "minilmv2",
                                                                             "--relation-heads", "6"),
      ('relation_heads 6', 'teacher', '32')),
@@ -302,3 +302,13 @@ def test_help_explains_every_command():
         assert command in result.stdout
     sub = run_cli("distill", "--help")
     assert "--student-layers" in sub.stdout and "--config" in sub.stdout
+
+
+def test_version_prints_the_packages_version_at_every_level():
+    """`minilm --version` and `minilm COMMAND --version` print the installed version (pyproject.toml's), nothing
+    else; no setting takes the flag's name."""
+    from importlib.metadata import version
+
+    for args in (("--version",), ("distill", "--version"), ("export", "--version")):
+        result = run_cli(*args)
+        assert result.returncode == 0 and result.stdout.strip() == f"minilm {version('minilm')}", result

@@ -24,7 +24,18 @@ from minilm.errors import MiniLMError
 
 __all__ = ["distill", "make_student", "finetune", "evaluate", "export", "MiniLMError", "relation_kl",
            "attention_relation_losses", "output_kl"]
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    """The version pyproject.toml declares, as the installed package records it (one place for it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("minilm")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+__version__ = _installed_version()
 
 # The loss functions are served lazily: `import minilm` itself must not import torch (a few seconds), so that the
 # command line answers --help, --version and Ctrl-C at once.

@@ -12,6 +12,7 @@ import sys
 
 from minilm.commands import COMMANDS, run
 from minilm.config.settings import add_arguments, load_config
+from minilm import __version__
 from minilm.errors import MiniLMError
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="minilm", description="Compress Transformer encoders by deep self-attention distillation (MiniLM).",
         epilog="Each command takes --config FILE.yaml (keys = flag names with underscores); flags override it. "
                "Example: minilm distill --data my_corpus.txt --output-dir runs/mine")
+    parser.add_argument("--version", action="version", version=f"minilm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.help, description=command.help[0].upper() + command.help[1:] + ".",
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=f"Example: {command.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--config", help="YAML file with any of the options below (keys: the option names with "
                                         "underscores; flags given as well override it)")
+        p.add_argument("--version", action="version", version=f"minilm {__version__}")
         add_arguments(p, command.config)
     return parser
 

@@ -13,17 +13,18 @@ from minilm.errors import MiniLMError
 
 
 def test_the_earlier_version_spelling_still_runs(tmp_path):
-    """`--version v2` (a flag before the objectives became a list) reads as `--objective minilmv2`."""
-    args = build_parser().parse_args(["distill", "--version", "v2", "--relation-heads", "12"])
+    """`--minilm-variant v2` (`version` in earlier YAML files, before the objectives became a list) reads as
+    `--objective minilmv2`."""
+    args = build_parser().parse_args(["distill", "--minilm-variant", "v2", "--relation-heads", "12"])
     cfg = load_config(C.DistillConfig, None, {k: v for k, v in vars(args).items() if k not in ("command", "config")})
     assert cfg.objective.objective == ["minilmv2"]
     yaml_file = tmp_path / "old.yaml"
     yaml_file.write_text("version: v2\nobjective: [minilm, embedding]\n")
     assert load_config(C.DistillConfig, str(yaml_file)).objective.objective == ["minilmv2", "embedding"]
-    assert C.Objective(version="v1").objective == ["minilm"]
-    assert C.Objective(objective="minilmv2", version="v2").objective == ["minilmv2"]
-    with pytest.raises(MiniLMError, match=r"--version v2 belongs to the minilm objective .*, not to tinybert"):
-        C.Objective(objective="tinybert", version="v2")
+    assert C.Objective(minilm_variant="v1").objective == ["minilm"]
+    assert C.Objective(objective="minilmv2", minilm_variant="v2").objective == ["minilmv2"]
+    with pytest.raises(MiniLMError, match=r"--minilm-variant v2 belongs to the minilm objective .*, not to tinybert"):
+        C.Objective(objective="tinybert", minilm_variant="v2")
 
 
 def test_defaults_are_the_main_jobs_recipe():

@@ -16,7 +16,7 @@ def test_objective_names():
     with pytest.raises(MiniLMError, match="objective must be one of minilm, minilmv2"):
         cfg(objective="pkd")
     # The earlier spelling builds the same objective (tests/test_config.py covers how it is read).
-    assert objective_for(cfg(version="v2", relation_heads=4), teacher, student).version == "v2"
+    assert objective_for(cfg(minilm_variant="v2", relation_heads=4), teacher, student).version == "v2"
 
 
 def test_the_registry_is_the_one_list_of_objectives_and_each_class_keeps_the_contract():

@@ -207,13 +207,14 @@ class Objective(Section):
     tinybert_layer_map: list[int] | None = setting(None, "tinybert: the 1-based teacher layer of each student layer",
                                                    range="[1, inf)", hint="1-based teacher layers",
                                                    shown="evenly spaced")
-    version: str | None = setting(None, "the MiniLM version as earlier scripts give it: v2 reads as --objective "
-                                  "minilmv2, v1 as --objective minilm", choices=("v1", "v2"), shown="from --objective")
+    minilm_variant: str | None = setting(None, "which MiniLM, as earlier scripts give it: v2 reads as --objective "
+                                         "minilmv2, v1 as --objective minilm", choices=("v1", "v2"),
+                                         shown="from --objective", former="version")
 
     def resolve(self) -> None:
-        if self.version == "v2" and "minilmv2" not in self.objective:
-            require("minilm" in self.objective, f"--version v2 belongs to the minilm objective (it is --objective "
-                                                f"minilmv2), not to {' '.join(self.objective)}")
+        if self.minilm_variant == "v2" and "minilmv2" not in self.objective:
+            require("minilm" in self.objective, f"--minilm-variant v2 belongs to the minilm objective (it is "
+                                                f"--objective minilmv2), not to {' '.join(self.objective)}")
             self.objective = ["minilmv2" if name == "minilm" else name for name in self.objective]
 
     def check(self) -> None:

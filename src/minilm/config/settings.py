@@ -64,15 +64,17 @@ class Interval:
 
 
 def setting(default: Any, help: str, *, range: str | None = None, choices: tuple | None = None,
-            unbounded: str | None = None, hint: str = "", shown: str | None = None, resumable: bool = False):
+            unbounded: str | None = None, hint: str = "", shown: str | None = None, resumable: bool = False,
+            former: str | None = None):
     """A config field that carries its own help, range or choices (see the module docstring).
 
     hint: said after a range error (what the value means at its edge, e.g. "-1 means 10% of the steps").
     shown: how `--help` shows the default when the value itself says little (e.g. None -> "4 x student_hidden").
     resumable: a resumed run may change it without becoming another run (output_dir, log_every, ...).
+    former: the setting's earlier name, still read from YAML files and Python keywords (not as a flag).
     """
     metadata = {"help": help, "range": Interval.parse(range) if range else None, "choices": choices,
-                "unbounded": unbounded, "hint": hint, "shown": shown, "resumable": resumable}
+                "unbounded": unbounded, "hint": hint, "shown": shown, "resumable": resumable, "former": former}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -211,6 +213,8 @@ def build(cls: type, values: dict[str, Any]):
     """`cls` from flat setting names and values (unset settings keep their defaults); each section is
     checked as it is built, then the config's own rules."""
     owner = {f.name: (section, f, tp) for section, f, tp in settings_of(cls)}
+    renamed = {f.metadata["former"]: name for name, (_, f, _) in owner.items() if f.metadata.get("former")}
+    values = {renamed.get(k, k): v for k, v in values.items()}
     unknown = sorted(set(values) - set(owner))
     if unknown:
         raise MiniLMError(f"unknown config key(s) for {cls.__name__}: {', '.join(unknown)}")
