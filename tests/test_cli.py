@@ -7,10 +7,14 @@ script does); `test_a_real_process_exits_2_with_one_line` checks one of them in 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from helpers.cli import REPO, assert_one_line_error, run_cli, run_main
+from helpers.cli import REPO, assert_one_line_error, cli_env, run_cli, run_main
 
 ERRORS_DOC = REPO / "docs" / "errors.md"
 
@@ -256,6 +260,8 @@ CASES = [
                                   "--output-dir", str(d / "ft")], ('split', 'empty')),
     ("evaluating a model without a task head",
      lambda t, d: ["evaluate", "--model", t, "--task", "sst2", "--task-dir", str(d / "task")], ('no task head', 'minilm finetune')),
+    ("flag given no value", lambda t, d: distill_args(t, d, "--lr"), ('argument --lr', 'expected one argument')),
+    ("misspelt command", lambda t, d: ["distil"], ("invalid choice", "'distil'", "distill")),
     ("loss turns NaN or infinite",
      lambda t, d: distill_args(t, d, "--lr", "1e30", "--warmup-steps", "0", "--precision", "fp32",
                                "--save-every", "1", "--max-steps", "20", "--output-dir", str(d / "nan_run")),
@@ -274,6 +280,20 @@ def test_a_real_process_exits_2_with_one_line(inputs, tiny_teacher_dir):
     result = run_cli(*distill_args(tiny_teacher_dir, inputs, "--data", str(inputs / "nope.txt")))
     assert_one_line_error(result, "not found", str(inputs / "nope.txt"))
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1  # nothing else on stderr
+
+
+@pytest.mark.parametrize("number, code, line", [(signal.SIGINT, 130, "minilm: interrupted"),
+                                                (signal.SIGTERM, 143, "minilm: stopped by SIGTERM")])
+def test_a_signal_in_the_first_seconds_ends_in_one_line(inputs, tiny_teacher_dir, number, code, line):
+    # The first second or two are imports (torch, transformers); a signal then once ended in a traceback.
+    command = [sys.executable, "-m", "minilm.cli", *distill_args(tiny_teacher_dir, inputs, "--output-dir",
+                                                                 str(inputs / "signalled"))]
+    for delay in (0.3, 0.8, 1.5):
+        process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        process.send_signal(number)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == code and stderr.strip() == line, (delay, process.returncode, stderr[-3000:])
 
 
 def test_nan_stop_keeps_the_last_good_checkpoint(inputs, tiny_teacher_dir):

@@ -16,3 +16,10 @@ def require(condition: bool, message: str) -> None:
     """Raise `MiniLMError(message)` unless `condition` holds."""
     if not condition:
         raise MiniLMError(message)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: a cloud, Kubernetes or SLURM is taking the machine back. Not a mistake in the input, so
+    not a `MiniLMError`; a BaseException, like KeyboardInterrupt, so that no `except Exception` turns it into
+    one, while `finally` blocks still remove what was half-written. The message says what was kept and how to
+    go on."""

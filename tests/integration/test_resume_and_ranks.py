@@ -1,4 +1,5 @@
-"""Reliability at scale: exact resume after SIGKILL, and 2 processes equal 1 with the same global batch."""
+"""Reliability at scale: exact resume after SIGKILL and after SIGTERM (preemption, also with 2 processes), and 2
+processes equal 1 with the same global batch."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from helpers.cli import cli_env, run_cli
 from safetensors.torch import load_file
@@ -27,11 +29,20 @@ def weights(out):
     return load_file(str(out / "model" / "model.safetensors"))
 
 
-def test_sigkill_and_resume_is_bitwise_identical(tiny_teacher_dir, varied_corpus, tmp_path):
-    steps = 24
-    reference = tmp_path / "reference"
-    done = run_cli(*varied_args(tiny_teacher_dir, varied_corpus, reference, "--max-steps", steps, "--save-every", 1))
+STEPS = 24
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_teacher_dir, varied_corpus, tmp_path_factory):
+    """An uninterrupted run of STEPS steps: what every interrupted and resumed run must end in, bit for bit."""
+    out = tmp_path_factory.mktemp("resume") / "reference"
+    done = run_cli(*varied_args(tiny_teacher_dir, varied_corpus, out, "--max-steps", STEPS, "--save-every", 1))
     assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def test_sigkill_and_resume_is_bitwise_identical(tiny_teacher_dir, varied_corpus, tmp_path, reference):
+    steps = STEPS
 
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "minilm.cli", *map(str, varied_args(tiny_teacher_dir, varied_corpus, out, "--max-steps", steps,
@@ -65,6 +76,52 @@ def test_sigkill_and_resume_is_bitwise_identical(tiny_teacher_dir, varied_corpus
     assert len(logged) == steps  # a resumed run drops what the killed one logged past its checkpoint
 
 
+def logged_steps(out) -> int:
+    path = out / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+def terminate_at(command, out, target, env=None) -> subprocess.CompletedProcess:
+    """Start `command`, send it SIGTERM once it has logged `target` steps; its result (exit status, stderr)."""
+    process = subprocess.Popen(command, env=env or cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None and logged_steps(out) < target:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def stopped_step(result, out) -> int:
+    """The step a run stopped by SIGTERM names, checked: exit status 143, no traceback, its checkpoint there."""
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    line = next(line for line in result.stderr.splitlines() if "stopped by SIGTERM at step" in line)
+    step = int(line.split("at step ")[1].split()[0])
+    assert f"step-{step:08d}" in line and "run the same command again to resume" in line
+    assert (out / "checkpoints" / f"step-{step:08d}" / "trainer.json").is_file()
+    return step
+
+
+def test_sigterm_saves_the_current_step_and_resumes_bitwise(tiny_teacher_dir, varied_corpus, tmp_path, reference):
+    # --save-every 0: the only checkpoints are the ones SIGTERM makes, at the step it arrived in.
+    out = tmp_path / "preempted"
+    args = varied_args(tiny_teacher_dir, varied_corpus, out, "--max-steps", STEPS, "--save-every", 0)
+    command = [sys.executable, "-m", "minilm.cli", *map(str, args)]
+    first = stopped_step(terminate_at(command, out, 3), out)
+    assert first < STEPS
+    second = stopped_step(terminate_at(command, out, first + 3), out)
+    assert first < second < STEPS  # the second run resumed from the first one's checkpoint and went on
+    final = run_cli(*args)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert f"resuming from {out / 'checkpoints' / f'step-{second:08d}'}" in final.stdout
+    a, b = weights(reference), weights(out)
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs after a SIGTERM and a resume"
+    assert logged_steps(out) == STEPS
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -90,3 +147,19 @@ def test_two_processes_match_one(tiny_teacher_dir, varied_corpus, tmp_path):
     records = [json.loads(line) for line in (double / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 6 and all(r["processes"] == 2 for r in records)  # two ranks, only rank 0 wrote
     assert all(json.loads(line)["processes"] == 1 for line in (single / "metrics.jsonl").read_text().splitlines())
+
+    # SIGTERM to torchrun, which passes it to both ranks: they agree on one step, save it together, and the
+    # 2-process run resumed from it ends bitwise where the uninterrupted 2-process run did.
+    preempted = tmp_path / "preempted"
+    command[command.index(str(double))] = str(preempted)
+    stopped = terminate_at(command, preempted, 1, env=env)
+    step = int(stopped.stderr.split("stopped by SIGTERM at step ")[1].split()[0])
+    assert step < 6 and (preempted / "checkpoints" / f"step-{step:08d}" / "trainer.json").is_file()
+    # torchrun prints its own traceback on SIGTERM; the ranks end in their one line, with no frame of minilm's
+    assert "minilm" not in "".join(line for line in stopped.stderr.splitlines() if line.strip().startswith("File "))
+    resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"(step {step})" in resumed.stdout
+    c = weights(preempted)
+    for name in b:
+        assert torch.equal(b[name], c[name]), f"{name} differs after a 2-process SIGTERM and resume"

@@ -32,11 +32,12 @@ from tqdm import tqdm
 
 from minilm.config.sections import Training
 from minilm.data.batches import StepBatches
-from minilm.errors import MiniLMError
+from minilm.errors import MiniLMError, Terminated
 from minilm.train.checkpoints import best_so_far, keep_best, load_checkpoint, save_checkpoint
 from minilm.train.device_policy import apply_step_policy, resolve_precision
 from minilm.train.metrics_log import MetricsLog, WallClock
 from minilm.train.optimization import autocast, make_accelerator, make_optimizer, optimizer_step
+from minilm.train.preemption import Preemption
 from minilm.train.run_dir import check_run_dir, list_checkpoints, start_run_dir
 
 Losses = Callable[[nn.Module, dict], dict[str, torch.Tensor]]
@@ -161,9 +162,11 @@ def fit(runtime: Runtime, recipe: Recipe) -> FitResult:
     this_call = WallClock(None)
     step = begin
     stop = clock.spent(accelerator)  # a resumed run may have spent its budget already
-    with tqdm(total=total, initial=begin, desc=recipe.description, disable=not main, dynamic_ncols=True) as bar:
+    terminated = False
+    with Preemption() as preemption, tqdm(total=total, initial=begin, desc=recipe.description, disable=not main,
+                                          dynamic_ncols=True) as bar:
         model.train()
-        while step < total and not stop:
+        while step < total and not stop and not terminated:
             batch = {k: v.to(accelerator.device) for k, v in recipe.batches[step].items()}
             terms = loss_terms(model, batch, recipe.losses, accelerator.device.type, runtime.precision)
             loss = sum(terms.values())
@@ -182,6 +185,9 @@ def fit(runtime: Runtime, recipe: Recipe) -> FitResult:
                 bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:,.0f}")
                 log.write(record)
             stop = clock.spent(accelerator)
+            # SIGTERM skips the evaluation it did not fall on: the grace period is short, and the resumed run then
+            # evaluates at the steps an uninterrupted one does.
+            terminated = preemption.requested(accelerator) and not last
             if recipe.evaluate is not None and (step % cfg.eval_every == 0 or last or stop):
                 if main:
                     scores = recipe.evaluate()
@@ -189,9 +195,12 @@ def fit(runtime: Runtime, recipe: Recipe) -> FitResult:
                     best = keep_best(recipe.saved, recipe.tokenizer, scores, step, best, out)
                     bar.write(f"step {step}: dev {recipe.metric} {scores['main']:.2f}")
                 accelerator.wait_for_everyone()
-            if (cfg.save_every and step % cfg.save_every == 0) or last or stop:
-                save_checkpoint(accelerator, recipe.saved, recipe.tokenizer, out, step, cfg.keep,
-                                extra={"elapsed_s": clock.elapsed(), "tokens": seen})
+            if (cfg.save_every and step % cfg.save_every == 0) or last or stop or terminated:
+                saved = save_checkpoint(accelerator, recipe.saved, recipe.tokenizer, out, step, cfg.keep,
+                                        extra={"elapsed_s": clock.elapsed(), "tokens": seen})
+            if terminated:
+                raise Terminated(f"stopped by SIGTERM at step {step} of {total}; checkpoint {saved}; run the same "
+                                 "command again to resume from it")
             if stop and main:
                 print(f"wall-clock budget of {cfg.max_minutes} min spent at step {step}")
     if main and step == begin:
