@@ -92,3 +92,20 @@ def test_run_json_records_what_auto_resolved_to(tiny_teacher_dir, corpus, tmp_pa
     assert recorded["settings"]["precision"] == "auto"
     assert recorded["resolved"]["precision"] in ("bf16", "fp32")
     assert recorded["resolved"]["precision_reason"] in result.stdout  # the one line the run printed
+
+
+def test_a_resume_against_a_changed_teacher_is_refused(tiny_teacher_dir, corpus, tmp_path):
+    from helpers.models import tiny_bert
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_teacher_dir, teacher)
+    out = tmp_path / "run"
+    ok(run_main(*distill_args(teacher, corpus, out)))
+    recorded = json.loads((out / "run.json").read_text())["settings"]["trained_against"]["teacher"]
+    assert recorded["name"] == str(teacher) and "model.safetensors" in recorded["files"]
+    original = (teacher / "model.safetensors").read_bytes()
+    tiny_bert(attn="sdpa", seed=1).save_pretrained(teacher)  # another model of the same shape, at the same path
+    line = error_line(run_main(*distill_args(teacher, corpus, out)))
+    assert "trained against another teacher" in line and "model.safetensors" in line and "--overwrite" in line
+    (teacher / "model.safetensors").write_bytes(original)  # the original back: the run is the same run again
+    assert "already reached step 3" in ok(run_main(*distill_args(teacher, corpus, out))).stdout

@@ -21,7 +21,7 @@ from minilm.data.batches import StepBatches
 from minilm.data.token_cache import build_token_cache
 from minilm.errors import MiniLMError, require
 from minilm.models.architectures import family_of
-from minilm.models.loading import check_max_length, freeze, save_model
+from minilm.models.loading import check_max_length, freeze, resolve_model_path, save_model
 from minilm.models.sentence import save_sentence_transformer
 from minilm.models.source import ModelSource, resolve_model
 from minilm.models.students import build_student, has_own_tokenizer, init_layers, resolve_init
@@ -101,11 +101,21 @@ def with_teacher_embeddings(cfg: DistillConfig, source, teacher, examples, max_l
     return WithVectors(examples, vectors)
 
 
+def trained_against(cfg: DistillConfig) -> dict[str, tuple[str, str]]:
+    """The models the run reads, by role, for its identity (`run_dir.identity`): the teacher, and the model the
+    student starts from when it is one."""
+    models = {"teacher": (cfg.teacher, resolve_model_path(cfg.teacher))}
+    init = cfg.student.student_init
+    if init.startswith("packaged:") or Path(init).is_dir():
+        models["student_init"] = (init, resolve_model_path(init))
+    return models
+
+
 def distill(cfg: DistillConfig) -> Path:
     """Run (or resume) a distillation; returns the directory of the final student."""
     training = cfg.training
     max_length = max_length_for(training.max_length, cfg.task if cfg.task.task else None)
-    runtime = start(training, identity(cfg))
+    runtime = start(training, identity(cfg, trained_against(cfg)))
     device, main = runtime.device, runtime.is_main_process
 
     source = resolve_model(cfg.teacher)

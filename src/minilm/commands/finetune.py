@@ -20,7 +20,7 @@ from minilm.data.batches import StepBatches
 from minilm.errors import require
 from minilm.models.architectures import inputs_for
 from minilm.models.heads import task_logits
-from minilm.models.loading import check_max_length
+from minilm.models.loading import check_max_length, resolve_model_path
 from minilm.models.source import ModelSource, resolve_model
 from minilm.tasks import describe_splits, encode, load_task, max_length_for
 from minilm.tasks.kinds import SPAN, kind_of_model
@@ -43,7 +43,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
     """Fine-tune `cfg.model` on the task; returns the directory of the best checkpoint."""
     training = cfg.training
     max_length = max_length_for(training.max_length, cfg.task)
-    runtime = start(training, identity(cfg))
+    runtime = start(training, identity(cfg, {"model": (cfg.model, resolve_model_path(cfg.model))}))
 
     train = load_task(cfg.task, "train")
     dev = load_task(cfg.task, "dev", label_names=train.label_names)

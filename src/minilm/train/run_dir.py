@@ -28,6 +28,7 @@ from typing import Any
 from minilm.config.settings import flatten, resumable_names
 from minilm.data.files import check_writable, write_atomic
 from minilm.errors import MiniLMError, require
+from minilm.models.fingerprint import changed_files, fingerprint
 
 RUN_FORMAT = 2  # run.json's layout: {"format", "settings", "resolved"}
 # What minilm writes into a run directory: all that --overwrite may delete.
@@ -36,10 +37,35 @@ LOCK = ".lock"
 _held: dict[tuple[int, int], Any] = {}  # (device, inode) of a .lock file -> this process's open, locked handle
 
 
-def identity(cfg) -> dict[str, Any]:
-    """What identifies a run of command config `cfg`: every setting but the resumable ones."""
+TRAINED_AGAINST = "trained_against"  # the identity's record of the models a run reads, beside its settings
+
+
+def identity(cfg, models: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """What identifies a run of command config `cfg`: every setting but the resumable ones, and what it is trained
+    against: `models` maps a role ("teacher", "model", "student_init") to (the name given, its resolved path),
+    each recorded by the fingerprint of its files (`models.fingerprint`). A name alone would let a resume train
+    against other weights put at the same path."""
     skip = resumable_names(type(cfg))
-    return {k: v for k, v in flatten(cfg).items() if k not in skip}
+    run = {k: v for k, v in flatten(cfg).items() if k not in skip}
+    if models:
+        run[TRAINED_AGAINST] = {role: {"name": name, "files": fingerprint(path)}
+                                for role, (name, path) in models.items()}
+    return run
+
+
+def _check_trained_against(out: Path, run: dict[str, Any], before: dict[str, Any]) -> None:
+    """Refuse a resume whose models' files differ from those the run began with (a run.json written before
+    fingerprints were recorded is not checked)."""
+    now, then = run.get(TRAINED_AGAINST) or {}, before.get(TRAINED_AGAINST)
+    for role, record in now.items() if then else ():
+        earlier = then.get(role, {})
+        if earlier.get("name") != record["name"]:
+            continue  # a changed name is a changed setting, said below
+        changed = changed_files(earlier.get("files", {}), record["files"])
+        require(not changed, f"output_dir {out} was trained against another {role}: {record['name']} has changed "
+                             f"since the run began ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''} "
+                             f"differ); resuming would mix two {role}s: put the original files back, or pass "
+                             "--overwrite to start afresh, or choose another --output-dir")
 
 
 def lock_holder(out: Path) -> str | None:
@@ -137,7 +163,8 @@ def check_run_dir(training, run: dict[str, Any], main: bool = True) -> Path | No
             f"output_dir {out} holds a run of an earlier minilm version (run format {previous.get('format', 1)}, "
             f"now {RUN_FORMAT}); pass --overwrite to start it afresh, or choose another --output-dir")
     before = previous["settings"]
-    changed = sorted(k for k in set(run) | set(before) if run.get(k) != before.get(k))
+    _check_trained_against(out, run, before)
+    changed = sorted(k for k in set(run) | set(before) if k != TRAINED_AGAINST and run.get(k) != before.get(k))
     require(not changed, f"output_dir {out} holds a different run (changed: {', '.join(changed[:5])}); "
                          "choose another --output-dir, or pass --overwrite to replace it")
     checkpoints = list_checkpoints(out)
