@@ -17,3 +17,61 @@ def test_student_command_takes_a_model_directory(tiny_teacher_dir, tmp_path):
     ok(run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "again", "--student-init",
                 tmp_path / "first"))
     assert json.loads((tmp_path / "again" / "config.json").read_text())["num_hidden_layers"] == 1
+
+
+def test_a_narrower_student_is_pruned_from_its_teacher_on_the_given_text(tiny_teacher_dir, corpus, tmp_path):
+    """Whole heads of the teacher's size (8) and half its width: `auto` prunes, measuring on --data, and every
+    kept channel of the student's word embeddings is one of the teacher's columns."""
+    import torch
+    from transformers import AutoModel
+
+    result = ok(run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "s", "--student-layers",
+                         "1", "--student-hidden", "16", "--data", corpus))
+    assert "pruned from teacher layers 2" in result.stdout and "16 of 32 channels, 2 of 4 heads" in result.stdout
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"], config["num_attention_heads"]) == (1, 16, 2)
+    teacher, student = AutoModel.from_pretrained(tiny_teacher_dir), AutoModel.from_pretrained(tmp_path / "s")
+    t_words, s_words = teacher.embeddings.word_embeddings.weight, student.embeddings.word_embeddings.weight
+    kept = [next(k for k in range(32) if torch.equal(s_words[:, c], t_words[:, k])) for c in range(16)]
+    assert kept == sorted(set(kept))  # distinct teacher channels, in the teacher's order
+
+
+def test_a_student_init_model_is_trained_as_it_is_and_other_shape_flags_are_refused(tiny_teacher_dir, tmp_path):
+    from helpers.cli import assert_one_line_error
+
+    ok(run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "first", "--student-layers", "1",
+                "--student-hidden", "32"))
+    result = run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "again", "--student-init",
+                      tmp_path / "first", "--student-layers", "2")
+    assert_one_line_error(result, "1x32", "--student-layers 2", "leave out")
+    assert not (tmp_path / "again").exists()
+
+
+def test_a_student_init_model_larger_than_its_teacher_is_refused(tiny_teacher_dir, tmp_path):
+    """The size rule holds for every way a student is made: a 6x384 model as the student of a 2x32 teacher."""
+    from helpers.cli import assert_one_line_error
+
+    result = run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "s", "--student-init",
+                      "packaged:all-MiniLM-L6-v2")
+    assert_one_line_error(result, "larger than its teacher")
+
+
+def test_speedup_beside_shape_flags_is_one_line(tiny_teacher_dir, tmp_path):
+    from helpers.cli import assert_one_line_error
+
+    result = run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "s", "--speedup", "3",
+                      "--student-hidden", "16")
+    assert_one_line_error(result, "--speedup", "--student-hidden")
+    assert_one_line_error(run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "s",
+                                   "--speedup", "0.5"), "speedup")
+
+
+def test_a_student_pruning_cannot_make_is_one_line(tiny_teacher_dir, corpus, tmp_path):
+    from helpers.cli import assert_one_line_error
+
+    wider = run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "w", "--student-hidden",
+                     "48", "--student-layers", "1", "--student-init", "prune", "--data", corpus)
+    assert_one_line_error(wider, "prune", "larger than its teacher")
+    odd = run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "o", "--student-hidden",
+                   "20", "--student-layers", "1")
+    assert_one_line_error(odd, "student_hidden 20", "head", "8")

@@ -41,7 +41,7 @@ def test_help_shows_sections_and_each_flag_once_with_its_default():
     for title in ("training:", "student:", "objective:", "distilbert objective:", "corpus:", "task:",
                   "task-specific output loss:", "SQuAD windows and post-processing:"):
         assert title in distill, title
-    assert "(default: 48)" in distill and "dividing both widths" in distill  # --relation-heads' own help
+    assert "(default: 48 where it divides both widths" in distill and "dividing both widths" in distill  # --relation-heads' own help
     parser = build_parser()._subparsers._group_actions[0].choices["distill"]
     for action in parser._actions:
         if action.dest not in ("help", "config"):

@@ -58,3 +58,12 @@ def test_each_section_checks_its_own_rules():
     with pytest.raises(MiniLMError, match="warmup_steps 50 is longer than the run"):
         C.Training(warmup_steps=50, max_steps=0, epochs=1).total_steps(per_epoch=10)
     assert C.Training(max_steps=0, epochs=2.5).total_steps(per_epoch=10) == 25
+
+
+def test_relation_heads_default_to_the_most_up_to_48_dividing_both_widths():
+    from minilm.config.sections import Relations
+
+    assert Relations().heads_for(384, 384) == 48 and Relations().heads_for(768, 384) == 48
+    assert Relations().heads_for(384, 256) == 32 and Relations().heads_for(384, 128) == 32  # pruned students
+    assert Relations().heads_for(384, 96) == 48 and Relations().heads_for(32, 24) == 8
+    assert Relations(relation_heads=12).heads_for(384, 256) == 12  # as given (and checked by the objective)

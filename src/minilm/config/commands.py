@@ -44,8 +44,10 @@ class StudentConfig(Section):
     teacher: str = teacher_setting()
     output_dir: str = setting("runs/student", "directory for the new student (must be empty or absent)")
     dropout: float = setting(0.1, "dropout probability written into the student's config", range="[0, 1)")
-    seed: int = setting(42, "seed of the random initialisation", range="[0, 4294967295]")
+    seed: int = setting(42, "seed of the random initialisation and of the text pruning measures on",
+                        range="[0, 4294967295]")
     student: Student = field(default_factory=Student)
+    corpus: Corpus = field(default_factory=Corpus)  # the text a pruned student's importances are measured on
 
 
 @dataclass

@@ -10,6 +10,7 @@ functions take sections; the commands' configs (`config.commands`) compose them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from minilm.config.settings import Section, setting, with_defaults
@@ -53,6 +54,7 @@ SHAPE_SETTINGS = ("student_layers", "student_hidden", "student_heads", "student_
 # A student's shape when neither the flags nor an init model give it: the paper's depth halving of a 6x384
 # sentence encoder (the packaged teacher), a 3x384 student.
 DEFAULT_STUDENT_LAYERS, DEFAULT_STUDENT_HIDDEN = 3, 384
+RELATION_HEADS = 48  # MiniLMv2's relation heads for base-size teachers
 DOCUMENT_BOUNDARIES = ("auto", "blank", "heading", "line", "file")
 
 
@@ -243,8 +245,10 @@ class Relations(Section):
     TITLE = "self-attention relations"
 
     relations: list[str] = setting(list(V2_RELATIONS), "minilmv2: the relations distilled", choices=tuple(V2_RELATIONS))
-    relation_heads: int = setting(48, "minilmv2: relation heads, dividing both widths (48 for base-size teachers)",
-                                  range="[1, inf)")
+    relation_heads: int | None = setting(None, "minilmv2: relation heads, dividing both widths", range="[1, inf)",
+                                         hint="leave it out for the default",
+                                         shown=f"{RELATION_HEADS} where it divides both widths (the paper's for "
+                                         f"base-size teachers), else the most under {RELATION_HEADS} that do")
     query_chunk: int | None = setting(None, "query rows per chunk of the relation KL", range="[1, inf)",
                                       hint="leave it out for automatic chunks", shown="chunks of ~2 MiB maps")
     relation_kernel: str = setting("auto", "relation KL implementation: auto (Triton on CUDA when installed), "
@@ -252,6 +256,14 @@ class Relations(Section):
 
     def check(self) -> None:
         require(len(self.relations) > 0, f"relations must name at least one of {', '.join(V2_RELATIONS)}")
+
+    def heads_for(self, teacher_width: int, student_width: int) -> int:
+        """The relation heads of a teacher and student of these widths: as given, else 48 where it divides both,
+        else the most under 48 that divide both (a pruned 256-wide student of a 384-wide teacher: 32)."""
+        if self.relation_heads is not None:
+            return self.relation_heads
+        common = math.gcd(teacher_width, student_width)
+        return max(d for d in range(1, min(RELATION_HEADS, common) + 1) if common % d == 0)
 
 
 @dataclass

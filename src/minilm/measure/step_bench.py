@@ -46,7 +46,8 @@ class StepSetup:
 
     @property
     def relation_heads(self) -> int:
-        return self.relations.relation_heads
+        width = self.student.student_hidden
+        return self.relations.heads_for(width, width)  # the same heads for our step and the naive one
 
 
 def with_preset_shape(student: Student, preset: str | None) -> Student:

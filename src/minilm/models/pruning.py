@@ -93,9 +93,11 @@ def measure_importance(teacher: nn.Module, batches) -> Importance:
                     recorder(roles.inp, index, head_size)))
     was_training = teacher.training
     teacher.eval()
-    hidden, tokens = torch.zeros(shape.hidden), 0
+    device = next(teacher.parameters()).device
+    hidden, tokens = torch.zeros(shape.hidden, device=device), 0
     try:
         for batch in batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
             mask["current"] = batch["attention_mask"]
             out = teacher.base_model(**inputs_for(teacher, batch), output_hidden_states=True)
             m = batch["attention_mask"].float()[..., None]
@@ -108,7 +110,8 @@ def measure_importance(teacher: nn.Module, batches) -> Importance:
             handle.remove()
         teacher.train(was_training)
     require(tokens > 0, "pruning measures the teacher on text, and the calibration batches hold no token")
-    return Importance(hidden / tokens, [h / tokens for h in sums["heads"]], [f / tokens for f in sums["ffn"]])
+    return Importance((hidden / tokens).cpu(), [(h / tokens).cpu() for h in sums["heads"]],
+                      [(f / tokens).cpu() for f in sums["ffn"]])
 
 
 def top(scores: torch.Tensor, count: int) -> torch.Tensor:

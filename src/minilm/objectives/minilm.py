@@ -48,13 +48,15 @@ class MiniLM(DistillationObjective):
         return cls(settings.objective, settings.relations, teacher, student, settings.full)
 
     def __init__(self, objective: Objective, relations: Relations, teacher, student, full: bool = False):
-        check_heads(self.version, teacher.config, student.config, relations.relation_heads)
+        widths = [family_of(m).shape(m.config).hidden for m in (teacher, student)]
+        relation_heads = relations.heads_for(*widths)
+        check_heads(self.version, teacher.config, student.config, relation_heads)
         if self.version == "v1":
             self.pairs = {k: v for k, v in V1_RELATIONS.items() if objective.value_relation or k != "value"}
             self.heads = family_of(teacher).shape(teacher.config).heads
         else:
             self.pairs = {r: V2_RELATIONS[r] for r in relations.relations}
-            self.heads = relations.relation_heads
+            self.heads = relation_heads
         self.teacher_view = RelationModel(teacher, objective.teacher_layer, full)
         self.student_view = RelationModel(student, -1, full)
         self.trainable = None

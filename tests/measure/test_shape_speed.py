@@ -1,0 +1,99 @@
+"""Shapes by speed (`measure.shape_speed`): the candidates, the choice from (stubbed) timings, the fallback when a
+shape's own timing falls short, one line when nothing reaches the speed-up, a resumed run reusing its choice, and
+one real int8 export and timing of a tiny graph (no speed asserted: timings are benchmarks' business)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from minilm.config.sections import Student
+from minilm.errors import MiniLMError
+from minilm.measure import shape_speed
+from tests.helpers.families import family_config
+
+
+def test_candidate_widths_are_whole_heads_of_the_teachers_size():
+    import transformers
+
+    config = transformers.BertConfig(hidden_size=384, num_attention_heads=12, intermediate_size=1536)
+    assert shape_speed.candidate_widths(config) == [384, 288, 256, 192, 128, 96, 64]
+    assert shape_speed.shape_of(config, 2, 256) == shape_speed.Shape(2, 256, 8, 1024)  # FFN at the teacher's ratio
+
+
+@pytest.fixture
+def stub_timings(monkeypatch, tmp_path):
+    """Graphs that are not exported, and a time per call of 0.1 ms + layers x width x 1e-6 ms: the teacher (3x32)
+    takes 0.196 ms. `measured` overrides what a full-shape timing says (the prediction's check)."""
+    measured = {}
+
+    def fake_graph(model, directory, name):
+        path = directory / f"{name}.onnx"
+        path.write_text(json.dumps({"layers": model.config.num_hidden_layers, "hidden": model.config.hidden_size}))
+        return path
+
+    def cost(path):
+        shape = json.loads(path.read_text())
+        return 1e-4 + shape["layers"] * shape["hidden"] * 1e-6
+
+    def fake_time(paths, inputs):
+        times = {name: cost(path) for name, path in paths.items()}
+        if "student" in paths:
+            shape = json.loads(paths["student"].read_text())
+            times["student"] = measured.get((shape["layers"], shape["hidden"]), times["student"])
+        return times
+
+    monkeypatch.setattr(shape_speed, "int8_graph", fake_graph)
+    monkeypatch.setattr(shape_speed, "time_graphs", fake_time)
+    return measured
+
+
+def test_the_largest_shape_reaching_the_speedup_is_chosen(stub_timings):
+    config = family_config("bert")  # 3 layers, 32 wide, 4 heads of 8, FFN 64
+    lines = []
+    shape, rows = shape_speed.choose_shape(config, 1.5, say=lines.append)
+    # 1.5x of 0.196 ms: at most 0.1307 ms, i.e. layers x width <= 30.7: 1x24 (24) beats 3x8 (24) by its larger
+    # blocks, and 1x32 (32) is too slow
+    assert (shape.layers, shape.hidden, shape.heads, shape.ffn) == (1, 24, 3, 48)
+    assert len(rows) == 3 * len(shape_speed.candidate_widths(config))
+    assert any(line.startswith("chosen: 1x24") for line in lines) and any("| 1x24 *" in line for line in lines)
+
+
+def test_a_shape_whose_own_timing_falls_short_gives_way_to_the_next(stub_timings):
+    stub_timings[(1, 24)] = 1.0  # the full timing of 1x24 says it is slow after all
+    shape, rows = shape_speed.choose_shape(family_config("bert"), 1.5, say=lambda line: None)
+    assert (shape.layers, shape.hidden) == (1, 16)  # the next largest blocks after 1x24 that reach 1.5x
+    assert [r["measured_speedup"] for r in rows if (r["layers"], r["hidden"]) == (1, 24)][0] < 1
+
+
+def test_a_speedup_no_shape_reaches_is_one_line(stub_timings):
+    with pytest.raises(MiniLMError, match="no student shape reaches --speedup 50"):
+        shape_speed.choose_shape(family_config("bert"), 50, say=lambda line: None)
+
+
+def test_a_resumed_run_reads_the_shape_it_chose(stub_timings, tmp_path, monkeypatch):
+    config = family_config("bert")
+    first = shape_speed.student_by_speed(Student(speedup=1.5), config, tmp_path, say=lambda line: None)
+    assert (first.student_layers, first.student_hidden, first.speedup) == (1, 24, None)
+    record = json.loads((tmp_path / shape_speed.SHAPES_FILE).read_text())
+    assert record["chosen"]["hidden"] == 24 and len(record["candidates"]) == 3 * 4  # 3 depths, widths 32 24 16 8
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timed again")
+    monkeypatch.setattr(shape_speed, "choose_shape", no_timing)
+    again = shape_speed.student_by_speed(Student(speedup=1.5), config, tmp_path, say=lambda line: None)
+    assert again == first
+
+
+def test_a_tiny_graph_exports_int8_and_times(tmp_path):
+    """The real path once: a random 1-layer BERT exported fused and int8 for this CPU, timed by onnxruntime."""
+    pytest.importorskip("onnxruntime")
+    config = family_config("bert")
+    model = shape_speed.random_model(config, shape_speed.shape_of(config, 1, 16))
+    path = shape_speed.int8_graph(model, tmp_path, "tiny")
+    from minilm.deploy.quantize import int8_operators
+
+    assert path.is_file() and int8_operators(path)
+    seconds = shape_speed.time_graphs({"tiny": path}, shape_speed.sample_inputs(model))
+    assert 0 < seconds["tiny"] < 1
