@@ -157,3 +157,19 @@ def test_a_student_with_a_tokenizer_of_its_own_learns_the_teachers_sentence_embe
     assert AutoTokenizer.from_pretrained(tmp_path / "run" / "model").get_vocab() == tok.get_vocab()
     losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
+
+
+def test_a_finished_run_resumed_builds_nothing_before_saying_so(tiny_teacher_dir, corpus, tmp_path, monkeypatch):
+    """A run resumed at its last step neither loads its teacher nor builds its data (nor a teacher's cached
+    embeddings): it says there is nothing to train and returns the student it saved."""
+    import minilm.commands.distill as command
+
+    out = tmp_path / "done"
+    ok(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
+
+    def untouched(*args, **kwargs):
+        raise AssertionError("a finished run built its teacher or its data again")
+    monkeypatch.setattr(command, "resolve_model", untouched)
+    monkeypatch.setattr(command, "build_token_cache", untouched)
+    again = ok(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
+    assert "already reached step 3; nothing to train" in again.stdout and str(out / "model") in again.stdout

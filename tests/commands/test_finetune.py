@@ -21,10 +21,18 @@ def test_finetune_glue_pair_task(tasks, tiny_teacher_dir, tmp_path):
     assert any("dev_accuracy" in r for r in records) and any("loss" in r for r in records)
 
 
-def test_a_finished_fine_tune_restarted_keeps_its_metrics(tiny_teacher_dir, sst2_like, tmp_path):
+def test_a_finished_fine_tune_restarted_keeps_its_metrics(tiny_teacher_dir, sst2_like, tmp_path, monkeypatch):
+    """Restarted, a finished fine-tune reads no task and loads no model before it says so."""
+    import minilm.commands.finetune as command
+
     out = tmp_path / "ft"
     ok(run_main(*finetune_args(tiny_teacher_dir, sst2_like / "SST-2", out)))
     before = (out / "metrics.json").read_text()
+
+    def untouched(*args, **kwargs):
+        raise AssertionError("a finished run read its task or loaded its model again")
+    monkeypatch.setattr(command, "load_task", untouched)
+    monkeypatch.setattr(command, "resolve_model", untouched)
     again = ok(run_main(*finetune_args(tiny_teacher_dir, sst2_like / "SST-2", out)))
     assert "already reached step 6" in again.stdout and (out / "metrics.json").read_text() == before
     assert json.loads(before)["train_seconds"] > 0.05

@@ -7,6 +7,7 @@ second process or the real stderr matters)."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def test_a_checkpoint_missing_its_optimizer_state_is_named(tiny_teacher_dir, cor
     out = tmp_path / "damaged"
     ok(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
     (out / "checkpoints" / "step-00000003" / "state" / "optimizer.bin").unlink()
+    shutil.rmtree(out / "model")  # stopped before its student was saved: a resume loads the last checkpoint
     line = error_line(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
     assert "checkpoint" in line and "step-00000003 is incomplete or damaged" in line and "delete it" in line
 
@@ -60,6 +62,7 @@ def test_a_half_written_metrics_line_is_dropped_on_resume(tiny_teacher_dir, corp
     ok(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
     with (out / "metrics.jsonl").open("a") as handle:
         handle.write('{"step": 4, "loss": 0.')  # the run was killed while writing this line
+    shutil.rmtree(out / "model")  # ... before its student was saved: a resume loads the last checkpoint
     again = ok(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
     assert "dropped 1 unreadable line(s)" in again.stdout
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]

@@ -24,12 +24,12 @@ from minilm.models.architectures import family_of
 from minilm.models.loading import check_max_length, freeze, resolve_model_path, save_model
 from minilm.models.sentence import save_sentence_transformer
 from minilm.models.source import ModelSource, resolve_model
-from minilm.models.students import build_student, has_own_tokenizer, init_layers, resolve_init
+from minilm.models.students import build_student, init_layers, own_tokenizer_of, resolve_init
 from minilm.objectives import build_objective, distill_losses
 from minilm.tasks import describe_splits, encode, load_task, max_length_for, task_kind_of
 from minilm.tasks.kinds import SPAN, kind_of_model
 from minilm.tasks.scoring import evaluate_model
-from minilm.train.loop import Recipe, fit, start
+from minilm.train.loop import Recipe, fit, nothing_left, start
 from minilm.train.run_dir import identity, list_checkpoints
 from minilm.train.summary import write_summary
 
@@ -81,14 +81,14 @@ def check_own_tokenizer(cfg: DistillConfig, own_tokenizer) -> None:
 
 
 def with_teacher_embeddings(cfg: DistillConfig, source, teacher, examples, max_length: int, device, main: bool,
-                            own_tokenizer: bool):
+                            tokenizers_differ: bool):
     """The examples with the teacher's sentence embedding of each (computed once, cached beside the token caches).
     The teacher reads the same lines through its own tokenizer when the student's differs."""
     from minilm.data.vector_cache import WithVectors, build_vector_cache
     from minilm.objectives.embedding import fill_teacher_embeddings
 
     teacher_examples = examples
-    if own_tokenizer:
+    if tokenizers_differ:
         teacher_examples = build_token_cache(source.tokenizer, max_length, cfg.corpus, progress=main)
         require(len(teacher_examples) == len(examples), "the teacher's and the student's tokenizations of the corpus "
                                                         "differ in length; use --examples sentence")
@@ -117,6 +117,12 @@ def distill(cfg: DistillConfig) -> Path:
     max_length = max_length_for(training.max_length, cfg.task if cfg.task.task else None)
     runtime = start(training, identity(cfg, trained_against(cfg)))
     device, main = runtime.device, runtime.is_main_process
+    out, final = Path(training.output_dir), Path(training.output_dir) / "model"
+    done = nothing_left(runtime)
+    if done is not None and final.is_dir() and (not cfg.task.task or (out / "metrics.json").is_file()):
+        if main:  # a finished run: no teacher, data or cached teacher embeddings are built for nothing
+            print(done)
+        return final
 
     source = resolve_model(cfg.teacher)
     tokenizer = source.tokenizer
@@ -124,7 +130,7 @@ def distill(cfg: DistillConfig) -> Path:
     check_max_length(max_length, teacher.config, "teacher")
     freeze(teacher).to(device)
     kind = kind_of_model(teacher.config) if cfg.task.task else None
-    own_tokenizer = has_own_tokenizer(cfg.student, tokenizer)  # a student model that reads text its own way
+    own_tokenizer = own_tokenizer_of(cfg.student, tokenizer)  # the student's tokenizer if it differs, else None
     check_own_tokenizer(cfg, own_tokenizer)
     cached = cfg.embedding.cached(cfg.objective, kind is not None, own_tokenizer is not None)
     student_tokenizer = own_tokenizer or tokenizer
@@ -168,7 +174,6 @@ def distill(cfg: DistillConfig) -> Path:
                                  losses=lambda model, batch: distill_losses(objective, model, batch, kind,
                                                                             cfg.output_loss)))
 
-    out, final = Path(training.output_dir), Path(training.output_dir) / "model"
     if result.is_main_process and (result.trained_steps or not final.is_dir()):
         try:
             save_model(student, student_tokenizer, final)

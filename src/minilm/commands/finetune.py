@@ -25,7 +25,7 @@ from minilm.models.source import ModelSource, resolve_model
 from minilm.tasks import describe_splits, encode, load_task, max_length_for
 from minilm.tasks.kinds import SPAN, kind_of_model
 from minilm.tasks.scoring import evaluate_model
-from minilm.train.loop import Recipe, fit, start
+from minilm.train.loop import Recipe, fit, nothing_left, start
 from minilm.train.run_dir import identity
 from minilm.train.summary import write_summary
 
@@ -44,6 +44,12 @@ def finetune(cfg: FinetuneConfig) -> Path:
     training = cfg.training
     max_length = max_length_for(training.max_length, cfg.task)
     runtime = start(training, identity(cfg, {"model": (cfg.model, resolve_model_path(cfg.model))}))
+    out = Path(training.output_dir)
+    done = nothing_left(runtime)
+    if done is not None and (out / "metrics.json").is_file():
+        if runtime.is_main_process:  # a finished run: no task read, model loaded or split encoded
+            print(done)
+        return out / "best"
 
     train = load_task(cfg.task, "train")
     dev = load_task(cfg.task, "dev", label_names=train.label_names)
@@ -76,7 +82,6 @@ def finetune(cfg: FinetuneConfig) -> Path:
     result = fit(runtime, Recipe(trained=model, saved=model, tokenizer=tokenizer, batches=batches, losses=losses,
                                  evaluate=evaluate, description=f"finetune {cfg.task.task}",
                                  metric=kind.metric_name(dev)))
-    out = Path(training.output_dir)
     if result.is_main_process and result.best is not None and (result.trained_steps or not (out / "metrics.json").is_file()):
         write_summary(out, cfg.model, cfg.task, dev, result.best, result.step, result.seconds, max_length,
                       result.accelerator.device, cfg.qa)

@@ -206,7 +206,7 @@ def build_student(student: Student, teacher: nn.Module, tokenizer, dropout: floa
     """The student a `Student` section asks for: new (`student_from_teacher`) or, when `student_init` names a
     model (a directory or packaged:NAME), that model, as it is (shape flags that disagree are refused), no larger
     than its teacher, sharing the teacher's tokenizer unless `own_tokenizer` (sentence-level objectives only:
-    `has_own_tokenizer`)."""
+    `own_tokenizer_of`)."""
     if student.new_model:
         return student_from_teacher(teacher, student, dropout, seed, num_labels, head, calibration=calibration,
                                     say=say)
@@ -218,7 +218,7 @@ def build_student(student: Student, teacher: nn.Module, tokenizer, dropout: floa
     return load_encoder(student.student_init, num_labels=num_labels, head=head)
 
 
-def has_own_tokenizer(student: Student, teacher_tokenizer):
+def own_tokenizer_of(student: Student, teacher_tokenizer):
     """The tokenizer of the model `student_init` names when it differs from the teacher's, else None."""
     if student.new_model:
         return None

@@ -21,6 +21,7 @@ below opens its own. The command then writes its final artifacts from the `FitRe
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from minilm.train.device_policy import apply_step_policy, resolve_precision
 from minilm.train.metrics_log import MetricsLog, WallClock
 from minilm.train.optimization import autocast, make_accelerator, make_optimizer, optimizer_step
 from minilm.train.preemption import Preemption
-from minilm.train.run_dir import check_run_dir, list_checkpoints, start_run_dir
+from minilm.train.run_dir import check_run_dir, list_checkpoints, read_run, start_run_dir
 
 Losses = Callable[[nn.Module, dict], dict[str, torch.Tensor]]
 
@@ -121,6 +122,24 @@ def start(training: Training, run: dict[str, Any]) -> Runtime:
     return Runtime(accelerator, precision, why, training, run, resume_from)
 
 
+def nothing_left(runtime: Runtime) -> str | None:
+    """Why a resumed run has nothing left to train, or None: its newest checkpoint is at the run's last step (the
+    length `fit` recorded in run.json), or its wall-clock budget is spent. A command asks before it builds its
+    data and models, which a finished run would build for nothing."""
+    if runtime.resume_from is None:
+        return None
+    out = Path(runtime.training.output_dir)
+    state = json.loads((runtime.resume_from / "trainer.json").read_text())
+    total = ((read_run(out) or {}).get("resolved") or {}).get("total_steps")
+    if total is not None and state["step"] >= total:
+        return f"the run in {out} already reached step {state['step']}; nothing to train"
+    budget = runtime.training.max_minutes
+    if budget is not None and state.get("elapsed_s", 0.0) >= 60.0 * budget:
+        return (f"the run in {out} already spent its wall-clock budget of {budget} min at step {state['step']}; "
+                "raise --max-minutes to train on")
+    return None
+
+
 def check_finite(loss: torch.Tensor, step: int, out: Path) -> None:
     value = float(loss.detach())
     if not math.isfinite(value):
@@ -143,8 +162,8 @@ def fit(runtime: Runtime, recipe: Recipe) -> FitResult:
     out, main = Path(cfg.output_dir), accelerator.is_main_process
     total = cfg.total_steps(recipe.batches.per_epoch)
     applied = apply_step_policy(accelerator.device.type, runtime.precision, cfg.compile, [recipe.saved], recipe.teacher)
-    start_run_dir(cfg, runtime.run, {"precision": runtime.precision, "precision_reason": runtime.precision_reason},
-                  accelerator)
+    start_run_dir(cfg, runtime.run, {"precision": runtime.precision, "precision_reason": runtime.precision_reason,
+                                     "total_steps": total}, accelerator)
     optimizer, scheduler = make_optimizer(recipe.trained, cfg, total)
     model, optimizer = accelerator.prepare(recipe.trained, optimizer)
     accelerator.register_for_checkpointing(scheduler)

@@ -71,7 +71,7 @@ def _check_trained_against(out: Path, run: dict[str, Any], before: dict[str, Any
 def lock_holder(out: Path) -> str | None:
     """Who holds the lock on run directory `out` ("pid N on HOST since T"), or None when no process does."""
     path = out / LOCK
-    if not path.is_file() or _identity(path) in _held:  # none, or ours (the same file even after a move)
+    if not path.is_file() or _file_key(path) in _held:  # none, or ours (the same file even after a move)
         return None
     with open(path, "a+") as handle:
         try:
@@ -83,7 +83,8 @@ def lock_holder(out: Path) -> str | None:
     return None
 
 
-def _identity(path: Path) -> tuple[int, int]:
+def _file_key(path: Path) -> tuple[int, int]:
+    """(device, inode): the same file whatever path names it (a moved run directory keeps its lock)."""
     stat = path.stat()
     return stat.st_dev, stat.st_ino
 
@@ -91,7 +92,7 @@ def _identity(path: Path) -> tuple[int, int]:
 def acquire_lock(out: Path) -> None:
     """Hold the run directory's lock until `release_locks` or the end of this process (a second run into the
     directory is refused meanwhile)."""
-    if (out / LOCK).is_file() and _identity(out / LOCK) in _held:
+    if (out / LOCK).is_file() and _file_key(out / LOCK) in _held:
         return
     handle = open(out / LOCK, "a+")
     try:
@@ -106,7 +107,7 @@ def acquire_lock(out: Path) -> None:
     handle.truncate()
     handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     handle.flush()
-    _held[_identity(out / LOCK)] = handle
+    _held[_file_key(out / LOCK)] = handle
 
 
 def release_locks() -> None:
