@@ -76,7 +76,7 @@ def readonly_dir(tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, tiny_teacher_dir, tokenizer):
+def inputs(tmp_path_factory, tiny_teacher_dir, tokenizer, sentence_teacher):
     tmp = tmp_path_factory.mktemp("cli_inputs")
     _files(tmp)
     # A student directory whose tokenizer has an extra token: not the teacher's vocabulary.
@@ -99,6 +99,13 @@ def inputs(tmp_path_factory, tiny_teacher_dir, tokenizer):
     shutil.copytree(tiny_teacher_dir, tmp / "truncated")
     weights = tmp / "truncated" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    # Model folders with one file damaged or missing: each is named in the one line, with what to do.
+    for name, damage in (("damaged_pooling", lambda d: (d / "1_Pooling" / "config.json").write_text('{"pooling')),
+                         ("damaged_sbert", lambda d: (d / "sentence_bert_config.json").write_text("{max_seq")),
+                         ("damaged_config", lambda d: (d / "config.json").write_text('{"hidden_size": 3')),
+                         ("no_weights", lambda d: (d / "model.safetensors").unlink())):
+        shutil.copytree(sentence_teacher, tmp / name)
+        damage(tmp / name)
     # A model of a family minilm has no adapter for (ALBERT).
     from transformers import AlbertConfig, AlbertModel
 
@@ -175,7 +182,18 @@ CASES = [
      lambda t, d: ["finetune", "--model", d / "no_tokenizer", "--task", "sst2", "--task-dir", d / "task",
                    "--skip-bad-rows", "--output-dir", d / "out"],
      ('5 tokens', '30522', 'tokenizer')),
-    ("weights file cut off", lambda t, d: distill_args(str(d / "truncated"), d), ('weights file', 'damaged')),
+    ("weights file cut off", lambda t, d: distill_args(str(d / "truncated"), d),
+     ('weights file', 'truncated/model.safetensors', 'damaged', 'bytes', 'copy the model folder')),
+    ("weights file missing", lambda t, d: distill_args(str(d / "no_weights"), d),
+     ('no_weights', 'weights are missing', 'copy the model folder')),
+    ("damaged sentence-transformers pooling config", lambda t, d: distill_args(str(d / "damaged_pooling"), d),
+     ('damaged_pooling/1_Pooling/config.json', 'not valid JSON', 'copy the model folder')),
+    ("damaged sentence_bert_config.json", lambda t, d: distill_args(str(d / "damaged_sbert"), d),
+     ('damaged_sbert/sentence_bert_config.json', 'not valid JSON')),
+    ("damaged config.json", lambda t, d: distill_args(str(d / "damaged_config"), d),
+     ('damaged_config/config.json', 'not valid JSON')),
+    ("teacher directory that is not there, named like a hub id",
+     lambda t, d: distill_args("nonexistent/dir", d), ("nonexistent/dir", "no such directory")),
     ("zero batch size", lambda t, d: distill_args(t, d, "--batch-size", "0"), ('batch_size', '>= 1', '0')),
     ("negative learning rate", lambda t, d: distill_args(t, d, "--lr", "-0.0001"), ('lr', '> 0', '-0.0001')),
     ("learning rate of 0", lambda t, d: distill_args(t, d, "--lr", "0"), ('lr', '> 0', 'trains nothing')),
@@ -280,6 +298,13 @@ def test_a_real_process_exits_2_with_one_line(inputs, tiny_teacher_dir):
     result = run_cli(*distill_args(tiny_teacher_dir, inputs, "--data", str(inputs / "nope.txt")))
     assert_one_line_error(result, "not found", str(inputs / "nope.txt"))
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1  # nothing else on stderr
+
+
+def test_a_missing_directory_in_a_folder_that_exists_is_not_asked_of_the_hub(inputs, tiny_teacher_dir, monkeypatch):
+    monkeypatch.chdir(inputs)  # task/ is here: task/nope can only be a directory, mistyped
+    line = assert_one_line_error(run_main(*distill_args(tiny_teacher_dir, inputs, "--teacher", "task/nope")),
+                                 "model directory not found", "task/nope")
+    assert "hub" not in line
 
 
 @pytest.mark.parametrize("number, code, line", [(signal.SIGINT, 130, "minilm: interrupted"),

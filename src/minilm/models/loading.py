@@ -17,6 +17,7 @@ from minilm.data.files import write_directory
 from minilm.errors import MiniLMError, require
 from minilm.models.architectures import family_of
 from minilm.models.heads import HEADS
+from minilm.models.model_files import check_model_folder, remedy
 from minilm.models.packaged import packaged_path
 
 
@@ -24,17 +25,22 @@ def resolve_model_path(name: str) -> str:
     """Map a model name to something `from_pretrained` takes.
 
     `packaged:...` names a model shipped by a PyPI package (`models.packaged`: all-MiniLM-L6-v2, all-mpnet-base-v2);
-    an existing directory must hold a `config.json`; anything else is passed on as a hub id (and fails with a
-    clear error offline).
+    an existing directory must hold a `config.json`, and its files are checked (`model_files`: each JSON parses,
+    each weights file is whole); anything else is passed on as a hub id (and fails with a clear error offline),
+    unless it can only be a path: one that starts like a path, or whose folder exists here (`runs/typo`).
     """
     if name.startswith("packaged:"):
-        return packaged_path(name)
+        path = packaged_path(name)
+        check_model_folder(path)
+        return path
     path = Path(name)
     if path.exists():
         require(path.is_dir() and (path / "config.json").is_file(),
                 f"model '{name}' is not a model directory (no config.json in it)")
+        check_model_folder(path)
         return str(path)
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep + os.sep in name:
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep + os.sep in name \
+            or ("/" in name and path.parent.is_dir()):
         raise MiniLMError(f"model directory not found: {name}")
     return name  # a hub id
 
@@ -50,8 +56,14 @@ def _from_pretrained(auto_cls, name: str, shown: str | None = None, **kwargs):
         raise
     except Exception as exc:  # OSError, ValueError, safetensors' own errors on a damaged file, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = ("; its weights file is damaged or incomplete: copy it again" if "safetensor" in
-                f"{type(exc).__name__} {first}".lower() or "header" in first.lower() else "")
+        if path == name and not Path(name).exists():  # a hub id, or a directory that is not there
+            raise MiniLMError(f"cannot load model '{name}': there is no such directory here, and as a hub id: "
+                              f"{first[:300]}") from None
+        hint = ""
+        if "no file named" in first.lower():
+            hint = f"; the model's weights are missing: {remedy(Path(path))}"
+        elif "safetensor" in f"{type(exc).__name__} {first}".lower() or "header" in first.lower():
+            hint = f"; its weights file is damaged or incomplete: {remedy(Path(path))}"
         raise MiniLMError(f"cannot load model '{name}': {first[:300]}{hint}") from None
 
 
@@ -95,14 +107,15 @@ def attention_implementation(config) -> str:
 
 
 def load_encoder(name: str, num_labels: int | None = None, attn_implementation: str | None = None,
-                 head: str | None = None, shown: str | None = None) -> nn.Module:
+                 head: str | None = None, shown: str | None = None, config=None) -> nn.Module:
     """An encoder (`AutoModel`), or the model with a head: "classification" (`num_labels` outputs; implied by
     num_labels), "question-answering" (start and end scores), "masked-lm" (of a checkpoint that has one). A model
     of a family minilm has no adapter for is refused in one line (`architectures.family_of`), before its weights
-    are read; `attn_implementation` is the family's fast path unless given."""
+    are read; `attn_implementation` is the family's fast path unless given; `config`: the model's, when it is
+    read already (a `source.ModelSource` holds it)."""
     import transformers
 
-    config = load_model_config(name, shown)
+    config = config if config is not None else load_model_config(name, shown)
     family_of(config)
     head = head or ("classification" if num_labels is not None else None)
     kwargs = {"num_labels": num_labels} if head == "classification" else {}

@@ -13,7 +13,6 @@ embeddings as its users get them (`tasks.scoring.zero_shot_sts` scores them on S
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import nn
 from minilm.config.sections import SENTENCE_MAX_LENGTH
 from minilm.errors import MiniLMError, require
 from minilm.models.architectures import inputs_for
+from minilm.models.model_files import read_json, remedy
 
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens")
 _LEGACY_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
@@ -60,10 +60,10 @@ def pipeline_of(name: str) -> Pipeline:
     modules_file = path / "modules.json"
     if not modules_file.is_file():
         return Pipeline()
+    modules = read_json(modules_file)
     try:
-        modules = json.loads(modules_file.read_text())
         kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         raise MiniLMError(f"{modules_file} is not a sentence-transformers modules list") from None
     pooling = ("mean",)
     for module in modules:
@@ -73,12 +73,16 @@ def pipeline_of(name: str) -> Pipeline:
     max_seq_length = None
     for file, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
         if max_seq_length is None and (path / file).is_file():
-            max_seq_length = json.loads((path / file).read_text()).get(key)
+            settings = read_json(path / file, path)
+            require(isinstance(settings, dict), f"{path / file} is damaged: not a JSON object; {remedy(path)}")
+            max_seq_length = settings.get(key)
     return Pipeline(pooling, "Normalize" in kinds, max_seq_length, True, tuple(kinds))
 
 
 def _pooling_modes(config_file: Path) -> tuple[str, ...]:
-    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    config = read_json(config_file, config_file.parent.parent) if config_file.is_file() else {}
+    require(isinstance(config, dict),
+            f"{config_file} is damaged: not a JSON object; {remedy(config_file.parent.parent)}")
     if "pooling_mode" in config:  # sentence-transformers 5.x and later
         modes = config["pooling_mode"]
         modes = (modes,) if isinstance(modes, str) else tuple(modes)
