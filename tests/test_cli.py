@@ -150,6 +150,8 @@ CASES = [
     ("student wider than the relation split allows",
      lambda t, d: distill_args(t, d, "--objective", "minilmv2", "--relation-heads", "8", "--student-hidden", "20",
                                "--student-heads", "4"), ('relation_heads 8', 'student', '20')),
+    ("relation heads under the minilm objective", lambda t, d: distill_args(t, d, "--relation-heads", "8"),
+     ("relation_heads 8", "--objective minilm does not read it", "minilmv2")),
     ("student hidden not divisible by its heads", lambda t, d: distill_args(t, d, "--student-hidden", "30"),
      ('student_hidden 30', 'student_heads 4')),
     ("teacher layer that does not exist", lambda t, d: distill_args(t, d, "--teacher-layer", "7"),

@@ -34,6 +34,13 @@ class DistillConfig(Section):
     output_loss: OutputLoss = field(default_factory=OutputLoss)
     qa: QAWindows = field(default_factory=QAWindows)
 
+    def check(self) -> None:
+        # minilm (v1) relates the teacher's own attention heads; a head count given for it was silently unused
+        require(self.relations.relation_heads is None or "minilmv2" in self.objective.objective,
+                f"relation_heads {self.relations.relation_heads} splits minilmv2's relations; --objective "
+                f"{' '.join(self.objective.objective)} does not read it: drop --relation-heads, or use "
+                "--objective minilmv2")
+
 
 @dataclass
 class StudentConfig(Section):
