@@ -124,3 +124,13 @@ def test_tests_mirror_the_package():
         module = path.stem.removeprefix("test_")
         assert (SRC / folder / f"{module}.py").is_file() or (SRC / folder / module / "__init__.py").is_file(), \
             f"{name} tests no module of src/minilm/{folder}"
+
+
+def test_commands_resolve_and_load_models_through_a_model_source():
+    """A command resolves a model once (`models.source.resolve_model`) and loads it from that `ModelSource`; none
+    calls the loaders beneath it, which would resolve the name again."""
+    loaders = {f"minilm.models.loading.{name}" for name in ("load_encoder", "load_model_config", "load_tokenizer")}
+    loaders.add("minilm.models.sentence.pipeline_of")
+    for path in (SRC / "commands").glob("*.py"):
+        used = imported_modules(path) & loaders
+        assert not used, f"commands/{path.name} loads through {sorted(used)}, not a ModelSource"

@@ -20,7 +20,7 @@ from minilm.deploy.runtime import load_inference_model, load_sentence_graph
 from minilm.errors import MiniLMError, require
 from minilm.models.loading import check_max_length
 from minilm.models.sentence import SentenceEncoder
-from minilm.models.source import resolve_model
+from minilm.models.source import ModelSource, resolve_model
 from minilm.tasks import encode, load_task, max_length_for, task_kind_of
 from minilm.tasks.glue import is_glue_task
 from minilm.tasks.kinds import REGRESSION, SPAN, kind_of_model
@@ -39,9 +39,10 @@ def write_outputs(out: Path, files: dict[str, str]) -> None:
     print(f"wrote {', '.join(str(out / name) for name in files)}")
 
 
-def evaluate_squad(cfg: EvaluateConfig, tokenizer, max_length: int, device) -> dict:
+def evaluate_squad(cfg: EvaluateConfig, source: ModelSource, max_length: int, device) -> dict:
     """SQuAD: answers from every window of each question, the official metrics, the official files."""
-    model = load_inference_model(cfg.model, SPAN.head).to(device)
+    tokenizer = source.tokenizer
+    model = load_inference_model(cfg.model, SPAN.head, source=source).to(device)
     data = load_task(cfg.task, cfg.split)
     features = encode(data, tokenizer, max_length, cfg.qa.doc_stride)
     scores, predictions, null_odds, rate = squad_results(model, tokenizer, data, features, cfg.batch_size, device,
@@ -101,10 +102,10 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     if task_kind_of(cfg.task) is SPAN:
         require(kind is SPAN, f"model '{cfg.model}' has no question-answering head; fine-tune it first with "
                               f"minilm finetune --task {cfg.task.task}")
-        return evaluate_squad(cfg, tokenizer, max_length, device)
+        return evaluate_squad(cfg, source, max_length, device)
     require(kind is not None and kind is not SPAN,
             f"model '{cfg.model}' has no task head; fine-tune it first with minilm finetune")
-    model = load_inference_model(cfg.model, "classification", config.num_labels).to(device)
+    model = load_inference_model(cfg.model, "classification", config.num_labels, source=source).to(device)
     require(kind is REGRESSION or not cfg.task.regression,
             f"--regression given, but model '{cfg.model}' is a {config.num_labels}-class classifier; drop the flag")
     # A custom task's classes are ordered as the model was trained; a GLUE task's as the task defines them.

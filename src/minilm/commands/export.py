@@ -26,9 +26,7 @@ from minilm.deploy.quantize import SCHEMES
 from minilm.deploy.writer import Plan, write_export
 from minilm.errors import MiniLMError, require
 from minilm.models.architectures import family_of, inputs_for
-from minilm.models.heads import head_of
-from minilm.models.loading import load_encoder, load_model_config, load_tokenizer, resolve_model_path
-from minilm.models.sentence import pipeline_of
+from minilm.models.source import ModelSource, resolve_model
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:
@@ -40,13 +38,14 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
     require(overwrite, f"output_dir {out} holds an earlier export; pass --overwrite to replace it")
 
 
-def plan_export(cfg: ExportConfig, config, head: str | None) -> Plan:
+def plan_export(cfg: ExportConfig, source: ModelSource) -> Plan:
     """What to write, every refusal said before a weight is read."""
+    config, head = source.config, source.head
     family = family_of(config)
     require(cfg.graph != "fused" or fuses(config),
             f"--graph fused: onnxruntime's optimizer fuses {', '.join(FUSED_FAMILIES)} graphs, not {family.name}'s; "
             "use --graph auto or plain")
-    pipeline = pipeline_of(cfg.model) if head is None else None  # what an encoder's embeddings are checked by
+    pipeline = source.pipeline if head is None else None  # what an encoder's embeddings are checked by
     if cfg.pooling:
         what = f"a {head} model" if head else "a plain Hugging Face encoder (no modules.json)"
         require(pipeline is not None and pipeline.sentence_transformer,
@@ -65,16 +64,16 @@ def export(cfg: ExportConfig) -> Path:
     require_deploy_packages()
     out = Path(cfg.output_dir)
     check_output_dir(out, cfg.overwrite)
-    config = load_model_config(cfg.model)
-    head = head_of(config)
+    source = resolve_model(cfg.model)  # the one resolution: path, config, tokenizer and pipeline
+    config, head = source.config, source.head
     require(head in OUTPUTS, f"minilm export takes encoders, sequence classifiers and question-answering models; "
                              f"'{cfg.model}' is a {', '.join(config.architectures or ['model with another head'])}")
-    plan = plan_export(cfg, config, head)
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_encoder(cfg.model, num_labels=config.num_labels if head == "classification" else None, head=head,
-                         attn_implementation="eager" if plan.graph == "fused" else None).eval()
+    plan = plan_export(cfg, source)
+    tokenizer = source.tokenizer
+    model = source.load(head=head, num_labels=config.num_labels if head == "classification" else None,
+                        attn_implementation="eager" if plan.graph == "fused" else None).eval()
     inputs = list(inputs_for(model, {n: n for n in tokenizer.model_input_names}))  # what the model takes
-    path = Path(resolve_model_path(cfg.model))
+    path = Path(source.path)
     if plan.scheme is not None:
         target, why = resolve_target(cfg.target)
         print(f"int8 for {target} ({why}): {plan.scheme.why}")

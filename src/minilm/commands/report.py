@@ -45,17 +45,17 @@ def load_exported(directory: str, like: RunSummary) -> dict:
     summary: its task, length and QA settings), with the size and parameters of the checkpoint it came from."""
     from minilm.deploy.layout import is_exported, read_export
     from minilm.deploy.runtime import load_task_model
-    from minilm.models.loading import load_model_config, load_tokenizer
+    from minilm.models.source import resolve_model
     from minilm.models.students import encoder_size
     from minilm.tasks import load_task
     from minilm.tasks.scoring import evaluate_model
 
     require(is_exported(directory), f"{directory} is not a directory written by minilm export")
-    record, config = read_export(directory), load_model_config(directory)
+    record, source = read_export(directory), resolve_model(directory)
+    config = source.config
     dev = load_task(like.task_settings(), "dev")
     model = load_task_model(directory, dev)
-    scores = evaluate_model(model, load_tokenizer(directory), dev, like.max_length, EVAL_BATCH_SIZE, "cpu",
-                            like.windows())
+    scores = evaluate_model(model, source.tokenizer, dev, like.max_length, EVAL_BATCH_SIZE, "cpu", like.windows())
     source = Path(record["source"]).parent / "metrics.json"
     parameters = RunSummary.read(source).parameters if source.is_file() else encoder_size(config)
     summary = dataclasses.replace(like, best=scores, layers=config.num_hidden_layers, hidden=config.hidden_size,
@@ -139,8 +139,9 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
     from itertools import islice
 
     from minilm.data.corpora import resolve
+    from minilm.deploy.layout import is_exported
     from minilm.deploy.runtime import load_inference_model, load_task_model
-    from minilm.models.loading import load_model_config, load_tokenizer
+    from minilm.models.source import resolve_model
     from minilm.tasks import load_task
     from minilm.tasks.kinds import SPAN, kind_named
     from minilm.tasks.scoring import inference_speed, text_speed
@@ -151,11 +152,12 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
     for run in runs:
         best, summary = run["model_dir"], run["summary"]
         kind = kind_named(summary.kind)
+        source = resolve_model(best)  # a PyTorch checkpoint, or an export directory's copy of one
+        pytorch = None if is_exported(best) else source
         if kind is SPAN:
             data = load_task(summary.task_settings(), "dev").head(cfg.speed_examples)
-            model = load_task_model(best, data).to(device)
-            speed = inference_speed(model, load_tokenizer(best), data, summary.max_length, device,
-                                    qa=summary.windows())
+            model = load_task_model(best, data, source=pytorch).to(device)
+            speed = inference_speed(model, source.tokenizer, data, summary.max_length, device, qa=summary.windows())
         else:
             if texts is None:
                 require(cfg.speed_data is not None, f"{run['dir']} is a sentence-task run: pass --speed-data TEXTS "
@@ -163,9 +165,9 @@ def measure_speeds(runs: list[dict], cfg: ReportConfig) -> None:
                 every_text = (text for source in resolve([cfg.speed_data]) for text in source.texts(None))
                 texts = [(t,) for t in islice(every_text, cfg.speed_examples)]
                 require(len(texts) > 0, f"no texts in {cfg.speed_data}")
-            labels = load_model_config(best).num_labels if kind.head == "classification" else None
-            model = load_inference_model(best, kind.head, labels)
-            speed = text_speed(model, load_tokenizer(best), texts, summary.max_length, device)
+            labels = source.config.num_labels if kind.head == "classification" else None
+            model = load_inference_model(best, kind.head, labels, source=pytorch)
+            speed = text_speed(model, source.tokenizer, texts, summary.max_length, device)
         summary.examples_per_s, summary.speed_batch_size = speed["examples_per_s"], speed["speed_batch_size"]
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from minilm.deploy.layout import graph_path, is_exported
 from minilm.errors import require
-from minilm.models.loading import load_encoder
+from minilm.models.source import ModelSource, resolve_model
 
 
-def load_inference_model(name: str, head: str | None, num_labels: int | None = None, threads: int | None = None):
+def load_inference_model(name: str, head: str | None, num_labels: int | None = None, threads: int | None = None,
+                         source: ModelSource | None = None):
     """A checkpoint for inference: an export directory or graph runs with onnxruntime (`OnnxModel`, called like
-    the PyTorch model, on `threads` threads), any other with PyTorch."""
+    the PyTorch model, on `threads` threads), any other with PyTorch, loaded through its `ModelSource` (`source`,
+    when the caller resolved `name` already)."""
     from minilm.deploy.onnx_model import OnnxModel
 
     if is_exported(name):
@@ -21,13 +23,14 @@ def load_inference_model(name: str, head: str | None, num_labels: int | None = N
         require(not model.pooled, f"{name} is a pooled graph (sentence embeddings); name its directory or a "
                                   "token-level graph (onnx/model.onnx) for this task")
         return model
-    return load_encoder(name, num_labels=num_labels, head=head)
+    return (source or resolve_model(name)).load(head=head, num_labels=num_labels)
 
 
-def load_task_model(name: str, data):
+def load_task_model(name: str, data, source: ModelSource | None = None):
     """A checkpoint with the head the task's kind needs (PyTorch, or an exported directory)."""
     kind = data.kind
-    return load_inference_model(name, kind.head, kind.num_outputs(data) if kind.head == "classification" else None)
+    return load_inference_model(name, kind.head, kind.num_outputs(data) if kind.head == "classification" else None,
+                                source=source)
 
 
 def load_sentence_graph(name: str, threads: int | None = None):

@@ -28,19 +28,18 @@ def load_timed(name: str, threads: int):
     """(model, form, tokenizer, bytes on disk) of a PyTorch checkpoint, an export directory or one of its graphs;
     an exported graph computes with `threads` threads."""
     from minilm.deploy.runtime import load_inference_model
-    from minilm.models.heads import head_of
-    from minilm.models.loading import load_model_config, load_tokenizer, resolve_model_path
+    from minilm.models.source import resolve_model
 
-    directory = str(export_directory(name)) if is_exported(name) else name
-    config = load_model_config(directory)
-    head = head_of(config)
+    source = resolve_model(str(export_directory(name)) if is_exported(name) else name)
     if is_exported(name):
         from minilm.deploy.onnx_model import OnnxModel
 
         model = OnnxModel(name, threads)
-        return model, model.describe(), load_tokenizer(directory), model.size_on_disk()
-    model = load_inference_model(name, head, config.num_labels if head == "classification" else None)
-    return model.eval(), "pytorch float32", load_tokenizer(name), files_size(resolve_model_path(name))
+        return model, model.describe(), source.tokenizer, model.size_on_disk()
+    head = source.head
+    model = load_inference_model(name, head, source.config.num_labels if head == "classification" else None,
+                                 source=source)
+    return model.eval(), "pytorch float32", source.tokenizer, files_size(source.path)
 
 
 def sentence_batches(tokenizer, texts: list[str], batch_size: int) -> list[dict]:

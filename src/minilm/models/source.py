@@ -42,8 +42,9 @@ class ModelSource:
         return head_of(self.config)
 
     def load(self, head: str | None = None, num_labels: int | None = None, **kwargs) -> nn.Module:
-        """The model, bare or with `head` (`loading.load_encoder`)."""
-        return load_encoder(self.path, num_labels=num_labels, head=head, shown=self.name, **kwargs)
+        """The model, bare or with `head` (`loading.load_encoder`), from the resolved path and the config held."""
+        return load_encoder(self.path, num_labels=num_labels, head=head, shown=self.name, config=self.config,
+                            **kwargs)
 
 
 def resolve_model(name: str) -> ModelSource:

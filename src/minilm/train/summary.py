@@ -14,7 +14,7 @@ from minilm.config.sections import QAWindows, Task
 from minilm.data.files import write_atomic
 from minilm.deploy.runtime import load_task_model
 from minilm.errors import MiniLMError
-from minilm.models.loading import load_tokenizer
+from minilm.models.source import resolve_model
 from minilm.models.students import count_parameters
 from minilm.tasks.kinds import SPAN
 from minilm.tasks.scoring import inference_speed
@@ -73,9 +73,9 @@ def write_summary(out: Path, source: str, task, dev, best: dict, steps: int, sec
     """`out/metrics.json`: best dev scores, size and inference speed of `out/best`, the task (its `Task` section)
     and, for QA runs, every setting of its windows and answer selection."""
     out = Path(out)
-    tokenizer = load_tokenizer(str(out / "best"))
-    best_model = load_task_model(str(out / "best"), dev)
-    speed = inference_speed(best_model, tokenizer, dev, max_length, device, qa=qa)
+    best_source = resolve_model(str(out / "best"))
+    best_model = load_task_model(best_source.path, dev, source=best_source)
+    speed = inference_speed(best_model, best_source.tokenizer, dev, max_length, device, qa=qa)
     summary = RunSummary(model=source, task=task.task, task_section=dataclasses.asdict(task), metric=dev.metric,
                          kind=dev.kind.name, best=best, layers=best_model.config.num_hidden_layers,
                          hidden=best_model.config.hidden_size, parameters=count_parameters(best_model),
