@@ -23,3 +23,17 @@ def test_auto_is_this_cpus_target_and_a_named_one_is_taken_as_given():
     assert host_target()[0] in TARGETS and isinstance(cpu_flags(), set)
     assert resolve_target("auto")[0] == host_target()[0] and resolve_target("auto")[1].startswith("auto: ")
     assert all(resolve_target(t)[0] == t for t in TARGETS)
+
+
+@pytest.mark.parametrize("target, reduce_range, here, says", [
+    ("avx2", True, "avx2", None),
+    ("arm64", False, "avx2", "saturate here"),  # --target arm64 checked or evaluated on an AVX2-only CPU
+    ("avx512_vnni", False, "avx2", "saturate here"),
+    ("avx2", True, "avx512_vnni", "its scores hold, but its speed here is not a avx2 CPU's"),
+    ("arm64", False, "avx512_vnni", "its scores hold"),
+])
+def test_an_int8_graph_of_another_cpu_is_said_when_it_runs_here(target, reduce_range, here, says):
+    from minilm.deploy.cpu_target import run_here_note
+
+    note = run_here_note("onnx/model_qint8_x.onnx", {"target": target, "reduce_range": reduce_range}, (here, "why"))
+    assert (note is None) if says is None else (says in note and f"built for {target}" in note)

@@ -42,3 +42,21 @@ def test_an_exported_model_runs_inference_only_on_the_cpu(exported, tmp_path):
         model.to("cuda")
     with pytest.raises(MiniLMError, match="is not a directory written by minilm export"):
         OnnxModel(tmp_path)
+
+
+def test_an_int8_graph_of_another_cpu_says_so_and_export_json_names_the_cpu_that_checked_it(tmp_path,
+                                                                                          tiny_teacher_dir):
+    import json
+
+    from minilm.deploy.cpu_target import cpu_name, host_target
+
+    other = "arm64" if host_target()[0] != "arm64" else "avx2"
+    out = tmp_path / "other"
+    ok(run_main("export", "--model", tiny_teacher_dir, "--output-dir", out, "--quantize", "int8", "--target", other))
+    checked_on = json.loads((out / "export.json").read_text())["checked_on"]
+    assert checked_on["target"] == host_target()[0] and checked_on["cpu"] == cpu_name() and checked_on["machine"]
+    said = []
+    OnnxModel(out, say=said.append)
+    assert len(said) == 1 and f"model_qint8_{other}.onnx is int8 built for {other}" in said[0]
+    OnnxModel(out / "onnx" / "model.onnx", say=said.append)  # float32: for any CPU
+    assert len(said) == 1

@@ -42,6 +42,40 @@ def host_target(flags: set[str] | None = None, machine: str | None = None) -> tu
     return "avx2", "this CPU has no AVX512-VNNI or AVX-VNNI"
 
 
+def cpu_name() -> str:
+    """The running CPU's model name ("AMD EPYC 7B13"), as /proc/cpuinfo gives it; the platform's word elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def host_record() -> dict:
+    """Which CPU ran an export's checks, for export.json: an int8 graph's checks hold for the CPU they ran on."""
+    target, why = host_target()
+    return {"cpu": cpu_name(), "machine": platform.machine(), "target": target, "why": why}
+
+
+def run_here_note(graph: str, scheme: dict, here: tuple[str, str] | None = None) -> str | None:
+    """What to know when the int8 graph `graph` of `scheme` (export.json's record: target, reduce_range) runs on
+    this CPU (`here`: its target and why, `host_target()` unless given), or None when it is the graph's own.
+    Full-range weights saturate on AVX2 without VNNI, so such a graph scores lower here than on its target; any
+    other graph computes its products exactly here too, but runs at this CPU's speed, not its target's."""
+    here_target, why = here or host_target()
+    target = scheme.get("target")
+    if target is None or target == here_target:
+        return None
+    if here_target == "avx2" and not scheme.get("reduce_range", True):
+        return (f"note: {graph} is int8 built for {target}; {why}, so its full-range products saturate here and its "
+                f"scores here can be lower than on a {target} CPU (export with --target avx2 for this one)")
+    return (f"note: {graph} is int8 built for {target}; this {here_target} CPU computes its products exactly too, so "
+            f"its scores hold, but its speed here is not a {target} CPU's")
+
+
 def resolve_target(asked: str) -> tuple[str, str]:
     """(target, why) for `--target`: `auto` is the running CPU's (`host_target`), any other is taken as given."""
     if asked == "auto":

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from minilm.deploy.cpu_target import run_here_note
 from minilm.deploy.layout import export_directory, graph_path, read_export
 from minilm.errors import require
 
@@ -42,7 +43,7 @@ class OnnxModel:
 
     training = False
 
-    def __init__(self, name: str | Path, threads: int | None = None):
+    def __init__(self, name: str | Path, threads: int | None = None, say=print):
         from transformers import AutoConfig
 
         require_deploy_packages()
@@ -58,6 +59,9 @@ class OnnxModel:
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.pooled = self.outputs == ["sentence_embedding"]
+        note = run_here_note(self.graph_name, self.record.get("int8") or {})
+        if note:  # an int8 graph of another CPU runs here without complaint, and scores otherwise
+            say(note)
 
     def __call__(self, **batch) -> SimpleNamespace:
         feed = {name: np.ascontiguousarray(batch[name].cpu().numpy().astype(np.int64)) for name in self.inputs}

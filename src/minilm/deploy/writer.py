@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from minilm.deploy.checks import SAMPLES, Reference, float32_holds, float32_tolerance
+from minilm.deploy.cpu_target import host_record
 from minilm.deploy.fusion import fuse
 from minilm.deploy.layout import EXPORT_FILE, EXPORT_FORMAT, GRAPH_DIR, copy_model_files, graph_file
 from minilm.deploy.onnx_export import OUTPUTS, POOLED_INPUTS, POOLED_OUTPUTS, export_graph, export_pooled
@@ -89,7 +90,8 @@ def write_export(model, tokenizer, inputs: list[str], source: str, source_dir: P
               "pooling": {"pooling": list(plan.pipeline.pooling), "normalize": plan.pipeline.normalize}
               if plan.pooled else None,
               "default": default, "default_pooled": pooled_default, "graphs": graphs,
-              "size_bytes": graphs[default]["size_bytes"]}
+              "size_bytes": graphs[default]["size_bytes"],
+              "checked_on": host_record()}  # the checks of an int8 graph hold for the CPU they ran on
     (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=1))
     return record
 
