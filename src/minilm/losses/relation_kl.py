@@ -14,7 +14,7 @@ padding never changes the loss. The teacher side is a constant (no gradient flow
 Logits, softmax and KL are always float32, whatever autocast does around the call or to the
 projections feeding them. Two implementations compute the same function (`relation_kl(kernel=...)`):
 the chunked PyTorch path below (CPU, and GPUs without Triton) and the fused Triton kernels of
-`minilm.relation_kl_triton` (CUDA), which never write a (batch, heads, seq, seq) map.
+`minilm.losses.relation_kl_triton` (CUDA), which never write a (batch, heads, seq, seq) map.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 model serves them all, and their weighted terms are summed.
 
 Each combinable objective (`config.sections.COMBINABLE`) reads a shared forward as `objectives.base` states
-(`needs`, `read`, `trainable`, `unused`). `SharedView` runs the model once (`views.EncoderView`, the Q, K, V of every layer any objective names) and
-hands each objective its reading; a parameter is frozen only when no objective trains it.
+(`needs`, `read`, `trainable`, `unused`). `SharedView` runs the model once (`views.EncoderView`, the Q, K, V of
+every layer any objective names) and hands each objective its reading; a parameter is frozen only when no objective
+trains it.
 
     L = sum_i w_i L_i        (each L_i an objective's own terms, kept under their own names in the log)
 """

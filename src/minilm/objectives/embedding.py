@@ -10,7 +10,7 @@
 W maps the student's pooled width to the teacher's when they differ (a training-only Linear, saved with the
 student as a sentence-transformers Dense module, so that its embeddings live in the teacher's space), else
 none. With normalised embeddings MSE = (1 - cos) * 2 / width: the two differ by a constant factor. Combined
-with MiniLM's relation losses through `--objective minilm embedding` (`objectives.Combined`). Alone, the teacher's
+with MiniLM's relation losses through `--objective minilm embedding` (`objectives.combined`). Alone, the teacher's
 embeddings can be computed once for the corpus (`CachedEmbedding`, `--embedding-cache`): then the student may have
 a tokenizer of its own (a smaller sentence-transformers model to start from, `--student-init`).
 """

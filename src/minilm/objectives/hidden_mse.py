@@ -4,7 +4,7 @@
 
 l is `teacher_layer` (default the last); W maps the student's width to the teacher's, a training-only
 parameter (none when the widths are equal), never saved into the student. It runs through
-`objectives.Combined` (alone, or beside other objectives): it reads the hidden states of one forward.
+`objectives.combined.Combined` (alone, or beside other objectives): it reads the hidden states of one forward.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class MiniLM(DistillationObjective):
         # Parameters no gradient from these relations reaches (the layers above, the last layer's output, ...).
         self.unused = [] if full else unused_by_relations(student, -1, reads_of(self.pairs))
         self.query_chunk, self.kernel = relations.query_chunk, relations.relation_kernel
-        # Combined with other objectives (`objectives.Combined`): the Q, K, V of these 1-based layers.
+        # Combined with other objectives (`objectives.combined.Combined`): the Q, K, V of these 1-based layers.
         self.layers = {"teacher": layer_index(teacher, objective.teacher_layer) + 1,
                        "student": layer_index(student, -1) + 1}
         self.needs = {side: {"qkv": [layer]} for side, layer in self.layers.items()}

@@ -213,7 +213,7 @@ def _load_hub(spec: TaskSpec, split: str, label_names: tuple | None = None) -> T
 
 
 class TaskExamples:
-    """Tokenized examples of a split, indexable like a `TokenCache`: each item a dict for `pad_batch`."""
+    """Tokenized examples of a split, indexable like a `TokenCache`: each item a dict for `data.batches.pad_batch`."""
 
     def __init__(self, input_ids: list, token_type_ids: list | None, labels: list):
         self.input_ids, self.token_type_ids, self.labels = input_ids, token_type_ids, labels

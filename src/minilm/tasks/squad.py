@@ -128,7 +128,7 @@ def _load_hub(name: str, split: str) -> QAData:
 
 @dataclass
 class QAFeatures:
-    """Windows of a split, indexable like a token cache: item i is a dict for `data.pad_batch`."""
+    """Windows of a split, indexable like a token cache: item i is a dict for `data.batches.pad_batch`."""
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None

@@ -2,7 +2,7 @@
 
 A family's adapter says where a layer's query, key and value projections are, how the model forms its attention
 logits from them, which inputs the model takes, how a student's config is made from the teacher's, and which
-modules a student copies from its teacher. For one layer it gives a `LayerAttention`:
+modules a student copies from its teacher. For one layer it gives a `QKV` (below):
 
     logits_h = scale * Q_h K_h^T + bias        per head h, before the padding mask and the softmax
 
