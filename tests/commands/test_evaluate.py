@@ -85,6 +85,7 @@ def test_zero_shot_evaluation_end_to_end(tiny_teacher_dir, tmp_path):
     expected = zero_shot_sts(encoder, [(a, b) for a, b, _ in STS_ROWS], [s for _, _, s in STS_ROWS])
     assert metrics["pairs"] == 6 and metrics["spearman"] == pytest.approx(expected["spearman"], abs=1e-6)
     assert metrics["sentences_per_s"] > 0 and "zero-shot): spearman" in result.stdout
+    assert "no modules.json): its sentence embeddings are the mean of its token states" in result.stdout  # said
     (tmp_path / "rev").mkdir()
     (tmp_path / "rev" / "dev.tsv").write_text("text\tlabel\ngood\tpos\nbad\tneg\n")
     refused = run_main("evaluate", "--model", tiny_teacher_dir, "--task", "reviews", "--task-dir", tmp_path / "rev",

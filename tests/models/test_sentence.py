@@ -86,3 +86,12 @@ def test_a_plain_encoder_is_mean_pooled(tiny_teacher_dir):
     with torch.no_grad():
         alone = pool(model.eval()(**single).last_hidden_state, single["attention_mask"]).numpy()
     assert np.abs(alone[0] - vectors[0]).max() < 1e-5  # batched with padding, the same vector
+
+
+def test_mean_pooling_a_plain_encoder_is_said_and_a_sentence_transformers_model_is_not(tiny_teacher_dir,
+                                                                                      sentence_teacher):
+    said = []
+    SentenceEncoder(tiny_teacher_dir, "cpu", max_length=32, say=said.append)
+    assert len(said) == 1 and "not a sentence-transformers model (no modules.json)" in said[0] and "mean" in said[0]
+    SentenceEncoder(sentence_teacher, "cpu", say=said.append)
+    assert len(said) == 1

@@ -170,11 +170,14 @@ class SentenceEncoder:
     token-level graph's `last_hidden_state` pooled with the directory's pipeline; sentences are cut at the
     pipeline's max_seq_length where it has one, as `SentenceTransformer.encode` cuts them."""
 
-    def __init__(self, name: str, device, max_length: int = SENTENCE_MAX_LENGTH, model=None):
+    def __init__(self, name: str, device, max_length: int = SENTENCE_MAX_LENGTH, model=None, say=print):
         from minilm.models.loading import load_encoder, load_tokenizer, resolve_model_path
 
         self.pipeline, self.device = pipeline_of(name), torch.device(device)
         self.graph = model is not None
+        if not self.pipeline.sentence_transformer:  # a choice made for the user: said, not silent
+            say(f"{name} is not a sentence-transformers model (no modules.json): its sentence embeddings are the "
+                "mean of its token states over the real tokens, not normalised")
         if self.graph:
             self.model, self.tokenizer = model, load_tokenizer(name)
             self.max_length = self.pipeline.max_seq_length or max_length
