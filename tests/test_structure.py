@@ -1,9 +1,10 @@
-"""The package's shape: folders by role in layers, commands as siblings, no cycles, readable files, tests that mirror
-the package."""
+"""The package's shape: folders by role in layers, commands as siblings, no cycles, readable files, a module map
+(docs/design.md) true to the tree, tests that mirror the package."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from minilm.commands import COMMANDS
@@ -134,3 +135,62 @@ def test_commands_resolve_and_load_models_through_a_model_source():
     for path in (SRC / "commands").glob("*.py"):
         used = imported_modules(path) & loaders
         assert not used, f"commands/{path.name} loads through {sorted(used)}, not a ModelSource"
+
+
+# docs/design.md's module map is the package: every module it names exists, and every module is named there.
+DESIGN = SRC.parents[1] / "docs" / "design.md"
+
+
+def layer_rows() -> list[tuple[set[str], str]]:
+    """(the folders and top-level files a row of the layer table holds, the text of its row)."""
+    rows = []
+    for line in DESIGN.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            rows.append((set(re.findall(r"`([\w.]+/?)`", cells[1])), cells[2]))
+    return rows
+
+
+def package_modules() -> list[Path]:
+    """Every module of the package but the folders' `__init__.py`, relative to src/minilm."""
+    return sorted(p.relative_to(SRC) for p in SRC.rglob("*.py")
+                  if p.name != "__init__.py" or p.parent == SRC)
+
+
+def test_every_module_named_in_the_design_exists():
+    text = DESIGN.read_text()
+    for path in set(re.findall(r"`([\w/]+/[\w]+\.py)`", text)):  # a path: folder/module.py
+        assert any(str(p).endswith(path) for p in SRC.rglob("*.py")) or (SRC.parents[1] / path).is_file(), \
+            f"docs/design.md names {path}, which is neither in src/minilm nor in the repository"
+    rows = layer_rows()
+    assert len(rows) >= 8, "docs/design.md has its table of layers"
+    for folders, row in rows:
+        for name in re.findall(r"`([\w]+\.py)`", row):
+            places = [SRC / f for f in folders if f.endswith("/")]
+            assert any(next(place.rglob(name), None) for place in places), \
+                f"docs/design.md's row of {', '.join(sorted(folders))} names {name}, which is not there"
+
+
+def test_every_module_appears_in_the_design():
+    text, rows = DESIGN.read_text(), layer_rows()
+    for module in package_modules():
+        top = module.parts[0] if len(module.parts) > 1 else module.name
+        row = next((r for folders, r in rows if top in folders or f"{top}/" in folders), None)
+        assert row is not None, f"docs/design.md's table of layers has no row for {top}"
+        if len(module.parts) > 2:  # a module of a subfolder (models/architectures/bert.py): the subfolder in the row,
+            # the module in the text
+            assert f"`{module.parts[1]}/`" in row and f"`{module.name}`" in text, \
+                f"docs/design.md does not name {module}"
+        elif len(module.parts) == 2:
+            assert f"`{module.name}`" in row, f"docs/design.md's row of {top}/ does not name {module.name}"
+
+
+def test_each_folders_table_names_its_modules():
+    """A folder whose `__init__.py` tables its modules (`| module | what |`) names every one of them."""
+    for init in SRC.glob("*/__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        if "| module | what |" not in doc:
+            continue
+        for module in sorted(init.parent.glob("*.py")):
+            if module.name != "__init__.py":
+                assert f"`{module.name}`" in doc, f"{init.parent.name}/__init__.py's table leaves out {module.name}"

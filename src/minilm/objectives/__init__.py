@@ -4,6 +4,13 @@ Every objective keeps the contract of `base.DistillationObjective` (one module e
 equations and source); `config.sections.OBJECTIVES` is the one table from a name to its class, and
 `build_objective` builds what a run's settings name.
 
+| module | what |
+|---|---|
+| `base.py` | the contract: `DistillationObjective`, `ObjectiveSettings`, `objective_class` (a name's class) |
+| `minilm.py`, `tinybert.py`, `distilbert.py`, `hidden_mse.py`, `embedding.py` | the objectives below |
+| `combined.py` | several objectives from one forward of each model, their terms weighted and summed |
+| `views.py` | `EncoderView` (one forward: Q, K, V of chosen layers, hidden states, logits) and the objectives' helpers |
+
 `distill_losses` is one step's loss terms for any objective, task-specific `L_OUT` included.
 
 | name | source | terms |
