@@ -167,3 +167,24 @@ def test_bad_input_gets_one_line(case, bad_inputs):
     rows = {r.split("|")[1].strip(): r for r in (REPO / "docs" / "errors.md").read_text().splitlines()
             if r.startswith("| ")}
     assert row in rows and fragment in rows[row], f"docs/errors.md's row for {row} does not say {fragment}"
+
+
+def test_sigterm_during_an_export_leaves_no_temporary_files(tmp_path, tiny_teacher_dir):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers.cli import cli_env
+
+    out = tmp_path / "exported"
+    process = subprocess.Popen([sys.executable, "-m", "minilm.cli", "export", "--model", tiny_teacher_dir,
+                                "--output-dir", str(out), "--quantize", "int8"], env=cli_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None and not list(tmp_path.glob(".tmp-exported*")):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)  # while the graphs are being written
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM and stderr.strip() == "minilm: stopped by SIGTERM", stderr
+    assert list(tmp_path.iterdir()) == []  # neither the export nor its temporary directory

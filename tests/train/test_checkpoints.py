@@ -55,3 +55,18 @@ def test_checkpoint_restores_the_torch_generator_even_when_accelerate_does_not(t
     monkeypatch.setattr(accelerator, "load_state", lambda path: None)  # accelerate restoring nothing
     assert load_checkpoint(accelerator, checkpoint)["step"] == 7
     assert torch.equal(torch.rand(5), expected)
+
+
+def test_a_killed_runs_temporary_checkpoint_is_removed_by_the_next_save(tmp_path, tokenizer):
+    from accelerate import Accelerator
+    from helpers.models import tiny_bert
+
+    from minilm.train.checkpoints import save_checkpoint
+
+    accelerator = Accelerator(cpu=True)
+    model = tiny_bert()
+    accelerator.prepare(torch.optim.AdamW(model.parameters()))
+    stale = tmp_path / "checkpoints" / ".tmp-step-00000005"  # SIGKILL while step 5 was written; resumed from 4
+    (stale / "state").mkdir(parents=True)
+    save_checkpoint(accelerator, model, tokenizer, tmp_path, 6, keep=2)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000006"]

@@ -1,5 +1,8 @@
 """Writing outputs safely: writability probes before a run starts, and atomic writes of files and directories
-(a kill or a full disk leaves the previous version, never half of a new one)."""
+(a kill or a full disk leaves the previous version, never half of a new one).
+
+A directory is written under `.tmp-NAME.pidPID` beside it: Ctrl-C and SIGTERM remove it on the way out, and one
+left by a process that is gone (SIGKILL, out of memory) is removed by the next directory written beside it."""
 
 from __future__ import annotations
 
@@ -39,11 +42,30 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def remove_abandoned(parent: Path) -> list[Path]:
+    """Delete the temporary directories (`.tmp-NAME.pidPID`) in `parent` of processes that are gone; returns them."""
+    removed = []
+    for folder in Path(parent).glob(".tmp-*.pid*"):
+        pid = folder.name.rsplit(".pid", 1)[1]
+        try:
+            if pid.isdigit():
+                os.kill(int(pid), 0)  # raises when no such process exists
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except PermissionError:
+            pass  # a live process of another user
+    return removed
+
+
 def write_directory(directory: Path, write, what: str) -> None:
     """Fill `directory` through `write(tmp)` under a temporary name, then rename it into place: a full disk or a
     kill leaves the previous directory (or none), never half of one. `write` may read the previous one."""
-    tmp, old = directory.with_name(f".tmp-{directory.name}"), directory.with_name(f".old-{directory.name}")
+    tmp = directory.with_name(f".tmp-{directory.name}.pid{os.getpid()}")
+    old = directory.with_name(f".old-{directory.name}")
     try:
+        if directory.parent.is_dir():
+            remove_abandoned(directory.parent)
         shutil.rmtree(tmp, ignore_errors=True)
         write(tmp)
         if directory.exists():

@@ -32,7 +32,9 @@ def save_checkpoint(accelerator, hf_model, tokenizer, out: Path, step: int, keep
     tmp = directory / f".tmp-step-{step:08d}"
     try:
         if accelerator.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
+            # the run directory's lock makes this the only writer: any other .tmp-step-* is a killed run's
+            for stale in directory.glob(".tmp-step-*"):
+                shutil.rmtree(stale, ignore_errors=True)
             tmp.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp / "state"))
