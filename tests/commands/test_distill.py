@@ -173,3 +173,25 @@ def test_a_finished_run_resumed_builds_nothing_before_saying_so(tiny_teacher_dir
     monkeypatch.setattr(command, "build_token_cache", untouched)
     again = ok(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
     assert "already reached step 3; nothing to train" in again.stdout and str(out / "model") in again.stdout
+
+
+def test_a_teacher_assistant_goes_in_two_pruned_steps(sentence_teacher, tmp_path):
+    """MiniLM's Table 3 recipe: teacher -> assistant -> student, each step pruned from the model above it and
+    distilled by MiniLMv2 + the embedding loss; the assistant's saved model is the second run's teacher, and the
+    final student is a sentence-transformers model of the smallest shape."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(a for a, _, _ in STS_ROWS * 4) + "\n")
+    common = ["--data", corpus, "--cache-dir", tmp_path / "cache", "--objective", "minilmv2", "embedding",
+              "--objective-weights", "1", "10", "--batch-size", "4", "--max-steps", "2", "--max-length", "32",
+              "--examples", "sentence", "--precision", "fp32", "--embedding-output", "own"]
+    first = ok(run_main("distill", "--teacher", sentence_teacher, "--output-dir", tmp_path / "assistant",
+                        "--student-layers", "2", "--student-hidden", "24", *common))
+    assert "24 of 32 channels, 3 of 4 heads" in first.stdout and "init prune" in first.stdout
+    second = ok(run_main("distill", "--teacher", tmp_path / "assistant" / "model", "--output-dir",
+                         tmp_path / "student", "--student-layers", "1", "--student-hidden", "8", *common))
+    assert "pruned from teacher layers 2: the most active 8 of 24 channels, 1 of 3 heads" in second.stdout
+    assert AutoModel.from_pretrained(tmp_path / "student" / "model").config.hidden_size == 8
+    assert SentenceTransformer(str(tmp_path / "student" / "model"), device="cpu").encode(SENTENCES).shape == (3, 8)

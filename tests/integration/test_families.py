@@ -1,7 +1,7 @@
 """Any encoder a user brings: every command, end to end, on a tiny sentence-transformers model of each family.
 
-distill (the default examples: packed, half of them sentence pairs, in the family's own pair format), the student
-saved as a sentence-transformers model, fine-tune, evaluate, export to ONNX and score the export. (A model of a
+distill (a student pruned to half the teacher's width, MiniLMv2, the default examples: packed, half of them
+sentence pairs, in the family's own pair format), the student saved as a sentence-transformers model, fine-tune, evaluate, export to ONNX and score the export. (A model of a
 family without an adapter is one line: tests/test_cli.py.)"""
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ def test_every_command_on_a_tiny_model_of_each_family(name, tmp_path, tokenizer,
 
     teacher = save_family_teacher(name, tmp_path / "teacher", tokenizer)
     tiny = dict(batch_size=4, max_length=32, precision="fp32", max_steps=2)
-    student = minilm.distill(teacher=teacher, data=[str(varied_corpus)], student_layers=1, student_hidden=32, student_heads=4,
-                             cache_dir=str(tmp_path),
-                             output_dir=str(tmp_path / "distill"), **tiny)
+    # Half the teacher's width in whole heads of its size: pruned from the teacher on the corpus, MiniLMv2.
+    student = minilm.distill(teacher=teacher, data=[str(varied_corpus)], student_layers=1, student_hidden=16,
+                             objective=["minilmv2"], cache_dir=str(tmp_path), output_dir=str(tmp_path / "distill"),
+                             **tiny)
     embeddings = SentenceTransformer(str(student), device="cpu").encode(["a good film", "the cat sat"])
     assert embeddings.shape[0] == 2 and abs(float((embeddings[0] ** 2).sum()) - 1) < 1e-4  # normalised, as its teacher
     task = dict(task="sst2", task_dir=str(sst2_like / "SST-2"), max_length=32)

@@ -26,7 +26,8 @@ def test_default_init_layers_evenly_spaced_ending_on_top():
 def test_student_config_defaults_and_errors():
     teacher = tiny_bert(hidden=32, heads=4, ffn=48)
     cfg = student_config(teacher.config, shape(1, 16, 2), 0.1)
-    assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size) == (1, 16, 2, 64)
+    # the FFN at the teacher's ratio to its width (48 / 32), as pruning needs it
+    assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size) == (1, 16, 2, 24)
     assert cfg.vocab_size == teacher.config.vocab_size
     assert teacher.config.hidden_size == 32  # the teacher's config is untouched
     with pytest.raises(MiniLMError, match="not divisible"):

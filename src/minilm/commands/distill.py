@@ -23,8 +23,10 @@ from minilm.errors import MiniLMError, require
 from minilm.models.architectures import family_of
 from minilm.models.loading import check_max_length, freeze, resolve_model_path, save_model
 from minilm.models.sentence import save_sentence_transformer
+from minilm.measure.shape_speed import student_by_speed
+from minilm.models.pruning import calibration_batches
 from minilm.models.source import ModelSource, resolve_model
-from minilm.models.students import build_student, init_layers, own_tokenizer_of, resolve_init
+from minilm.models.students import build_student, own_tokenizer_of, resolve_init
 from minilm.objectives import build_objective, distill_losses
 from minilm.tasks import describe_splits, encode, load_task, max_length_for, task_kind_of
 from minilm.tasks.kinds import SPAN, kind_of_model
@@ -101,6 +103,20 @@ def with_teacher_embeddings(cfg: DistillConfig, source, teacher, examples, max_l
     return WithVectors(examples, vectors)
 
 
+def calibration_batches_of(cfg: DistillConfig, tokenizer, max_length: int, main: bool) -> list[dict]:
+    """A few batches of the run's own text (its corpus, or its task's training split) that pruning measures the
+    teacher on."""
+    if cfg.task.task:
+        examples = encode(load_task(cfg.task, "train"), tokenizer, max_length, cfg.qa.doc_stride)
+    else:
+        examples = build_token_cache(tokenizer, max_length, cfg.corpus, progress=main)
+    return calibration_batches(examples, tokenizer.pad_token_id, cfg.training.seed)
+
+
+def quiet(_line: str) -> None:
+    """What a process other than the main one says: nothing."""
+
+
 def trained_against(cfg: DistillConfig) -> dict[str, tuple[str, str]]:
     """The models the run reads, by role, for its identity (`run_dir.identity`): the teacher, and the model the
     student starts from when it is one."""
@@ -112,17 +128,19 @@ def trained_against(cfg: DistillConfig) -> dict[str, tuple[str, str]]:
 
 
 def distill(cfg: DistillConfig) -> Path:
-    """Run (or resume) a distillation; returns the directory of the final student."""
+    """Run (or resume) a distillation; returns the directory of the student it hands over: the final student, or
+    for a task-specific run the best one on the dev split (`best/`)."""
     training = cfg.training
     max_length = max_length_for(training.max_length, cfg.task if cfg.task.task else None)
     runtime = start(training, identity(cfg, trained_against(cfg)))
     device, main = runtime.device, runtime.is_main_process
     out, final = Path(training.output_dir), Path(training.output_dir) / "model"
+    handed_over = out / "best" if cfg.task.task else final
     done = nothing_left(runtime)
     if done is not None and final.is_dir() and (not cfg.task.task or (out / "metrics.json").is_file()):
         if main:  # a finished run: no teacher, data or cached teacher embeddings are built for nothing
             print(done)
-        return final
+        return handed_over
 
     source = resolve_model(cfg.teacher)
     tokenizer = source.tokenizer
@@ -134,16 +152,19 @@ def distill(cfg: DistillConfig) -> Path:
     check_own_tokenizer(cfg, own_tokenizer)
     cached = cfg.embedding.cached(cfg.objective, kind is not None, own_tokenizer is not None)
     student_tokenizer = own_tokenizer or tokenizer
-    student = build_student(cfg.student, teacher, tokenizer, training.dropout, training.seed,
+    with runtime.main_process_first():  # one process times the shapes; the others read its choice
+        wanted = student_by_speed(cfg.student, teacher.config, training.output_dir, say=print if main else quiet)
+    init = resolve_init(wanted, teacher.config)
+    with runtime.main_process_first():
+        calibration = calibration_batches_of(cfg, tokenizer, max_length, main) if init == "prune" else None
+    student = build_student(wanted, teacher, tokenizer, training.dropout, training.seed,
                             teacher.config.num_labels if kind is not None and kind is not SPAN else None,
-                            head=kind.head if kind is not None else None, own_tokenizer=own_tokenizer is not None)
+                            head=kind.head if kind is not None else None, own_tokenizer=own_tokenizer is not None,
+                            calibration=calibration, say=print if main else None)
     check_max_length(max_length, student.config, "student")
     if main:
-        init, shape = resolve_init(cfg.student, teacher.config), family_of(student).shape(student.config)
+        shape = family_of(student).shape(student.config)
         print(f"student: {shape.layers}x{shape.hidden}, {shape.heads} heads, init {init}")
-        if init == "teacher":
-            for note in family_of(teacher).copy_notes(student, teacher, init_layers(cfg.student, teacher.config)):
-                print(note)
     objective = build_objective(cfg.objective, teacher, student, relations=cfg.relations, distilbert=cfg.distilbert,
                                 embedding=cfg.embedding, tokenizer=tokenizer, pipeline=source.pipeline,
                                 full=kind is not None, cached_teacher=cached)
@@ -189,4 +210,4 @@ def distill(cfg: DistillConfig) -> Path:
             write_summary(out, cfg.teacher, cfg.task, dev, result.best, result.step, result.seconds, max_length,
                           result.accelerator.device, cfg.qa)
     result.accelerator.wait_for_everyone()
-    return final
+    return handed_over

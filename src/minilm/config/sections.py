@@ -152,8 +152,9 @@ class Student(Section):
                                         range="[1, inf)", hint="leave it out for whole heads of the teacher's size",
                                         shown="width / the teacher's head size, or the --student-init model's")
     student_ffn: int | None = setting(None, "feed-forward width of the student", range="[1, inf)",
-                                      hint="leave it out for 4 x student_hidden",
-                                      shown="4 x student_hidden, or the --student-init model's")
+                                      hint="leave it out for the teacher's ratio to the width",
+                                      shown="student_hidden x the teacher's FFN / width (4 for BERT), or the "
+                                      "--student-init model's")
     student_init: str = setting("auto", "auto: teacher layers where the student's width, heads and FFN are the "
                                 "teacher's, else prune where it keeps whole heads of the teacher's size and is no "
                                 "wider, else random; teacher (copy layers); prune (the teacher's most important "

@@ -23,7 +23,7 @@ from minilm.models.loading import attention_implementation, load_encoder, load_m
 
 def student_shape(student: Student, teacher_config) -> Shape:
     """The new student's depth, width, heads and feed-forward width: as given, else 3 layers, 384 wide, whole heads
-    of the teacher's head size, and 4 x width."""
+    of the teacher's head size, and the teacher's feed-forward width per unit of width (4 x for BERT's kind)."""
     layers = student.student_layers or DEFAULT_STUDENT_LAYERS
     hidden = student.student_hidden or DEFAULT_STUDENT_HIDDEN
     heads = student.student_heads
@@ -33,7 +33,8 @@ def student_shape(student: Student, teacher_config) -> Shape:
                                     f"{size}): give --student-heads, or a width that is a multiple of {size}")
         heads = hidden // size
     require(hidden % heads == 0, f"student_hidden {hidden} is not divisible by student_heads {heads}")
-    return Shape(layers, hidden, heads, student.student_ffn or 4 * hidden)
+    teacher = family_of(teacher_config).shape(teacher_config)
+    return Shape(layers, hidden, heads, student.student_ffn or hidden * teacher.ffn // teacher.hidden)
 
 
 def check_init_model_shape(student: Student, config) -> None:
