@@ -74,3 +74,29 @@ def test_inference_mode_times_checkpoints_and_exports_side_by_side(tiny_teacher_
     assert any("| 10 tokens | 2 |" in line for line in table)
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert len(saved["inference"]) == 12 and saved["int8_target"] in ("avx2", "avx512_vnni", "arm64")
+
+
+def test_bench_speedup_prints_the_shape_table_and_the_choice(tiny_teacher_dir, tmp_path, monkeypatch):
+    """`minilm bench --speedup N` prints every candidate shape and the one distill would take (graphs and timings
+    stubbed here: 0.1 ms + layers x width x 1e-6 ms a call)."""
+    import json
+
+    from helpers.cli import ok, run_main
+
+    from minilm.measure import shape_speed
+
+    def fake_graph(model, directory, name):
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps([model.config.num_hidden_layers, model.config.hidden_size]))
+        return path
+
+    def fake_time(paths, inputs):
+        return {name: 1e-4 + 1e-6 * (lambda s: s[0] * s[1])(json.loads(p.read_text())) for name, p in paths.items()}
+
+    monkeypatch.setattr(shape_speed, "int8_graph", fake_graph)
+    monkeypatch.setattr(shape_speed, "time_graphs", fake_time)
+    result = ok(run_main("bench", "--teacher", tiny_teacher_dir, "--speedup", "1.2", "--output", tmp_path / "b.json"))
+    # the 2x32 teacher takes 0.164 ms; 1x32 (0.132 ms, 1.24x) is the largest shape that reaches 1.2x
+    assert "| shape | heads | FFN |" in result.stdout and "chosen: 1x32" in result.stdout
+    saved = json.loads((tmp_path / "b.json").read_text())
+    assert saved["chosen"]["layers"] == 1 and len(saved["candidates"]) == 2 * 4  # 2 depths, widths 32 24 16 8

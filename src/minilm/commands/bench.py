@@ -1,4 +1,6 @@
-"""`minilm bench`: the distillation step, ours versus a faithful naive one, measured in one run.
+"""`minilm bench`: the distillation step, ours versus a faithful naive one, measured in one run (with
+`--inference-models`, inference speed side by side; with `--speedup N`, the student shapes timed against the
+teacher).
 
 Rows, for each MiniLM version asked for (v1: L_AT + L_VR; v2: Q-Q, K-K, V-V with `relation_heads` heads):
 * distillation step at each of `seq_lengths` (batch x seq random tokens, no padding), and for the packaged
@@ -92,6 +94,21 @@ def bench_inference(cfg: BenchConfig) -> dict:
     return finish(cfg, result, format_inference(rows))
 
 
+def bench_shapes(cfg: BenchConfig) -> dict:
+    """`--speedup N`: every candidate student shape of the teacher timed as int8 ONNX at batch 1 against the
+    teacher's graph, and the one `minilm distill --speedup N` would choose (`measure.shape_speed`)."""
+    from dataclasses import asdict
+
+    from minilm.measure.shape_speed import choose_shape, format_shapes
+    from minilm.models.loading import load_model_config
+
+    lines = []
+    shape, rows = choose_shape(load_model_config(cfg.teacher), cfg.student.speedup, say=lines.append)
+    result = {"cpu": cpu_features(), "teacher": cfg.teacher, "speedup": cfg.student.speedup, "chosen": asdict(shape),
+              "candidates": rows}
+    return finish(cfg, result, "\n".join([lines[0], format_shapes(rows, cfg.student.speedup), lines[-1]]))
+
+
 def finish(cfg: BenchConfig, result: dict, table: str) -> dict:
     """Print the table; write the results to --output."""
     print(table)
@@ -106,6 +123,8 @@ def bench(cfg: BenchConfig) -> dict:
         check_writable(Path(cfg.output).parent, "the directory of --output")
     if cfg.inference_models:
         return bench_inference(cfg)
+    if cfg.student.speedup is not None:
+        return bench_shapes(cfg)
     device = pick_device(cfg.device)
     require(cfg.preset or sst2_path(cfg).is_file(), f"SST-2 train.tsv not found at {sst2_path(cfg)}; pass --sst2 PATH")
     versions, setup = versions_of(cfg), step_setup(cfg)
