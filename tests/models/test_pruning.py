@@ -259,3 +259,19 @@ def test_auto_prunes_only_whole_heads_of_the_teachers_size():
     assert resolve_init(Student(student_layers=1, student_hidden=24, student_ffn=64), config) == "prune"
     assert resolve_init(Student(student_layers=1, student_hidden=16, student_heads=4), config) == "random"
     assert resolve_init(Student(student_layers=1, student_hidden=16, student_ffn=128), config) == "random"
+
+
+@pytest.mark.parametrize("name", ["mpnet", "bert"])
+def test_a_pruned_student_with_a_task_head_takes_the_teachers_head(name):
+    """Task-specific distillation: a teacher with a classifier, a student of the same head class: the head's
+    input columns are sliced with the hidden channels, and keeping everything gives the teacher's logits."""
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = family_model(name, attn="eager", head=AutoModelForSequenceClassification, num_labels=3)
+    student = AutoModelForSequenceClassification.from_config(copy.deepcopy(teacher.config),
+                                                             attn_implementation="eager").eval()
+    pruning.prune_into(student, teacher, everything(teacher))
+    batch = family_batch(teacher.config)
+    with torch.no_grad():
+        expected = teacher(**inputs_for(teacher, batch)).logits
+        assert torch.allclose(student(**inputs_for(student, batch)).logits, expected, atol=TOL)

@@ -173,8 +173,8 @@ def prune_into(student: nn.Module, teacher: nn.Module, kept: Kept) -> None:
                                 hidden_dims(t_module, s_module, name, t_shape.hidden, hidden),
                                 f"layer {j + 1} {name}")
         block_names = {f"{prefix(s_root, s_blocks)}.{n}" for n, _ in s_blocks.named_parameters()}
-        per_head = {f"{prefix(s_root, student.base_model)}{name}".lstrip("."): dim
-                    for name, dim in family.head_parameters().items()}
+        base = prefix(s_root, student.base_model)
+        per_head = {f"{base}.{name}" if base else name: dim for name, dim in family.head_parameters().items()}
         t_params = dict(t_root.named_parameters())
         for name, param in s_root.named_parameters():
             if name in block_names:
