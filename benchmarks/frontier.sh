@@ -87,4 +87,5 @@ if has speed; then
     $M bench --inference-models packaged:all-MiniLM-L6-v2 "${models[@]}" --inference-batch-sizes 1 32 \
         --inference-lengths 0 --inference-threads 1 --output $R/speed.json > $R/speed.txt
     $PY benchmarks/frontier_tables.py speed $R/speed.json > $D/speed.md
+    $PY benchmarks/frontier_tables.py plot $R/speed.json $D/sentence_table.json $D/frontier.png
 fi

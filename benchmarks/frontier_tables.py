@@ -4,6 +4,7 @@
     frontier_tables.py runs RUN ...                                        shape, parameters, steps, minutes
     frontier_tables.py sst2 TEACHER_RUN RUN ...                            SST-2 dev of task runs, share of teacher
     frontier_tables.py speed runs/frontier/speed.json                      int8 speed against both teachers
+    frontier_tables.py plot SPEED_JSON SENTENCE_TABLE_JSON OUT.png         held-out quality against speed
 """
 
 from __future__ import annotations
@@ -83,6 +84,45 @@ def speed(path: str) -> str:
     return "\n".join(lines)
 
 
+def plot(speed_json: str, table_json: str, out: str) -> None:
+    """Held-out STS share of the teacher against int8 batch-1 speed-up over the teacher's int8 graph, one point per
+    student (a shape's speed is its pruned run's export: random and assistant starts share it), one marker per
+    start."""
+    import re
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = json.loads(Path(speed_json).read_text())["inference"]
+    ones = {r["model"]: r["examples_per_s"] for r in rows if r["batch_size"] == 1}
+    teacher = next(v for k, v in ones.items() if k.endswith("/teacher"))
+    by_shape = {re.search(r"(\d+x\d+)", k).group(1): v / teacher for k, v in ones.items()
+                if re.search(r"a_(\d+x\d+)", k)}
+    starts = {"prune": ("o", "pruned"), "copy": ("s", "teacher layers"), "random": ("x", "random"),
+              "assistant": ("^", "pruned, through an assistant")}
+    figure, axes = plt.subplots(figsize=(6, 4))
+    seen = set()
+    for r in json.loads(Path(table_json).read_text()):
+        match = re.search(r"a_(\d+x\d+)_(\w+?)/model", r["model"])
+        if not match or match.group(1) not in by_shape:
+            continue
+        marker, label = starts[match.group(2)]
+        axes.scatter(by_shape[match.group(1)], 100 * r["held_out"] / r["teacher_held_out"], marker=marker,
+                     color="black", label=None if label in seen else label)
+        axes.annotate(match.group(1), (by_shape[match.group(1)], 100 * r["held_out"] / r["teacher_held_out"]),
+                      textcoords="offset points", xytext=(4, 4), fontsize=8)
+        seen.add(label)
+    axes.set_xscale("log")
+    axes.set_xlabel("int8 speed at batch 1, x the teacher's int8 graph")
+    axes.set_ylabel("held-out STS, % of the teacher")
+    axes.set_title("Students of all-MiniLM-L6-v2 at one training budget")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out, dpi=120)
+
+
 def main() -> None:
     what, args = sys.argv[1], sys.argv[2:]
     if what == "shapes":
@@ -98,6 +138,8 @@ def main() -> None:
         print(sst2(args[0], args[1:]))
     elif what == "speed":
         print(speed(args[0]))
+    elif what == "plot":
+        plot(*args)
     else:
         raise SystemExit(f"unknown table {what}: shapes, runs, sst2 or speed")
 

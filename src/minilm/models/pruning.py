@@ -143,8 +143,8 @@ def chunked(index: torch.Tensor, size: int, chunks: int) -> torch.Tensor:
 
 def prune_into(student: nn.Module, teacher: nn.Module, kept: Kept) -> None:
     """Fill `student` (built from the pruned config) with the teacher's weights at the kept indices. A task head
-    is taken from the teacher when both have one of the same shape; a parameter whose slicing the family does not
-    declare is an error, never a silent random start."""
+    is taken from the teacher when both are models of the same class (task-specific distillation: the same
+    labels); a parameter that does not come out in the student's shape is an error, never a silent random start."""
     family = family_of(teacher)
     t_shape = family.shape(teacher.config)
     t_blocks, s_blocks = family.layers(teacher), family.layers(student)
@@ -168,9 +168,8 @@ def prune_into(student: nn.Module, teacher: nn.Module, kept: Kept) -> None:
                 done |= {f"{name}.weight", f"{name}.bias"}
             for name, param in s_blocks[i].named_parameters():
                 if name not in done:
-                    t_module, s_module = owner(t_blocks[j], name), owner(s_blocks[i], name)
                     copy_sliced(param, dict(t_blocks[j].named_parameters())[name],
-                                hidden_dims(t_module, s_module, name, t_shape.hidden, hidden),
+                                hidden_dims(owner(t_blocks[j], name), name, t_shape.hidden, hidden),
                                 f"layer {j + 1} {name}")
         block_names = {f"{prefix(s_root, s_blocks)}.{n}" for n, _ in s_blocks.named_parameters()}
         base = prefix(s_root, student.base_model)
@@ -183,7 +182,7 @@ def prune_into(student: nn.Module, teacher: nn.Module, kept: Kept) -> None:
             if name in per_head:
                 copy_sliced(param, t_params[name], {per_head[name]: kept.heads[0]}, name)
                 continue
-            dims = hidden_dims(owner(t_root, name), owner(s_root, name), name, t_shape.hidden, hidden)
+            dims = hidden_dims(owner(t_root, name), name, t_shape.hidden, hidden)
             copy_sliced(param, t_params[name], dims, name)
 
 
@@ -197,7 +196,7 @@ def owner(root: nn.Module, parameter: str) -> nn.Module:
     return submodule(root, parameter.rsplit(".", 1)[0]) if "." in parameter else root
 
 
-def hidden_dims(t_module: nn.Module, s_module: nn.Module, name: str, width: int, hidden: torch.Tensor) -> dict:
+def hidden_dims(t_module: nn.Module, name: str, width: int, hidden: torch.Tensor) -> dict:
     """The dimensions of a parameter outside the declared projections that run along the residual width: an
     embedding's columns, a norm's entries, a Linear's or convolution's rows and columns, wherever the teacher's
     size is its width."""
