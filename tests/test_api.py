@@ -45,13 +45,16 @@ def test_the_readmes_python_example_runs_on_a_tiny_model(tmp_path, monkeypatch, 
     scope = {"__builtins__": {**vars(builtins), "__import__": importer}}
     exec(compile(readme_python_example(), "README.md", "exec"), scope)
 
+    assert all(isinstance(result, minilm.Result) for result in returned.values())
     assert (tmp_path / returned["distill"]).resolve() == (tmp_path / "runs/try/model").resolve()
-    assert (tmp_path / returned["distill"] / "config.json").is_file()
-    assert (tmp_path / returned["finetune"] / "config.json").is_file() and returned["finetune"].name == "best"
-    assert 0 <= returned["evaluate"]["main"] <= 100 and returned["evaluate"]["task"] == "sst2"
-    assert (tmp_path / returned["export"] / "onnx" / "model.onnx").is_file()
+    assert (tmp_path / returned["distill"] / "config.json").is_file() and returned["distill"].metrics["loss"] > 0
+    assert (tmp_path / returned["finetune"] / "config.json").is_file() and returned["finetune"].path.name == "best"
+    assert 0 <= returned["finetune"].metrics["main"] <= 100
+    assert 0 <= returned["evaluate"].metrics["main"] <= 100 and returned["evaluate"].metrics["task"] == "sst2"
+    assert (tmp_path / returned["export"] / "onnx" / "model.onnx").is_file() and returned["export"].metrics["graphs"]
     printed = capsys.readouterr().out
-    assert f"{returned['evaluate']['main']}" in printed  # the README prints the score
+    assert f"{returned['evaluate'].metrics['main']}" in printed  # the README prints the score
+    assert type(scope["classifier"]).__name__.endswith("ForSequenceClassification")  # best.load()
 
 
 def test_settings_come_as_keywords_a_config_object_or_a_yaml_file(tmp_path, monkeypatch):
@@ -59,13 +62,14 @@ def test_settings_come_as_keywords_a_config_object_or_a_yaml_file(tmp_path, monk
     import minilm.commands as commands
 
     seen = []
-    monkeypatch.setattr(commands, "run", lambda name, cfg: seen.append((name, cfg)) or cfg)
-    by_keywords = minilm.distill(student_layers=2, lr=1e-4)
+    monkeypatch.setattr(commands, "run", lambda name, cfg: seen.append((name, cfg)) or {})
+    minilm.distill(student_layers=2, lr=1e-4)
     config = DistillConfig()
     config.student.student_layers = 2
-    by_object = minilm.distill(config, lr=1e-4)
+    minilm.distill(config, lr=1e-4)
     (tmp_path / "c.yaml").write_text("command: distill\nstudent_layers: 2\n")
-    by_file = minilm.distill(tmp_path / "c.yaml", lr=1e-4)
+    minilm.distill(tmp_path / "c.yaml", lr=1e-4)
+    by_keywords, by_object, by_file = (cfg for _, cfg in seen)
     assert by_keywords == by_object == by_file
     assert by_keywords.student.student_layers == 2 and by_keywords.training.lr == 1e-4
     assert [name for name, _ in seen] == ["distill"] * 3
@@ -87,3 +91,59 @@ def test_importing_the_package_does_not_import_torch():
 
     code = "import minilm, sys; assert 'torch' not in sys.modules, 'torch imported'; minilm.relation_kl"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_each_function_shows_its_settings_in_its_signature_and_help():
+    """`inspect.signature(minilm.distill)` lists every setting of `minilm distill` with its default, and the docstring
+    says each one's help: what an editor or a notebook shows."""
+    import dataclasses
+    import inspect
+
+    from minilm.commands import COMMANDS
+    from minilm.config.settings import default_of, settings_of
+
+    faces = {"distill": minilm.distill, "student": minilm.make_student, "finetune": minilm.finetune,
+             "evaluate": minilm.evaluate, "export": minilm.export, "report": minilm.report, "bench": minilm.bench}
+    assert set(faces) == set(COMMANDS)
+    for name, face in faces.items():
+        parameters = inspect.signature(face).parameters
+        settings = {f.name: f for _, f, _ in settings_of(COMMANDS[name].config)}
+        assert list(parameters) == ["config", *settings], name
+        for key, f in settings.items():
+            assert parameters[key].default == default_of(f) and parameters[key].kind is inspect.Parameter.KEYWORD_ONLY
+            assert f"    {key}: {f.metadata['help'][:40]}" in face.__doc__, (name, key)
+    assert "student_layers: transformer layers of the student" in minilm.distill.__doc__
+    assert inspect.signature(minilm.distill).return_annotation is minilm.Result
+    assert dataclasses.is_dataclass(minilm.Result)
+
+
+def test_a_loaded_model_goes_where_a_path_does(tiny_teacher_dir, tmp_path, monkeypatch):
+    """A transformers model (its tokenizer from where it was loaded), a (model, tokenizer) pair: each is saved once
+    under a name of its contents, and the command runs on it as on its directory; the Result loads what it wrote."""
+    from transformers import AutoModel, AutoTokenizer
+
+    monkeypatch.chdir(tmp_path)
+    model, tokenizer = AutoModel.from_pretrained(tiny_teacher_dir), AutoTokenizer.from_pretrained(tiny_teacher_dir)
+    small = dict(student_layers=1, student_hidden=32, student_heads=4)
+    by_path = minilm.make_student(teacher=tiny_teacher_dir, output_dir="from_path", **small)
+    by_model = minilm.make_student(teacher=model, output_dir="from_model", **small)
+    by_pair = minilm.make_student(teacher=(model, tokenizer), output_dir="from_pair", **small)
+    saved = sorted((tmp_path / ".cache" / "minilm" / "models").iterdir())
+    assert len(saved) == 1 and not saved[0].name.startswith(".tmp")  # the same model, saved once
+    loaded = [result.load() for result in (by_path, by_model, by_pair)]
+    for student in loaded[1:]:
+        assert all((a == b).all() for a, b in zip(loaded[0].state_dict().values(), student.state_dict().values()))
+    assert by_model.tokenizer().get_vocab() == tokenizer.get_vocab()
+    with pytest.raises(minilm.MiniLMError, match="takes a path, a transformers model"):
+        minilm.make_student(teacher=object(), output_dir="nothing")
+
+
+def test_a_sentence_transformer_goes_where_a_teacher_path_does(sentence_teacher, tmp_path, monkeypatch):
+    """A loaded SentenceTransformer is saved in its own layout: the student keeps its teacher's pooling."""
+    from sentence_transformers import SentenceTransformer
+
+    monkeypatch.chdir(tmp_path)
+    result = minilm.make_student(teacher=SentenceTransformer(sentence_teacher, device="cpu"), output_dir="s",
+                                 student_layers=1, student_hidden=32, student_heads=4)
+    assert (result.path / "modules.json").is_file()
+    assert result.sentence_transformer().encode(["a sentence"]).shape[0] == 1

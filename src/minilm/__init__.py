@@ -1,29 +1,35 @@
 """minilm: compress Transformer encoders by deep self-attention distillation (MiniLM, MiniLMv2).
 
-The Python API runs what the commands run, with the same settings, by the same names:
+The Python API runs what the commands run, with the same settings, by the same names, and returns a `Result`:
 
     import minilm
 
-    student = minilm.distill(data=["my_corpus.txt"], max_steps=100, output_dir="runs/try")   # -> Path of the student
-    best = minilm.finetune(model=student, task="sst2", output_dir="runs/ft")                 # -> Path of best/
-    scores = minilm.evaluate(model=best, task="sst2")                                        # -> dict of scores
-    onnx_dir = minilm.export(model=best, output_dir="runs/ft_int8", quantize="int8")         # -> Path
+    student = minilm.distill(data=["my_corpus.txt"], max_steps=100, output_dir="runs/try")
+    best = minilm.finetune(model=student, task="sst2", output_dir="runs/ft")   # a Result stands where a path does
+    print(minilm.evaluate(model=best, task="sst2").metrics["main"])
+    model = best.load()                                                         # the transformers model, with its head
 
-Each function takes keywords (the flags' names with underscores), a config (`minilm.config.DistillConfig`, ...)
-or a YAML file as `config`, or both (keywords override the config). Bad input raises `minilm.MiniLMError` with
-the one-line message the command line prints. The layout of the package is in docs/design.md.
+Each function's signature lists its settings (the flags' names with underscores) with their defaults, and its
+docstring their help; it also takes a config (`minilm.config.DistillConfig`, ...) or a YAML file as `config` (the
+keywords given override it). Where a setting names a model (`teacher`, `model`, `student_init`) it also takes a
+loaded one: a transformers model (its tokenizer read from where it was loaded), a `(model, tokenizer)` pair or a
+`SentenceTransformer`. Bad input raises `minilm.MiniLMError` with the one-line message the command line prints.
+The layout of the package is in docs/design.md.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from minilm.errors import MiniLMError
 
-__all__ = ["distill", "make_student", "finetune", "evaluate", "export", "MiniLMError", "relation_kl",
-           "attention_relation_losses", "output_kl"]
+__all__ = ["distill", "make_student", "finetune", "evaluate", "export", "report", "bench", "Result", "MiniLMError",
+           "relation_kl", "attention_relation_losses", "output_kl"]
+
 
 def _installed_version() -> str:
     """The version pyproject.toml declares, as the installed package records it (one place for it)."""
@@ -39,7 +45,8 @@ __version__ = _installed_version()
 
 # The loss functions are served lazily: `import minilm` itself must not import torch (a few seconds), so that the
 # command line answers --help, --version and Ctrl-C at once.
-_LAZY = {"relation_kl": "minilm.losses", "attention_relation_losses": "minilm.losses", "output_kl": "minilm.losses"}
+_LAZY = {"relation_kl": "minilm.losses.relation_kl", "attention_relation_losses": "minilm.losses.relation_kl",
+         "output_kl": "minilm.losses.output"}
 
 
 def __getattr__(name: str):
@@ -50,45 +57,200 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'minilm' has no attribute '{name}'")
 
 
-def _run(name: str, config: Any, settings: dict[str, Any]) -> Any:
+@dataclass
+class Result:
+    """What a command did: `path`, what it wrote (a model directory, an export, a report file; None when it wrote
+    nothing), and `metrics`, its figures: a task run's best dev scores, the scores `evaluate` measured (`main` the
+    task's headline figure), a task-agnostic run's last logged losses, an export's checks, a benchmark's rows.
+
+    A `Result` stands wherever a path does (`minilm.finetune(model=student)`, `open(result)`), and `load()` gives the
+    model it names."""
+
+    command: str
+    path: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __fspath__(self) -> str:
+        if self.path is None:
+            raise MiniLMError(f"minilm {self.command} wrote no file or directory to stand for")
+        return str(self.path)
+
+    def _model_dir(self) -> str:
+        if self.path is None or not self.path.is_dir():
+            raise MiniLMError(f"minilm {self.command} wrote no model ({self.path or 'nothing'})")
+        return str(self.path)
+
+    def load(self):
+        """The model: a transformers model with the head it was saved with (a bare encoder, a classifier, a
+        question-answering model); an export directory as onnxruntime runs it (`deploy.onnx_model.OnnxModel`)."""
+        from minilm.deploy.layout import is_exported
+        from minilm.deploy.runtime import load_inference_model
+        from minilm.models.source import resolve_model
+
+        path = self._model_dir()
+        if is_exported(path):
+            from minilm.deploy.onnx_model import OnnxModel
+
+            return OnnxModel(path)
+        source = resolve_model(path)
+        return load_inference_model(path, source.head, source.config.num_labels
+                                    if source.head == "classification" else None, source=source)
+
+    def tokenizer(self):
+        """The model's tokenizer."""
+        from minilm.models.source import resolve_model
+
+        return resolve_model(self._model_dir()).tokenizer
+
+    def sentence_transformer(self, device: str = "cpu"):
+        """The model as a `SentenceTransformer` (its own pooling when it is saved as one, else mean pooling)."""
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(self._model_dir(), device=device)
+
+
+# Settings that name a model, and so also take a loaded one.
+MODEL_SETTINGS = ("teacher", "model", "student_init")
+
+
+def _saved_model(value: Any) -> str:
+    """A loaded model as a directory `from_pretrained` reads: a `SentenceTransformer`, a transformers model (its
+    tokenizer from where it was loaded) or a `(model, tokenizer)` pair, saved once under a name made of its files'
+    contents, so that the same model names the same directory (and a run given it again resumes)."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    from minilm.config.sections import Corpus
+    from minilm.config.settings import default_of
+
+    model, tokenizer = value if isinstance(value, tuple) and len(value) == 2 else (value, None)
+    is_sentence = type(model).__name__ == "SentenceTransformer" and hasattr(model, "save")
+    if not is_sentence and not (hasattr(model, "save_pretrained") and hasattr(model, "config")):
+        raise MiniLMError(f"a model setting takes a path, a transformers model, a (model, tokenizer) pair or a "
+                          f"SentenceTransformer, not {type(model).__name__}")
+    if not is_sentence and tokenizer is None:
+        from transformers import AutoTokenizer
+
+        source = getattr(model, "name_or_path", "")
+        if not source:
+            raise MiniLMError(f"this {type(model).__name__} was not loaded from a directory or hub id: pass "
+                              "(model, tokenizer)")
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    cache_field = next(f for f in Corpus.__dataclass_fields__.values() if f.name == "cache_dir")
+    models = Path(default_of(cache_field)) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=models))
+    try:
+        if is_sentence:
+            model.save(str(tmp))
+        else:
+            model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+        digest = hashlib.sha256()
+        for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(tmp)).encode() + b"\0" + path.read_bytes())
+        target = models / digest.hexdigest()[:16]
+        if not target.is_dir():
+            tmp.rename(target)
+        return str(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_metrics(run_dir: Path) -> dict:
+    """A training run's figures: its best dev scores (metrics.json), else its last logged step (metrics.jsonl)."""
+    import json
+
+    from minilm.train.summary import RunSummary
+
+    if (run_dir / "metrics.json").is_file():
+        return RunSummary.read(run_dir / "metrics.json").best
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines() if (run_dir / "metrics.jsonl").is_file() else []
+    logged = [json.loads(line) for line in lines if line.strip()]
+    return next((record for record in reversed(logged) if "loss" in record), {})
+
+
+def _result(name: str, cfg, value: Any) -> Result:
+    """The `Result` of command `name` from what its function returned (a path, or a dict of figures)."""
+    if isinstance(value, dict):
+        output = getattr(cfg, "output", None)
+        return Result(name, Path(output) if output else None, value)
+    path = Path(value)
+    if name in ("distill", "finetune"):
+        return Result(name, path, _run_metrics(path.parent))
+    if name == "export":
+        from minilm.deploy.layout import read_export
+
+        return Result(name, path, read_export(path))
+    return Result(name, path)
+
+
+def _run(name: str, config: Any, settings: dict[str, Any]) -> Result:
     """Command `name` on a config built from `config` (None, a config object or a YAML file) and `settings`."""
     from minilm.commands import COMMANDS, run
     from minilm.config.settings import build, flatten, load_config
 
     cls = COMMANDS[name].config
-    settings = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}
+    settings = {k: _saved_model(v) if k in MODEL_SETTINGS and not isinstance(v, (str, os.PathLike)) and v is not None
+                else v for k, v in settings.items()}
+    settings = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}
     if config is None:
         cfg = build(cls, settings)
     elif isinstance(config, (str, os.PathLike)):
-        cfg = load_config(cls, str(config), settings, command=name)
+        cfg = load_config(cls, os.fspath(config), settings, command=name)
     elif isinstance(config, cls):
         cfg = build(cls, {**flatten(config), **settings})
     else:
         raise MiniLMError(f"config must be a {cls.__name__}, a YAML file or None, not {type(config).__name__}")
-    return run(name, cfg)
+    return _result(name, cfg, run(name, cfg))
 
 
-def distill(config=None, **settings) -> Path:
-    """Distil a teacher into a student, as `minilm distill` does; returns the student's directory (a Hugging Face
-    model, and a sentence-transformers one when the teacher is)."""
-    return _run("distill", config, settings)
+def _face(name: str, summary: str):
+    """The Python function of command `name`: its settings as keyword-only parameters (defaults, types) in its
+    signature, their help in its docstring, generated from the command's config so they never drift apart."""
+    import typing
+
+    from minilm.commands import COMMANDS
+    from minilm.config.settings import default_of, help_text, settings_of
+
+    cls = COMMANDS[name].config
+    sections = typing.get_type_hints(cls)
+
+    def command(config=None, **settings) -> Result:
+        return _run(name, config, settings)
+
+    parameters = [inspect.Parameter("config", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                    annotation=f"{cls.__name__} | str | os.PathLike | None")]
+    lines, title = [], None
+    for section, f, tp in settings_of(cls):
+        annotation = tp if f.name not in MODEL_SETTINGS else \
+            f"{inspect.formatannotation(tp)} | PreTrainedModel | SentenceTransformer"
+        parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default_of(f),
+                                            annotation=annotation))
+        heading = sections[section].TITLE if section else cls.TITLE
+        if heading != title:
+            lines.append(f"\n{str(heading).capitalize()}:")
+            title = heading
+        lines.append(f"    {f.name}: {help_text(f).replace('%%', '%')}")
+    command.__name__ = command.__qualname__ = "make_student" if name == "student" else name
+    command.__module__ = __name__
+    command.__signature__ = inspect.Signature(parameters, return_annotation=Result)
+    command.__doc__ = (f"{summary}\n\nAs `minilm {name}` on the command line (`minilm {name} --help`). `config`: a "
+                       f"`minilm.config.{cls.__name__}` or a YAML file; the settings given override it.\n"
+                       + "\n".join(lines))
+    return command
 
 
-def make_student(config=None, **settings) -> Path:
-    """Build an untrained student from a teacher and save it, as `minilm student` does; returns its directory."""
-    return _run("student", config, settings)
-
-
-def finetune(config=None, **settings) -> Path:
-    """Fine-tune an encoder on a task, as `minilm finetune` does; returns the best dev checkpoint's directory."""
-    return _run("finetune", config, settings)
-
-
-def evaluate(config=None, **settings) -> dict:
-    """Score a checkpoint (PyTorch or exported) on a task split, as `minilm evaluate` does; returns the scores."""
-    return _run("evaluate", config, settings)
-
-
-def export(config=None, **settings) -> Path:
-    """Export a checkpoint to ONNX, as `minilm export` does; returns the exported directory."""
-    return _run("export", config, settings)
+distill = _face("distill", "Distil a teacher into a student; the Result's path is the student (`best/` for a task-"
+                           "specific run), its metrics the best dev scores or the last logged losses.")
+make_student = _face("student", "Build an untrained student from a teacher and save it; the Result's path is it.")
+finetune = _face("finetune", "Fine-tune an encoder on a task; the Result's path is the best dev checkpoint, its "
+                             "metrics that checkpoint's dev scores.")
+evaluate = _face("evaluate", "Score a checkpoint (PyTorch or exported) on a task split; the Result's metrics are the "
+                             "scores, `main` the task's headline figure.")
+export = _face("export", "Export a checkpoint to ONNX (float32, int8), checked against PyTorch; the Result's path is "
+                         "the exported directory, its metrics the export's record.")
+report = _face("report", "A Markdown table and plots from several runs; the Result's path is report.md.")
+bench = _face("bench", "Benchmark the distillation step, matmul peak or inference speed; the Result's metrics are "
+                       "the measurements.")

@@ -44,7 +44,7 @@ def test_help_shows_sections_and_each_flag_once_with_its_default():
     assert "(default: 48 where it divides both widths" in distill and "dividing both widths" in distill  # --relation-heads' own help
     parser = build_parser()._subparsers._group_actions[0].choices["distill"]
     for action in parser._actions:
-        if action.dest not in ("help", "config"):
+        if action.dest not in ("help", "version", "config"):
             assert action.help.count("(default:") == 1, action.dest
     finetune = help_of("finetune")
     assert "training:" in finetune and "task:" in finetune

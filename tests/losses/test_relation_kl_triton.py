@@ -17,7 +17,7 @@ triton = pytest.importorskip("triton")
 
 from helpers.references import plain_autograd_relation_kl as reference  # noqa: E402  (float64, differentiable)
 
-from minilm.losses import relation_kl  # noqa: E402
+from minilm.losses.relation_kl import relation_kl  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -100,10 +100,10 @@ def bench_shapes(cfg: BenchConfig) -> dict:
     from dataclasses import asdict
 
     from minilm.measure.shape_speed import choose_shape, format_shapes
-    from minilm.models.loading import load_model_config
+    from minilm.models.source import resolve_model
 
     lines = []
-    shape, rows = choose_shape(load_model_config(cfg.teacher), cfg.student.speedup, say=lines.append)
+    shape, rows = choose_shape(resolve_model(cfg.teacher).config, cfg.student.speedup, say=lines.append)
     result = {"cpu": cpu_features(), "teacher": cfg.teacher, "speedup": cfg.student.speedup, "chosen": asdict(shape),
               "candidates": rows}
     return finish(cfg, result, "\n".join([lines[0], format_shapes(rows, cfg.student.speedup), lines[-1]]))

@@ -53,7 +53,9 @@ def evaluate_squad(cfg: EvaluateConfig, source: ModelSource, max_length: int, de
         write_outputs(Path(cfg.output), {"predictions.json": json.dumps(predictions, indent=1),
                                          "null_odds.json": json.dumps(null_odds, indent=1),
                                          "metrics.json": json.dumps(scores, indent=1)})
-    return scores
+    return {"model": cfg.model, "task": cfg.task.task, "split": cfg.split, "source": data.source,
+            "questions": len(data.examples), **scores, "main": scores["f1"], "questions_per_s": rate,
+            "batch_size": cfg.batch_size, "device": str(device)}  # the keys every mode returns, `main` among them
 
 
 def evaluate_zero_shot(cfg: EvaluateConfig, max_length: int, device) -> dict:

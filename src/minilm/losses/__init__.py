@@ -9,13 +9,24 @@ the paper's equation.
 | `output.py` | L_OUT of task-specific distillation (classifiers, extractive QA) and the QA span loss |
 | `embedding.py` | sentence-embedding MSE and cosine |
 | `tokens.py` | token-state MSE over real tokens |
+
+The functions below are served lazily (`from minilm.losses import output_kl` imports `output.py` then): the settings
+read `relations.py`, and reading them must not import torch. `minilm.losses.relation_kl` is the module; its function
+is `minilm.losses.relation_kl.relation_kl` (and `minilm.relation_kl`).
 """
 
-from minilm.losses.embedding import embedding_cosine, embedding_mse
-from minilm.losses.output import output_kl, span_kl, span_loss
-from minilm.losses.relation_kl import attention_relation_losses, relation_kl, resolve_kernel
-from minilm.losses.relations import V1_RELATIONS, V2_RELATIONS
-from minilm.losses.tokens import token_mse
+from __future__ import annotations
 
-__all__ = ["relation_kl", "attention_relation_losses", "resolve_kernel", "V1_RELATIONS", "V2_RELATIONS", "output_kl",
-           "span_kl", "span_loss", "embedding_mse", "embedding_cosine", "token_mse"]
+import importlib
+
+_MODULE_OF = {"attention_relation_losses": "relation_kl", "resolve_kernel": "relation_kl", "V1_RELATIONS": "relations",
+              "V2_RELATIONS": "relations", "output_kl": "output", "span_kl": "output", "span_loss": "output",
+              "embedding_mse": "embedding", "embedding_cosine": "embedding", "token_mse": "tokens"}
+
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(f"minilm.losses.{_MODULE_OF[name]}"), name)
+    raise AttributeError(f"module 'minilm.losses' has no attribute '{name}'")
