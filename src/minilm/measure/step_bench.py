@@ -19,14 +19,16 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from minilm.config.sections import Objective, Relations, Student, Training
+from minilm.config.sections import (DEFAULT_STUDENT_HIDDEN, DEFAULT_STUDENT_LAYERS, Objective, Relations, Student,
+                                    Training)
 from minilm.errors import require
 from minilm.measure.naive_step import naive_loss_terms, naive_losses, naive_outputs
 from minilm.measure.peak import PeakMemory, fast_step_flops, matmul_tflops, sync
 
 PRESETS = {"bert-base": dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                              intermediate_size=3072, max_position_embeddings=512)}
-STUDENT_SHAPES = {None: (3, 384), "bert-base": (6, 768)}  # (layers, hidden): packaged teacher, BERT-base preset
+# (layers, hidden): the default student of the packaged teacher, and the paper's 6x768 of the BERT-base preset
+STUDENT_SHAPES = {None: (DEFAULT_STUDENT_LAYERS, DEFAULT_STUDENT_HIDDEN), "bert-base": (6, 768)}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 NAIVE_PADDING = 128  # the original project padded every SST-2 batch to 128 tokens
 
