@@ -129,7 +129,7 @@ def free_port() -> int:
 
 
 def test_two_processes_match_one(tiny_teacher_dir, varied_corpus, tmp_path):
-    common = ("--max-steps", 6, "--dropout", 0, "--save-every", 0)
+    common = ("--max-steps", 12, "--dropout", 0, "--save-every", 0)
     single = tmp_path / "single"
     one = run_cli(*varied_args(tiny_teacher_dir, varied_corpus, single, *common))
     assert one.returncode == 0, one.stderr[-2000:]
@@ -145,16 +145,16 @@ def test_two_processes_match_one(tiny_teacher_dir, varied_corpus, tmp_path):
     for name in a:
         torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-5)
     records = [json.loads(line) for line in (double / "metrics.jsonl").read_text().splitlines()]
-    assert len(records) == 6 and all(r["processes"] == 2 for r in records)  # two ranks, only rank 0 wrote
+    assert len(records) == 12 and all(r["processes"] == 2 for r in records)  # two ranks, only rank 0 wrote
     assert all(json.loads(line)["processes"] == 1 for line in (single / "metrics.jsonl").read_text().splitlines())
 
     # SIGTERM to torchrun, which passes it to both ranks: they agree on one step, save it together, and the
     # 2-process run resumed from it ends bitwise where the uninterrupted 2-process run did.
     preempted = tmp_path / "preempted"
     command[command.index(str(double))] = str(preempted)
-    stopped = terminate_at(command, preempted, 1, env=env)
+    stopped = terminate_at(command, preempted, 2, env=env)
     step = int(stopped.stderr.split("stopped by SIGTERM at step ")[1].split()[0])
-    assert step < 6 and (preempted / "checkpoints" / f"step-{step:08d}" / "trainer.json").is_file()
+    assert step < 12 and (preempted / "checkpoints" / f"step-{step:08d}" / "trainer.json").is_file()
     # torchrun prints its own traceback on SIGTERM; the ranks end in their one line, with no frame of minilm's
     assert "minilm" not in "".join(line for line in stopped.stderr.splitlines() if line.strip().startswith("File "))
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
