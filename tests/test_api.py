@@ -46,6 +46,7 @@ def test_the_readmes_python_example_runs_on_a_tiny_model(tmp_path, monkeypatch, 
     exec(compile(readme_python_example(), "README.md", "exec"), scope)
 
     assert all(isinstance(result, minilm.Result) for result in returned.values())
+    assert str(returned["finetune"]) == str(returned["finetune"].path) and returned["evaluate"].path is None
     assert (tmp_path / returned["distill"]).resolve() == (tmp_path / "runs/try/model").resolve()
     assert (tmp_path / returned["distill"] / "config.json").is_file() and returned["distill"].metrics["loss"] > 0
     assert (tmp_path / returned["finetune"] / "config.json").is_file() and returned["finetune"].path.name == "best"

@@ -75,6 +75,9 @@ class Result:
             raise MiniLMError(f"minilm {self.command} wrote no file or directory to stand for")
         return str(self.path)
 
+    def __str__(self) -> str:  # as a path prints, so that str(result) is where the result is
+        return str(self.path) if self.path is not None else repr(self)
+
     def _model_dir(self) -> str:
         if self.path is None or not self.path.is_dir():
             raise MiniLMError(f"minilm {self.command} wrote no model ({self.path or 'nothing'})")

@@ -31,7 +31,7 @@ def test_every_command_on_a_tiny_model_of_each_family(name, tmp_path, tokenizer,
                            **{k: v for k, v in tiny.items() if k != "max_length"})
     scores = minilm.evaluate(model=str(best), **task)
     exported = minilm.export(model=str(best), output_dir=str(tmp_path / "onnx"))
-    assert minilm.evaluate(model=str(exported), **task)["accuracy"] == scores["accuracy"]
+    assert minilm.evaluate(model=exported, **task).metrics["accuracy"] == scores.metrics["accuracy"]
 
 
 def test_roberta_pairs_are_packed_in_its_own_format_without_token_types(tmp_path, tokenizer, varied_corpus):

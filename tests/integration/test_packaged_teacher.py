@@ -64,5 +64,5 @@ def test_packaged_teacher_reads_its_published_sts_b_test_score(data_root):
     import minilm
 
     scores = minilm.evaluate(model="packaged:all-MiniLM-L6-v2", task="stsb", split="test", zero_shot=True,
-                             batch_size=32)
+                             batch_size=32).metrics
     assert scores["pairs"] == 1379 and round(scores["spearman"], 2) == 82.03
