@@ -195,3 +195,23 @@ def test_a_teacher_assistant_goes_in_two_pruned_steps(sentence_teacher, tmp_path
     assert "pruned from teacher layers 2: the most active 8 of 24 channels, 1 of 3 heads" in second.stdout
     assert AutoModel.from_pretrained(tmp_path / "student" / "model").config.hidden_size == 8
     assert SentenceTransformer(str(tmp_path / "student" / "model"), device="cpu").encode(SENTENCES).shape == (3, 8)
+
+
+def test_a_teacher_replaced_at_the_same_path_gets_embeddings_of_its_own(sentence_teacher, corpus, tmp_path):
+    import shutil
+
+    from helpers.models import tiny_bert
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(sentence_teacher, teacher)
+
+    def args(out):
+        return ["distill", "--teacher", teacher, "--data", corpus, "--output-dir", out, "--cache-dir",
+                tmp_path / "cache", "--objective", "embedding", "--student-layers", "1", "--student-hidden", "32",
+                "--student-heads", "4", "--batch-size", "4", "--max-length", "32", "--max-steps", "1"]
+    ok(run_main(*args(tmp_path / "first")))
+    assert len(list((tmp_path / "cache").glob("vectors-*"))) == 1
+    tiny_bert(attn="sdpa", seed=1).save_pretrained(tmp_path / "other")
+    shutil.copyfile(tmp_path / "other" / "model.safetensors", teacher / "model.safetensors")  # same path and config
+    ok(run_main(*args(tmp_path / "second")))  # its embeddings are computed, not the first teacher's read
+    assert len(list((tmp_path / "cache").glob("vectors-*"))) == 2

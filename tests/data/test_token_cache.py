@@ -59,11 +59,13 @@ def test_an_abandoned_tokenization_folder_is_removed(tmp_path, tokenizer):
     cache = tmp_path / "cache"
     dead = cache / ".text-0123456789abcdef-999999999-x1"  # its process (pid 999999999) is gone
     alive = cache / f".text-0123456789abcdef-{os.getpid()}-x2"  # a tokenization still running
+    dead_vectors = cache / ".vectors-0123456789abcdef-999999999-x3"  # a teacher's embeddings, killed half-way
     dead.mkdir(parents=True)
     alive.mkdir()
+    dead_vectors.mkdir()
     (tmp_path / "text.txt").write_text("a line of words\n" * 10)
     build_token_cache(tokenizer, 32, Corpus(data=[str(tmp_path / "text.txt")], cache_dir=str(cache)), progress=False)
-    assert not dead.exists() and alive.exists()
+    assert not dead.exists() and not dead_vectors.exists() and alive.exists()
     shutil.rmtree(alive)
 
 

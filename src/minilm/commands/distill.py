@@ -21,6 +21,7 @@ from minilm.data.batches import StepBatches
 from minilm.data.token_cache import build_token_cache
 from minilm.errors import MiniLMError, require
 from minilm.models.architectures import family_of
+from minilm.models.fingerprint import fingerprint
 from minilm.models.loading import check_max_length, freeze, resolve_model_path, save_model
 from minilm.models.sentence import save_sentence_transformer
 from minilm.measure.shape_speed import student_by_speed
@@ -96,7 +97,8 @@ def with_teacher_embeddings(cfg: DistillConfig, source, teacher, examples, max_l
                                                         "differ in length; use --examples sentence")
     width = len(source.pipeline.pooling) * teacher.config.hidden_size
     key = {"teacher": source.path, "config": teacher.config.to_json_string(), "pipeline": repr(source.pipeline),
-           "examples": teacher_examples.directory.name, "format": 1}
+           "examples": teacher_examples.directory.name, "format": 1,
+           "files": fingerprint(source.path)}  # other weights put at the same path are another teacher
     vectors = build_vector_cache(cfg.corpus.cache_dir, key, len(teacher_examples), width, lambda out: (
         fill_teacher_embeddings(out, teacher, source.pipeline, teacher_examples, source.tokenizer.pad_token_id,
                                 device, progress=main)))

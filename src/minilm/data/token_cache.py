@@ -201,10 +201,11 @@ def _write_packed(sources: list[Source], corpus: Corpus, tokenizer, max_length, 
 
 
 def remove_abandoned_caches(directory: Path) -> list[Path]:
-    """Delete the temporary folders of tokenizations whose process is gone (killed, or out of memory):
-    `.text-KEY-PID-XXXX` while a cache is written. Returns what was removed."""
+    """Delete the temporary folders of caches whose process is gone (killed, or out of memory):
+    `.text-KEY-PID-XXXX` while a tokenization is written, `.vectors-KEY-PID-XXXX` while a teacher's embeddings are
+    (`vector_cache`). Returns what was removed."""
     removed = []
-    for folder in directory.glob(".text-*-*-*"):
+    for folder in [*directory.glob(".text-*-*-*"), *directory.glob(".vectors-*-*-*")]:
         try:
             pid = int(folder.name.split("-")[2])
             os.kill(pid, 0)  # raises when no such process exists
