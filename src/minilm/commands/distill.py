@@ -161,8 +161,9 @@ def distill(cfg: DistillConfig) -> Path:
         calibration = calibration_batches_of(cfg, tokenizer, max_length, main) if init == "prune" else None
     student = build_student(wanted, teacher, tokenizer, training.dropout, training.seed,
                             teacher.config.num_labels if kind is not None and kind is not SPAN else None,
-                            head=kind.head if kind is not None else None, own_tokenizer=own_tokenizer is not None,
-                            calibration=calibration, say=print if main else None)
+                            head=kind.head if kind is not None else None,
+                            reads_its_own_text=own_tokenizer is not None, calibration=calibration,
+                            say=print if main else None)
     check_max_length(max_length, student.config, "student")
     if main:
         shape = family_of(student).shape(student.config)

@@ -197,8 +197,8 @@ def format_shapes(rows: list[dict], speedup: float | None = None) -> str:
         mark = " *" if speedup is not None and row["predicted_speedup"] >= speedup else ""
         measured = f"{row['measured_speedup']:.2f}x" if row["measured_speedup"] is not None else ""
         lines.append(f"| {row['layers']}x{row['hidden']}{mark} | {row['heads']} | {row['ffn']} | "
-                     f"{row['parameters'] / 1e6:.1f}M | {row['block_parameters'] / 1e6:.2f}M | {row['predicted_ms']:.2f} | {row['predicted_speedup']:.2f}x | "
-                     f"{measured} |")
+                     f"{row['parameters'] / 1e6:.1f}M | {row['block_parameters'] / 1e6:.2f}M | "
+                     f"{row['predicted_ms']:.2f} | {row['predicted_speedup']:.2f}x | {measured} |")
     return "\n".join(lines)
 
 

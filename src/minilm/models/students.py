@@ -202,11 +202,11 @@ def student_from_teacher(teacher: nn.Module, student: Student, dropout: float = 
 
 
 def build_student(student: Student, teacher: nn.Module, tokenizer, dropout: float, seed: int,
-                  num_labels: int | None = None, head: str | None = None, own_tokenizer: bool = False,
+                  num_labels: int | None = None, head: str | None = None, reads_its_own_text: bool = False,
                   calibration=None, say=None) -> nn.Module:
     """The student a `Student` section asks for: new (`student_from_teacher`) or, when `student_init` names a
     model (a directory or packaged:NAME), that model, as it is (shape flags that disagree are refused), no larger
-    than its teacher, sharing the teacher's tokenizer unless `own_tokenizer` (sentence-level objectives only:
+    than its teacher, sharing the teacher's tokenizer unless `reads_its_own_text` (sentence-level objectives only:
     `own_tokenizer_of`)."""
     if student.new_model:
         return student_from_teacher(teacher, student, dropout, seed, num_labels, head, calibration=calibration,
@@ -214,7 +214,7 @@ def build_student(student: Student, teacher: nn.Module, tokenizer, dropout: floa
     config = load_model_config(student.student_init)
     check_init_model_shape(student, config)
     check_not_larger(config, teacher.config)
-    if not own_tokenizer:
+    if not reads_its_own_text:
         check_same_tokenizer(tokenizer, load_tokenizer(student.student_init))
     return load_encoder(student.student_init, num_labels=num_labels, head=head)
 
