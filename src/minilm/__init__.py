@@ -13,7 +13,8 @@ Each function's signature lists its settings (the flags' names with underscores)
 docstring their help; it also takes a config (`minilm.config.DistillConfig`, ...) or a YAML file as `config` (the
 keywords given override it). Where a setting names a model (`teacher`, `model`, `student_init`) it also takes a
 loaded one: a transformers model (its tokenizer read from where it was loaded), a `(model, tokenizer)` pair or a
-`SentenceTransformer`. Bad input raises `minilm.MiniLMError` with the one-line message the command line prints.
+`SentenceTransformer`. Bad input raises `minilm.MiniLMError` with the one-line message the command line prints;
+SIGTERM during training raises `minilm.Terminated` once a checkpoint is saved.
 The layout of the package is in docs/design.md.
 """
 
@@ -25,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from minilm.errors import MiniLMError
+from minilm.errors import MiniLMError, Terminated
 
 __all__ = ["distill", "make_student", "finetune", "evaluate", "export", "report", "bench", "Result", "MiniLMError",
-           "relation_kl", "attention_relation_losses", "output_kl"]
+           "Terminated", "relation_kl", "attention_relation_losses", "output_kl"]
 
 
 def _installed_version() -> str:
