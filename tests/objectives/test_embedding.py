@@ -90,3 +90,26 @@ def test_the_cached_teacher_gives_the_live_teachers_loss_and_the_projection_star
     torch.testing.assert_close(batch["teacher_embedding"], teacher_vectors, rtol=1e-5, atol=1e-6)
     cached.warm_start(student, paired, 0, "cpu")
     assert "least-squares" in cached.notes[-1] and float(cached.notes[-1].split("cosine ")[1][:5]) > 0.3
+
+
+def test_a_pruned_students_projection_starts_by_putting_its_channels_back_in_their_places():
+    """A student pruned from its teacher: its channel c is the teacher's channel kept[c], so the projection starts
+    as that scatter (zeros elsewhere, no bias); a student made otherwise keeps a random start."""
+    from minilm.config.sections import EmbeddingLoss, Student
+    from minilm.models.students import student_from_teacher
+    from minilm.objectives.embedding import Embedding
+
+    teacher = tiny_bert(hidden=32, heads=4, ffn=64).eval()
+    ids = torch.randint(5, 1000, (4, 12), generator=torch.Generator().manual_seed(0))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    pruned = student_from_teacher(teacher, Student(student_layers=1, student_hidden=16), calibration=[batch])
+    objective = Embedding(EmbeddingLoss(), teacher, pruned)
+    kept = pruned.pruned_channels
+    x = torch.randn(3, 16)
+    scattered = torch.zeros(3, 32)
+    scattered[:, kept] = x
+    assert torch.equal(objective.projection(x), scattered)
+    assert "starting at the pruned channels' places" in objective.notes[0]
+    other = Embedding(EmbeddingLoss(), teacher, student_from_teacher(
+        teacher, Student(student_layers=1, student_hidden=16, student_init="random")))
+    assert not torch.equal(other.projection(x), scattered) and "pruned" not in other.notes[0]

@@ -191,6 +191,7 @@ def student_from_teacher(teacher: nn.Module, student: Student, dropout: float = 
         kept = pruning.choose(pruning.measure_importance(teacher, calibration), [j - 1 for j in layers],
                               shape.hidden, shape.heads, shape.ffn, family.uniform_heads)
         pruning.prune_into(model, teacher, kept)
+        model.pruned_channels = kept.hidden  # where its channels sit in the teacher's (`objectives.embedding`)
         examples = sum(len(batch["input_ids"]) for batch in calibration)
         notes = [f"pruned from teacher layers {', '.join(map(str, layers))}: the most active {shape.hidden} of "
                  f"{full.hidden} channels, {shape.heads} of {full.heads} heads and {shape.ffn} of {full.ffn} FFN "

@@ -45,12 +45,18 @@ class Embedding(DistillationObjective):
         t_width = getattr(teacher, "config", teacher).hidden_size * modes  # a model, or its config
         s_width = student.config.hidden_size * modes
         self.projection = nn.Linear(s_width, t_width) if s_width != t_width else None
+        kept = getattr(student, "pruned_channels", None)  # a student pruned from this teacher (`models.pruning`)
+        if self.projection is not None and kept is not None:
+            start_at_selection(self.projection, kept, student.config.hidden_size,
+                               getattr(teacher, "config", teacher).hidden_size, modes)
         self.unused = [] if full else pooler_parameters(student)  # no embedding reads it
         self.needs = {"teacher": {"hidden": True}, "student": {"hidden": True}}
         self.trainable = self.projection  # training-only parameters of the student side
         self.notes = [f"embedding objective: {'+'.join(self.pipeline.pooling)} pooling"
                       + (", normalised" if self.pipeline.normalize else "")
-                      + (f", a {s_width} -> {t_width} projection" if self.projection is not None else "")]
+                      + (f", a {s_width} -> {t_width} projection" if self.projection is not None else "")
+                      + (" starting at the pruned channels' places" if self.projection is not None and
+                         kept is not None else "")]
 
     def read(self, features: dict, attention_mask, side: str):
         projection = self.projection if side == "student" else None
@@ -100,6 +106,20 @@ class CachedEmbedding(DistillationObjective):
             cosine = fit_projection(self.part.projection, student, self.part.pipeline, examples, pad_id, device)
             self.notes.append(f"embedding objective: the projection starts at the least-squares map of the student's "
                               f"embeddings onto the teacher's (cosine {cosine:.3f} on a sample)")
+
+
+def start_at_selection(projection: nn.Linear, kept, s_hidden: int, t_hidden: int, modes: int) -> None:
+    """A pruned student's channel c is the teacher's channel kept[c]: the projection starts by putting each back
+    in its place (zeros elsewhere, no bias), so that the loss starts from the teacher's own coordinates instead of
+    a random map, whose gradients pull the student's own embedding away from the teacher's (measured on a 3x256
+    student of all-MiniLM-L6-v2: 67.08 on STS-B test after 300 steps from a random projection, against 69.21
+    before training)."""
+    with torch.no_grad():
+        projection.weight.zero_()
+        projection.bias.zero_()
+        for m in range(modes):
+            rows = torch.as_tensor(kept, dtype=torch.long) + m * t_hidden
+            projection.weight[rows, torch.arange(s_hidden) + m * s_hidden] = 1.0
 
 
 @torch.inference_mode()
