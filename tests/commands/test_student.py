@@ -75,3 +75,26 @@ def test_a_student_pruning_cannot_make_is_one_line(tiny_teacher_dir, corpus, tmp
     odd = run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "o", "--student-hidden",
                    "20", "--student-layers", "1")
     assert_one_line_error(odd, "student_hidden 20", "head", "8")
+
+
+def test_a_student_by_speed_keeps_its_shape_table(sentence_teacher, tmp_path, monkeypatch):
+    """`minilm student --speedup N` of a sentence-transformers teacher: the chosen shape, saved in the teacher's
+    layout, with student_shapes.json beside it (graphs and timings stubbed: 0.1 ms + layers x width x 1e-6 ms)."""
+    import json
+
+    from minilm.measure import shape_speed
+
+    def fake_graph(model, directory, name):
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps([model.config.num_hidden_layers, model.config.hidden_size]))
+        return path
+
+    monkeypatch.setattr(shape_speed, "int8_graph", fake_graph)
+    monkeypatch.setattr(shape_speed, "time_graphs", lambda paths, inputs: {
+        name: 1e-4 + 1e-6 * (lambda s: s[0] * s[1])(json.loads(p.read_text())) for name, p in paths.items()})
+    ok(run_main("student", "--teacher", sentence_teacher, "--output-dir", tmp_path / "s", "--speedup", "1.2",
+                "--student-init", "random"))
+    record = json.loads((tmp_path / "s" / "student_shapes.json").read_text())
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"]) == (record["chosen"]["layers"], 32) == (1, 32)
+    assert (tmp_path / "s" / "modules.json").is_file()

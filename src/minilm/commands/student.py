@@ -36,8 +36,8 @@ def make_student(cfg: StudentConfig) -> Path:
         student = build_student(wanted, model, teacher.tokenizer, cfg.dropout, cfg.seed, calibration=calibration,
                                 say=print)
         save_model(student, teacher.tokenizer, out)
-        if (Path(shapes) / SHAPES_FILE).is_file():
+        if teacher.pipeline.sentence_transformer:  # as its teacher is: pooling and normalisation beside it
+            save_sentence_transformer(out, teacher.pipeline)
+        if (Path(shapes) / SHAPES_FILE).is_file():  # last: the saves above write the directory anew
             shutil.copy(Path(shapes) / SHAPES_FILE, out / SHAPES_FILE)
-    if teacher.pipeline.sentence_transformer:  # as its teacher is: pooling and normalisation beside it
-        save_sentence_transformer(out, teacher.pipeline)
     return out
