@@ -7,6 +7,7 @@
 #   (b) task-specific SST-2 students of all-MiniLM-L6-v2 fine-tuned on SST-2, at 3x and 10x, pruned, layer copy
 #       (3x) and random; SST-2 dev;
 #   (c) a 6x384 student pruned from the packaged all-mpnet-base-v2, against all-MiniLM-L6-v2 on held-out pairs;
+#   text: the 3x student's recipe with and without the STS training sentences, on held-out pairs;
 #   speed: each student's int8 graph against the teacher's int8 graph and its PyTorch model, batch 1 and 32,
 #   interleaved in one run.
 # Every student of a part gets the same recipe and the same number of steps (configs/frontier/*.yaml). Each step
@@ -19,7 +20,7 @@ M=".venv/bin/minilm"
 PY=".venv/bin/python"
 R=runs/frontier
 D=docs/frontier
-PARTS=${PARTS:-"shapes a b c speed"}
+PARTS=${PARTS:-"shapes a b c text speed"}
 mkdir -p $R $D
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 distill() { local out=$1; shift; [ -d $out/model ] || $M distill "$@" --output-dir $out; }
@@ -54,6 +55,17 @@ if has a; then
         "3x128 pruned (10x)=$R/a_3x128_prune/model$on" \
         "3x128 random (10x)=$R/a_3x128_random/model$on" \
         "3x128 pruned through the 3x256 assistant (10x)=$R/a_3x128_assistant/model$on"
+    $PY benchmarks/frontier_tables.py runs $R/a_3x384_copy $R/a_3x256_prune $R/a_2x384_copy $R/a_3x256_random \
+        $R/a_3x192_prune $R/a_3x128_prune $R/a_3x128_random $R/a_3x128_assistant > $D/sentence_runs.md
+fi
+
+# Which text? The recipe's student at 3x with and without the STS benchmark's training sentences, judged on the
+# held-out pairs (none of whose sentences either run saw).
+if has text; then
+    distill $R/text_3x256_wikitext $S --student-hidden 256 --data wikitext-2
+    $PY benchmarks/sentence_table.py --teacher packaged:all-MiniLM-L6-v2 --output $D/text_table.md --rows \
+        "3x256 pruned, WikiText-2 + STS train sentences=$R/a_3x256_prune/model@wikitext-2+stsb-train" \
+        "3x256 pruned, WikiText-2 alone=$R/text_3x256_wikitext/model@wikitext-2+stsb-train"
 fi
 
 T="--config configs/frontier/sst2_student.yaml"
