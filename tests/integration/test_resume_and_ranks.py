@@ -66,7 +66,8 @@ def test_sigkill_and_resume_is_bitwise_identical(tiny_teacher_dir, varied_corpus
     assert kills >= 2
     final = run_cli(*varied_args(tiny_teacher_dir, varied_corpus, out, "--max-steps", steps, "--save-every", 1, "--keep", 2))
     assert final.returncode == 0, final.stderr[-2000:]
-    assert "resuming from" in final.stdout
+    # the last process may have finished the run before its kill landed; then the final run has nothing to do
+    assert "resuming from" in final.stdout or "nothing to train" in final.stdout, final.stdout
     a, b = weights(reference), weights(out)
     assert a.keys() == b.keys()
     for name in a:
