@@ -117,9 +117,9 @@ class Family:
         return model.base_model.encoder.layer
 
     def projections(self, layer: nn.Module) -> dict[str, nn.Module]:
-        """The Linear modules the layer's query, key and value come from (one fused module for some families)."""
-        attention = layer.attention.self
-        return {"query": attention.query, "key": attention.key, "value": attention.value}
+        """The Linear modules the layer's query, key and value come from (one fused "qkv" module for some
+        families): the `block_linears` that carry a `part`."""
+        return {roles.part: submodule(layer, name) for name, roles in self.block_linears().items() if roles.part}
 
     def shape(self, config) -> Shape:
         return Shape(*(getattr(config, name) for name in astuple(self.config_names)))
@@ -149,13 +149,10 @@ class Family:
         return p["query"](x), p["key"](x), p["value"](x)
 
     def scale(self, model: nn.Module, layer: nn.Module) -> float:
-        return self.head_size(model, layer) ** -0.5
+        return self.head_size(model.config) ** -0.5
 
-    def head_size(self, model: nn.Module, layer: nn.Module) -> int:
-        return self.config_head_size(model.config)
-
-    def config_head_size(self, config) -> int:
-        """The width of one attention head, as the config makes it."""
+    def head_size(self, config) -> int:
+        """The width of one attention head, as the config makes it (every module of the model reads it there)."""
         shape = self.shape(config)
         return shape.hidden // shape.heads
 
@@ -206,9 +203,9 @@ class Family:
     def block_linears(self) -> dict[str, "Roles"]:
         """The Linear modules of one block whose rows or columns are whole heads or FFN neurons, by dotted name
         within the block (a name the block lacks is skipped: DeBERTa's optional position projections)."""
-        return {"attention.self.query": HEADS_FROM_HIDDEN, "attention.self.key": HEADS_FROM_HIDDEN,
-                "attention.self.value": HEADS_FROM_HIDDEN, "attention.output.dense": HIDDEN_FROM_HEADS,
-                "intermediate.dense": FFN_FROM_HIDDEN, "output.dense": HIDDEN_FROM_FFN}
+        return {"attention.self.query": QUERY, "attention.self.key": KEY, "attention.self.value": VALUE,
+                "attention.output.dense": HIDDEN_FROM_HEADS, "intermediate.dense": FFN_FROM_HIDDEN,
+                "output.dense": HIDDEN_FROM_FFN}
 
     def head_parameters(self) -> dict[str, int]:
         """Parameters outside the blocks with one entry per head, by dotted name under `base_model`: the dimension
@@ -216,17 +213,23 @@ class Family:
         return {}
 
 
+UNITS = ("hidden", "heads", "ffn")  # what a Linear's rows and columns can be, for pruning
+
+
 class Roles(NamedTuple):
     """What a Linear's output rows and input columns are, for pruning: "hidden" (the residual stream's channels),
     "heads" (whole heads, head after head) or "ffn" (feed-forward neurons); `chunks`: a fused projection's output
-    is that many such blocks one after another (ModernBERT's Q|K|V, its GLU's input|gate)."""
+    is that many such blocks one after another (ModernBERT's Q|K|V, its GLU's input|gate); `part`: which of the
+    attention's query, key and value it computes ("qkv" for a fused one), for `Family.projections`."""
 
     out: str
     inp: str
     chunks: int = 1
+    part: str | None = None
 
 
 HEADS_FROM_HIDDEN = Roles("heads", "hidden")
+QUERY, KEY, VALUE = (Roles("heads", "hidden", part=part) for part in ("query", "key", "value"))
 HIDDEN_FROM_HEADS = Roles("hidden", "heads")
 FFN_FROM_HIDDEN = Roles("ffn", "hidden")
 HIDDEN_FROM_FFN = Roles("hidden", "ffn")

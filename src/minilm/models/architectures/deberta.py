@@ -14,7 +14,7 @@ import math
 import torch
 
 from minilm.models.architectures.base import (FFN_FROM_HIDDEN, HEADS_FROM_HIDDEN, HIDDEN_FROM_FFN,
-                                               HIDDEN_FROM_HEADS, Family, Shape)
+                                               HIDDEN_FROM_HEADS, KEY, QUERY, VALUE, Family, Shape)
 from minilm.models.architectures.bert import keep_factorised_embeddings
 
 
@@ -25,10 +25,6 @@ class DebertaV2(Family):
     attention_interface = False
     shared_modules = ("encoder.rel_embeddings", "encoder.LayerNorm", "encoder.conv")
 
-    def projections(self, layer):
-        attention = layer.attention.self
-        return {"query": attention.query_proj, "key": attention.key_proj, "value": attention.value_proj}
-
     def qkv(self, model, layer, call):
         x, query_states = call.hidden_states, call.get("query_states")  # set only by DeBERTa's z_steps replay
         p = self.projections(layer)
@@ -38,11 +34,8 @@ class DebertaV2(Family):
     def factor(attention) -> int:
         return 1 + ("c2p" in attention.pos_att_type) + ("p2c" in attention.pos_att_type)
 
-    def head_size(self, model, layer) -> int:
-        return layer.attention.self.attention_head_size
-
-    def config_head_size(self, config) -> int:
-        return getattr(config, "attention_head_size", None) or super().config_head_size(config)
+    def head_size(self, config) -> int:  # the config may give it apart from width / heads
+        return getattr(config, "attention_head_size", None) or super().head_size(config)
 
     def scale(self, model, layer) -> float:
         attention = layer.attention.self
@@ -82,7 +75,7 @@ class DebertaV2(Family):
 
     def block_linears(self):
         # pos_key_proj / pos_query_proj exist only where keys are not shared (DeBERTa-v2 xlarge and its kind).
-        return {f"attention.self.{name}": HEADS_FROM_HIDDEN
-                for name in ("query_proj", "key_proj", "value_proj", "pos_key_proj", "pos_query_proj")} | {
-            "attention.output.dense": HIDDEN_FROM_HEADS, "intermediate.dense": FFN_FROM_HIDDEN,
-            "output.dense": HIDDEN_FROM_FFN}
+        return {"attention.self.query_proj": QUERY, "attention.self.key_proj": KEY,
+                "attention.self.value_proj": VALUE, "attention.self.pos_key_proj": HEADS_FROM_HIDDEN,
+                "attention.self.pos_query_proj": HEADS_FROM_HIDDEN, "attention.output.dense": HIDDEN_FROM_HEADS,
+                "intermediate.dense": FFN_FROM_HIDDEN, "output.dense": HIDDEN_FROM_FFN}

@@ -3,8 +3,8 @@ pooler. Its config names depth, width, heads and feed-forward width `n_layers`, 
 
 from __future__ import annotations
 
-from minilm.models.architectures.base import (FFN_FROM_HIDDEN, HEADS_FROM_HIDDEN, HIDDEN_FROM_FFN,
-                                               HIDDEN_FROM_HEADS, Family, Shape)
+from minilm.models.architectures.base import (FFN_FROM_HIDDEN, HIDDEN_FROM_FFN, HIDDEN_FROM_HEADS, KEY, QUERY,
+                                               VALUE, Family, Shape)
 
 
 class DistilBert(Family):
@@ -17,15 +17,10 @@ class DistilBert(Family):
     def layers(self, model):
         return model.base_model.transformer.layer
 
-    def projections(self, layer):
-        attention = layer.attention
-        return {"query": attention.q_lin, "key": attention.k_lin, "value": attention.v_lin}
-
     def takes_token_types(self, config) -> bool:
         return False
 
-
     def block_linears(self):
-        return {"attention.q_lin": HEADS_FROM_HIDDEN, "attention.k_lin": HEADS_FROM_HIDDEN,
-                "attention.v_lin": HEADS_FROM_HIDDEN, "attention.out_lin": HIDDEN_FROM_HEADS,
+        return {"attention.q_lin": QUERY, "attention.k_lin": KEY, "attention.v_lin": VALUE,
+                "attention.out_lin": HIDDEN_FROM_HEADS,
                 "ffn.lin1": FFN_FROM_HIDDEN, "ffn.lin2": HIDDEN_FROM_FFN}

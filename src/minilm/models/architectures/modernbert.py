@@ -28,14 +28,8 @@ class ModernBert(Family):
     def layers(self, model):
         return model.base_model.layers
 
-    def projections(self, layer):
-        return {"qkv": layer.attn.Wqkv}
-
     def takes_token_types(self, config) -> bool:
         return False
-
-    def head_size(self, model, layer) -> int:
-        return layer.attn.head_dim
 
     def qkv(self, model, layer, call):
         attention = layer.attn
@@ -72,7 +66,7 @@ class ModernBert(Family):
 
     def block_linears(self):
         # Wqkv's rows are Q's heads, then K's, then V's; Wi's are the GLU's input neurons, then its gates.
-        return {"attn.Wqkv": Roles("heads", "hidden", 3), "attn.Wo": Roles("hidden", "heads"),
+        return {"attn.Wqkv": Roles("heads", "hidden", 3, part="qkv"), "attn.Wo": Roles("hidden", "heads"),
                 "mlp.Wi": Roles("ffn", "hidden", 2), "mlp.Wo": Roles("hidden", "ffn")}
 
     def copy_notes(self, student, teacher, teacher_layers):

@@ -3,8 +3,8 @@ relative position bias, shared by all layers, to the scaled logits: logits = Q K
 
 from __future__ import annotations
 
-from minilm.models.architectures.base import (FFN_FROM_HIDDEN, HEADS_FROM_HIDDEN, HIDDEN_FROM_FFN,
-                                               HIDDEN_FROM_HEADS, Family)
+from minilm.models.architectures.base import (FFN_FROM_HIDDEN, HIDDEN_FROM_FFN, HIDDEN_FROM_HEADS, KEY, QUERY,
+                                               VALUE, Family)
 
 
 class MPNet(Family):
@@ -14,10 +14,6 @@ class MPNet(Family):
     attention_interface = False
     shared_modules = ("encoder.relative_attention_bias", "pooler")
     uniform_heads = True  # the relative bias has one column per head, shared by every layer
-
-    def projections(self, layer):
-        attention = layer.attention.attn
-        return {"query": attention.q, "key": attention.k, "value": attention.v}
 
     def max_positions(self, config) -> int:
         return config.max_position_embeddings - (config.pad_token_id or 0) - 1  # positions as RoBERTa counts them
@@ -35,8 +31,8 @@ class MPNet(Family):
         return bias[:1].float()  # (1, heads, seq, seq): one map, expanded over the batch by the encoder
 
     def block_linears(self):
-        return {"attention.attn.q": HEADS_FROM_HIDDEN, "attention.attn.k": HEADS_FROM_HIDDEN,
-                "attention.attn.v": HEADS_FROM_HIDDEN, "attention.attn.o": HIDDEN_FROM_HEADS,
+        return {"attention.attn.q": QUERY, "attention.attn.k": KEY, "attention.attn.v": VALUE,
+                "attention.attn.o": HIDDEN_FROM_HEADS,
                 "intermediate.dense": FFN_FROM_HIDDEN, "output.dense": HIDDEN_FROM_FFN}
 
     def head_parameters(self):
