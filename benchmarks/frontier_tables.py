@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from minilm.measure.shape_speed import format_shapes
+from minilm.models.speed_table import SpeedTable
 from minilm.train.device_policy import cpu_features
 
 
@@ -28,7 +28,7 @@ def shape(run: Path) -> tuple[str, int]:
     from transformers import AutoConfig
 
     from minilm.models.architectures import family_of
-    from minilm.models.students import encoder_size
+    from minilm.models.plan import encoder_size
 
     model = run / "best" if (run / "best").is_dir() else run / "model"
     config = AutoConfig.from_pretrained(model)
@@ -131,7 +131,7 @@ def main() -> None:
         print(f"Batch 1, {record['sequence_tokens']} tokens, {record['threads']} thread; int8 graphs of random "
               "weights (as `minilm export --quantize int8` writes them); deeper shapes from the one-layer and the "
               "full-depth graph of each width.\n")
-        print(format_shapes(record["candidates"]))
+        print(SpeedTable.from_dict(record).format())
     elif what == "runs":
         print(runs(args))
     elif what == "sst2":

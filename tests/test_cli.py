@@ -6,6 +6,8 @@ script does); `test_a_real_process_exits_2_with_one_line` checks one of them in 
 
 from __future__ import annotations
 
+from minilm.train.run_dir import RUN_FORMAT
+
 import json
 import signal
 import subprocess
@@ -35,7 +37,7 @@ def _files(tmp: Path) -> dict:
     (empty_task / "dev.tsv").write_text("sentence\tlabel\n")
     other_run = tmp / "other_run"
     other_run.mkdir()
-    (other_run / "run.json").write_text(json.dumps({"format": 2, "settings": {"student_layers": 9}, "resolved": {}}))
+    (other_run / "run.json").write_text(json.dumps({"format": RUN_FORMAT, "settings": {"student_layers": 9}, "resolved": {}}))
     not_a_run = tmp / "not_a_run"
     not_a_run.mkdir()
     (not_a_run / "notes.txt").write_text("mine")
@@ -158,8 +160,9 @@ CASES = [
      ('layer 7',)),
     ("sequence longer than the position embeddings", lambda t, d: distill_args(t, d, "--max-length", "256"),
      ('max_length 256', '128 positions')),
-    ("embedding cache asked for another objective", lambda t, d: distill_args(t, d, "--embedding-cache", "on"),
-     ("embedding_cache on", "embedding objective alone")),
+    ("teacher cache asked for an objective with views of its own",
+     lambda t, d: distill_args(t, d, "--objective", "distilbert", "--teacher-cache", "on"),
+     ("teacher_cache on", "distilbert", "--teacher-cache auto")),
     ("unknown embedding output", lambda t, d: distill_args(t, d, "--embedding-output", "student"),
      ("embedding_output", "teacher, own", "'student'")),
     ("teacher and student tokenizers differ",

@@ -99,4 +99,4 @@ def test_bench_speedup_prints_the_shape_table_and_the_choice(tiny_teacher_dir, t
     # the 2x32 teacher takes 0.164 ms; 1x32 (0.132 ms, 1.24x) is the largest shape that reaches 1.2x
     assert "| shape | heads | FFN |" in result.stdout and "chosen: 1x32" in result.stdout
     saved = json.loads((tmp_path / "b.json").read_text())
-    assert saved["chosen"]["layers"] == 1 and len(saved["candidates"]) == 2 * 4  # 2 depths, widths 32 24 16 8
+    assert saved["chosen"]["layers"] == 1 and len(saved["rows"]) == 2 * 4  # 2 depths, widths 32 24 16 8

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import errno
 import json
 
@@ -112,7 +114,7 @@ def test_distilling_a_sentence_transformers_teacher_gives_a_sentence_transformer
     import shutil
 
     own = tmp_path / "own"
-    shutil.copytree(out, own, ignore=shutil.ignore_patterns("model"))
+    shutil.copytree(out, own, ignore=lambda folder, names: ["model"] if Path(folder) == out else [])
     result = run_main("distill", "--teacher", sentence_teacher, "--data", corpus, "--output-dir", own, "--cache-dir",
                       tmp_path / "cache", "--objective", "minilm", "embedding", "--objective-weights", "1", "10",
                       "--student-layers", "1", "--student-hidden", "16", "--student-heads", "4", "--batch-size", "4",
@@ -147,10 +149,10 @@ def test_a_student_with_a_tokenizer_of_its_own_learns_the_teachers_sentence_embe
     assert_one_line_error(refused, "tokenizers differ", "--objective embedding")
     assert_one_line_error(run_main(*common, "--objective", "embedding", "--output-dir", tmp_path / "x"),
                           "tokenizers differ", "--examples sentence")
-    # The teacher cannot run in the loop on the student's tokens: --embedding-cache off is refused, saying why.
-    assert_one_line_error(run_main(*common, "--objective", "embedding", "--examples", "sentence", "--embedding-cache",
+    # The teacher cannot run in the loop on the student's tokens: --teacher-cache off is refused, saying why.
+    assert_one_line_error(run_main(*common, "--objective", "embedding", "--examples", "sentence", "--teacher-cache",
                                    "off", "--output-dir", tmp_path / "off"),
-                          "embedding_cache off", "tokenizer of its own", "--embedding-cache auto")
+                          "teacher_cache off", "tokenizer of its own", "--teacher-cache auto")
     result = ok(run_main(*common, "--objective", "embedding", "--examples", "sentence", "--max-steps", "3",
                          "--log-every", "1", "--output-dir", tmp_path / "run"))
     assert "teacher does not run while the student trains" in result.stdout and "least-squares" in result.stdout
@@ -189,11 +191,16 @@ def test_a_teacher_assistant_goes_in_two_pruned_steps(sentence_teacher, tmp_path
               "--examples", "sentence", "--precision", "fp32", "--embedding-output", "own"]
     first = ok(run_main("distill", "--teacher", sentence_teacher, "--output-dir", tmp_path / "assistant",
                         "--student-layers", "2", "--student-hidden", "24", *common))
-    assert "24 of 32 channels, 3 of 4 heads" in first.stdout and "init prune" in first.stdout
+    assert "24 of 32 channels, 3 of 4 heads" in first.stdout and "start: pruned from teacher layers" in first.stdout
     second = ok(run_main("distill", "--teacher", tmp_path / "assistant" / "model", "--output-dir",
                          tmp_path / "student", "--student-layers", "1", "--student-hidden", "8", *common))
     assert "pruned from teacher layers 2: the most active 8 of 24 channels, 1 of 3 heads" in second.stdout
-    assert AutoModel.from_pretrained(tmp_path / "student" / "model").config.hidden_size == 8
+    config = AutoModel.from_pretrained(tmp_path / "student" / "model").config
+    assert config.hidden_size == 8
+    # the chain is in the student's plan: pruned from the assistant, itself pruned from the teacher
+    plan, assistant = config.minilm_plan, AutoModel.from_pretrained(tmp_path / "assistant" / "model").config
+    assert plan["start"] == "prune" and plan["teacher"]["name"] == str(tmp_path / "assistant" / "model")
+    assert plan["teacher_plan"] == assistant.minilm_plan and plan["teacher_plan"]["teacher"]["name"] == sentence_teacher
     assert SentenceTransformer(str(tmp_path / "student" / "model"), device="cpu").encode(SENTENCES).shape == (3, 8)
 
 
@@ -210,8 +217,8 @@ def test_a_teacher_replaced_at_the_same_path_gets_embeddings_of_its_own(sentence
                 tmp_path / "cache", "--objective", "embedding", "--student-layers", "1", "--student-hidden", "32",
                 "--student-heads", "4", "--batch-size", "4", "--max-length", "32", "--max-steps", "1"]
     ok(run_main(*args(tmp_path / "first")))
-    assert len(list((tmp_path / "cache").glob("vectors-*"))) == 1
+    assert len(list((tmp_path / "cache").glob("targets-*"))) == 1
     tiny_bert(attn="sdpa", seed=1).save_pretrained(tmp_path / "other")
     shutil.copyfile(tmp_path / "other" / "model.safetensors", teacher / "model.safetensors")  # same path and config
     ok(run_main(*args(tmp_path / "second")))  # its embeddings are computed, not the first teacher's read
-    assert len(list((tmp_path / "cache").glob("vectors-*"))) == 2
+    assert len(list((tmp_path / "cache").glob("targets-*"))) == 2

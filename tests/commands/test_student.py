@@ -71,7 +71,7 @@ def test_a_student_pruning_cannot_make_is_one_line(tiny_teacher_dir, corpus, tmp
 
     wider = run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "w", "--student-hidden",
                      "48", "--student-layers", "1", "--student-init", "prune", "--data", corpus)
-    assert_one_line_error(wider, "prune", "larger than its teacher")
+    assert_one_line_error(wider, "larger than its teacher")
     odd = run_main("student", "--teacher", tiny_teacher_dir, "--output-dir", tmp_path / "o", "--student-hidden",
                    "20", "--student-layers", "1")
     assert_one_line_error(odd, "student_hidden 20", "head", "8")

@@ -31,7 +31,7 @@ def test_defaults_are_the_main_jobs_recipe():
     """A bare `minilm distill --data FILE` is the recipe docs/transfer_study.md found best (what the main job runs)."""
     from minilm.data.corpora import NAMED
     from minilm.models.loading import load_model_config
-    from minilm.models.students import resolve_init
+    from minilm.models.plan import resolve_init
 
     default = flatten(C.DistillConfig())
     main_job = flatten(load_config(C.DistillConfig, str(REPO / "configs" / "cpu_testbed.yaml"), command="distill"))

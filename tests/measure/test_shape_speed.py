@@ -1,6 +1,7 @@
 """Shapes by speed (`measure.shape_speed`): the candidates, the choice from (stubbed) timings, the fallback when a
-shape's own timing falls short, one line when nothing reaches the speed-up, a resumed run reusing its choice, and
-one real int8 export and timing of a tiny graph (no speed asserted: timings are benchmarks' business)."""
+shape's own timing falls short, one line when nothing reaches the speed-up (naming the measured speed-up), the
+table as a typed value that survives JSON, and one real int8 export and timing of a tiny graph (no speed asserted:
+timings are benchmarks' business)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from minilm.config.sections import Student
 from minilm.errors import MiniLMError
 from minilm.measure import shape_speed
+from minilm.models.speed_table import SpeedTable
 from tests.helpers.families import family_config
 
 
@@ -52,38 +54,37 @@ def stub_timings(monkeypatch, tmp_path):
 def test_the_largest_shape_reaching_the_speedup_is_chosen(stub_timings):
     config = family_config("bert")  # 3 layers, 32 wide, 4 heads of 8, FFN 64
     lines = []
-    shape, rows = shape_speed.choose_shape(config, 1.5, say=lines.append)
+    table = shape_speed.time_shapes(config, 1.5, say=lines.append)
     # 1.5x of 0.196 ms: at most 0.1307 ms, i.e. layers x width <= 30.7: 1x24 (24) beats 3x8 (24) by its larger
     # blocks, and 1x32 (32) is too slow
+    shape = table.chosen
     assert (shape.layers, shape.hidden, shape.heads, shape.ffn) == (1, 24, 3, 48)
-    assert len(rows) == 3 * len(shape_speed.candidate_widths(config))
+    assert len(table.rows) == 3 * len(shape_speed.candidate_widths(config))
     assert any(line.startswith("chosen: 1x24") for line in lines) and any("| 1x24 *" in line for line in lines)
+    again = SpeedTable.from_dict(json.loads(json.dumps(table.to_dict())))
+    assert again == table and again.format() == table.format()
 
 
 def test_a_shape_whose_own_timing_falls_short_gives_way_to_the_next(stub_timings):
     stub_timings[(1, 24)] = 1.0  # the full timing of 1x24 says it is slow after all
-    shape, rows = shape_speed.choose_shape(family_config("bert"), 1.5, say=lambda line: None)
-    assert (shape.layers, shape.hidden) == (1, 16)  # the next largest blocks after 1x24 that reach 1.5x
-    assert [r["measured_speedup"] for r in rows if (r["layers"], r["hidden"]) == (1, 24)][0] < 1
+    table = shape_speed.time_shapes(family_config("bert"), 1.5, say=lambda line: None)
+    assert (table.chosen.layers, table.chosen.hidden) == (1, 16)  # the next largest blocks that reach 1.5x
+    assert [r.measured_speedup for r in table.rows if (r.shape.layers, r.shape.hidden) == (1, 24)][0] < 1
 
 
-def test_a_speedup_no_shape_reaches_is_one_line(stub_timings):
+def test_a_speedup_no_shape_reaches_is_one_line_naming_the_measured_speed(stub_timings):
+    stub_timings[(1, 8)] = 1.96e-4 / 1.04  # measured beside the teacher: 1.04x, where 1x8 predicts 1.81x
+    table = shape_speed.time_shapes(family_config("bert"), 1.75, say=lambda line: None)
+    assert table.chosen is None  # only 1x8 was predicted to reach 1.75x, and its own graph did not
+    assert table.verdict().startswith("no student shape reaches --speedup 1.75 on this CPU: the fastest, 1x8, answers "
+                                      "1.04x") and "(measured)" in table.verdict()
     with pytest.raises(MiniLMError, match="no student shape reaches --speedup 50"):
-        shape_speed.choose_shape(family_config("bert"), 50, say=lambda line: None)
+        from minilm.models.plan import TeacherId, plan_student
+        from tests.helpers.models import tiny_bert
 
-
-def test_a_resumed_run_reads_the_shape_it_chose(stub_timings, tmp_path, monkeypatch):
-    config = family_config("bert")
-    first = shape_speed.student_by_speed(Student(speedup=1.5), config, tmp_path, say=lambda line: None)
-    assert (first.student_layers, first.student_hidden, first.speedup) == (1, 24, None)
-    record = json.loads((tmp_path / shape_speed.SHAPES_FILE).read_text())
-    assert record["chosen"]["hidden"] == 24 and len(record["candidates"]) == 3 * 4  # 3 depths, widths 32 24 16 8
-
-    def no_timing(*args, **kwargs):
-        raise AssertionError("timed again")
-    monkeypatch.setattr(shape_speed, "choose_shape", no_timing)
-    again = shape_speed.student_by_speed(Student(speedup=1.5), config, tmp_path, say=lambda line: None)
-    assert again == first
+        teacher = tiny_bert(layers=3)
+        plan_student(Student(speedup=50), teacher, TeacherId.of("t", teacher.config, {}), None,
+                     shape_speed.time_shapes(teacher.config, 50, say=lambda line: None))
 
 
 def test_a_tiny_graph_exports_int8_and_times(tmp_path):

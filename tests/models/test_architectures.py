@@ -15,7 +15,8 @@ from minilm.config.sections import Student
 from minilm.errors import MiniLMError
 from minilm.models.architectures import family_of, inputs_for
 from minilm.models.attention import layer_qkv, record_layer_calls, unused_by_relations
-from minilm.models.students import copy_teacher_layers, encoder_size, student_config
+from minilm.models.plan import encoder_size, student_shape
+from minilm.models.students import copy_teacher_layers, student_config
 
 
 def real_probabilities(qkv, mask):
@@ -131,8 +132,8 @@ def test_a_student_from_every_teacher_layer_is_the_teacher(name):
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_a_narrower_shallower_student_has_the_shape_asked_and_its_exact_size(name):
     teacher_config = family_config(name)
-    config = student_config(teacher_config, Student(student_layers=2, student_hidden=16, student_heads=2,
-                                                    student_ffn=24), dropout=0.05)
+    config = student_config(teacher_config, student_shape(Student(student_layers=2, student_hidden=16, student_heads=2,
+                                                                  student_ffn=24), teacher_config), dropout=0.05)
     from transformers import AutoModel
 
     student = AutoModel.from_config(config)
@@ -177,7 +178,8 @@ def test_a_family_without_an_adapter_is_one_line_naming_the_supported_ones():
 
 def test_a_teacher_layer_that_does_not_fit_is_one_line():
     teacher = family_model("bert")
-    student = student_config(teacher.config, Student(student_layers=2, student_hidden=16, student_heads=2), 0.1)
+    student = student_config(teacher.config, student_shape(Student(student_layers=2, student_hidden=16,
+                                                                   student_heads=2), teacher.config), 0.1)
     from transformers import AutoModel
 
     with pytest.raises(MiniLMError, match="does not fit the student"):

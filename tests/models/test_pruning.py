@@ -142,7 +142,7 @@ def test_dropping_heads_equals_zeroing_their_outputs(name):
     in every layer, and its shared relative bias keeps those heads' columns."""
     teacher = family_model(name, attn="eager")
     family = family_of(teacher)
-    size = family.config_head_size(teacher.config)
+    size = family.head_size(teacher.config)
     kept = everything(teacher)
     if family.uniform_heads:
         kept.heads = [torch.tensor([0, 2])] * 3
@@ -199,7 +199,8 @@ def test_padding_does_not_count_in_the_importances():
 def test_a_pruned_student_saves_and_loads_as_a_plain_model(name, tmp_path):
     from transformers import AutoModel
 
-    from minilm.models.students import resolve_init, student_from_teacher
+    from minilm.models.plan import resolve_init
+    from minilm.models.students import student_from_teacher
 
     teacher = family_model(name, attn="eager")
     section = Student(student_layers=2, student_hidden=16, student_ffn=32)
@@ -252,7 +253,7 @@ def test_a_student_pruning_cannot_make_is_one_line(section, words):
 
 
 def test_auto_prunes_only_whole_heads_of_the_teachers_size():
-    from minilm.models.students import resolve_init
+    from minilm.models.plan import resolve_init
 
     config = family_config("bert")  # 32 wide, 4 heads of 8
     assert resolve_init(Student(student_layers=1, student_hidden=32, student_ffn=64), config) == "teacher"

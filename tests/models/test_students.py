@@ -1,4 +1,4 @@
-"""Teacher resolution, student construction and initialisation."""
+"""Students built as their plan says: the config, teacher-layer copies, random starts, the saved model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import torch
 from helpers.models import tiny_bert
 
 from minilm.errors import MiniLMError
-from minilm.models.students import count_parameters, default_init_layers, student_config, student_from_teacher
+from minilm.models.plan import student_shape
+from minilm.models.students import count_parameters, student_config, student_from_teacher
 
 
 def shape(layers, hidden, heads, ffn=None, init="random"):
@@ -17,15 +18,9 @@ def shape(layers, hidden, heads, ffn=None, init="random"):
                    student_init=init)
 
 
-def test_default_init_layers_evenly_spaced_ending_on_top():
-    assert default_init_layers(6, 3) == [2, 4, 6]
-    assert default_init_layers(12, 6) == [2, 4, 6, 8, 10, 12]
-    assert default_init_layers(6, 6) == [1, 2, 3, 4, 5, 6]
-
-
 def test_student_config_defaults_and_errors():
     teacher = tiny_bert(hidden=32, heads=4, ffn=48)
-    cfg = student_config(teacher.config, shape(1, 16, 2), 0.1)
+    cfg = student_config(teacher.config, student_shape(shape(1, 16, 2), teacher.config), 0.1)
     # the FFN at the teacher's ratio to its width (48 / 32), as pruning needs it
     assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size) == (1, 16, 2, 24)
     assert cfg.vocab_size == teacher.config.vocab_size
@@ -33,19 +28,7 @@ def test_student_config_defaults_and_errors():
     with pytest.raises(MiniLMError, match="not divisible"):
         shape(1, 30, 4)
     with pytest.raises(MiniLMError, match="would be larger than its teacher"):
-        student_config(teacher.config, shape(8, 32, 4), 0.1)
-
-
-def test_auto_init_copies_layers_only_where_the_shapes_match():
-    from minilm.models.students import resolve_init
-
-    teacher = tiny_bert(hidden=32, heads=4, ffn=128).config
-    assert resolve_init(shape(1, 32, 4, init="auto"), teacher) == "teacher"
-    assert resolve_init(shape(1, 16, 4, init="auto"), teacher) == "random"  # heads of 4: none of the teacher's 8
-    assert resolve_init(shape(1, 32, 2, init="auto"), teacher) == "random"
-    assert resolve_init(shape(1, 32, 4, ffn=64, init="auto"), teacher) == "prune"  # narrower FFN: pruned
-    assert resolve_init(shape(1, 16, 2, init="auto"), teacher) == "prune"  # whole heads of 8, half the width
-    assert resolve_init(shape(1, 16, 4, init="teacher"), teacher) == "teacher"  # as asked (and refused later)
+        student_config(teacher.config, student_shape(shape(8, 32, 4), teacher.config), 0.1)
 
 
 def test_teacher_init_copies_chosen_layers_and_embeddings():
@@ -74,3 +57,14 @@ def test_student_is_a_plain_hf_model_that_round_trips(tmp_path, tokenizer):
     assert type(AutoModel.from_pretrained(tmp_path)).__name__ == "BertModel"
     head = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=2)
     assert head.config.num_hidden_layers == 1
+
+
+def test_a_student_carries_its_plan_in_its_config_through_a_save(tmp_path):
+    from transformers import AutoConfig
+
+    from minilm.models.plan import read_plan
+
+    student = student_from_teacher(tiny_bert(layers=4, seed=3), shape(2, 32, 4, ffn=64, init="teacher"))
+    student.save_pretrained(tmp_path)
+    plan = read_plan(AutoConfig.from_pretrained(tmp_path))
+    assert (plan.start, plan.teacher_layers, plan.shape.layers, plan.shape.ffn) == ("teacher", [2, 4], 2, 64)

@@ -18,7 +18,7 @@ def test_combined_objectives_sum_their_weighted_terms_from_one_forward():
     alone = objective_for(cfg(objective="minilm"), teacher, tiny_bert(seed=2).eval())
     embedding = objective_for(cfg(objective="embedding"), teacher, tiny_bert(seed=2).eval())
     both = objective_for(cfg(objective=["minilm", "embedding"], objective_weights=[0.5, 3.0]), teacher, student)
-    assert not alone.student_view.model.encoder.layer[-1].output.dense.weight.requires_grad  # minilm alone froze it
+    assert not alone.student_view.encoder.model.encoder.layer[-1].output.dense.weight.requires_grad  # minilm alone froze it
     calls = []
     handle = student.register_forward_hook(lambda *_: calls.append(1))
     with torch.no_grad():

@@ -54,7 +54,7 @@ def test_relation_kernel_flag_reaches_the_loss():
     from minilm.config.sections import Objective, Relations
 
     objective = build_objective(Objective(), tiny_bert(), tiny_bert(), relations=Relations(relation_kernel="torch"))
-    assert objective.kernel == "torch"
+    assert objective.parts[0].kernel == "torch"
     with pytest.raises(MiniLMError, match="relation_kernel must be one of auto, torch, triton"):
         Relations(relation_kernel="fast")
 

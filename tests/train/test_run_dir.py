@@ -83,9 +83,9 @@ def test_a_run_directory_of_an_earlier_version_is_refused_not_half_read(tiny_tea
     recorded = json.loads((out / "run.json").read_text())
     (out / "run.json").write_text(json.dumps(recorded["settings"]))  # the flat layout earlier versions wrote
     line = error_line(run_main(*distill_args(tiny_teacher_dir, corpus, out)))
-    assert "holds a run of an earlier minilm version (run format 1, now 2); pass --overwrite" in line
+    assert "holds a run of an earlier minilm version (run format 1, now 3); pass --overwrite" in line
     assert "already reached" not in ok(run_main(*distill_args(tiny_teacher_dir, corpus, out, "--overwrite"))).stdout
-    assert json.loads((out / "run.json").read_text())["format"] == 2
+    assert json.loads((out / "run.json").read_text())["format"] == 3
 
 
 def test_run_json_records_what_auto_resolved_to(tiny_teacher_dir, corpus, tmp_path):

@@ -33,6 +33,7 @@ rate is the median over all its rounds' steps: rows compared with each other saw
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -40,8 +41,8 @@ import torch
 from minilm.config.commands import BenchConfig
 from minilm.config.settings import flatten
 from minilm.data.corpora import data_root
-from minilm.data.files import check_writable
-from minilm.errors import require
+from minilm.data.files import check_writable, write_atomic
+from minilm.errors import MiniLMError, require
 from minilm.measure.peak import matmul_tflops
 from minilm.measure.step_bench import (AGREEMENT_TOLERANCE, DTYPES, StepSetup, agreement, check_shapes, inference,
                                        merge_rounds, plan_rows, run_isolated, with_preset_shape)
@@ -97,30 +98,38 @@ def bench_inference(cfg: BenchConfig) -> dict:
 def bench_shapes(cfg: BenchConfig) -> dict:
     """`--speedup N`: every candidate student shape of the teacher timed as int8 ONNX at batch 1 against the
     teacher's graph, and the one `minilm distill --speedup N` would choose (`measure.shape_speed`)."""
-    from dataclasses import asdict
-
-    from minilm.measure.shape_speed import choose_shape, format_shapes
+    from minilm.measure.shape_speed import time_shapes
     from minilm.models.source import resolve_model
 
-    lines = []
-    shape, rows = choose_shape(resolve_model(cfg.teacher).config, cfg.student.speedup, say=lines.append)
-    result = {"cpu": cpu_features(), "teacher": cfg.teacher, "speedup": cfg.student.speedup, "chosen": asdict(shape),
-              "candidates": rows}
-    return finish(cfg, result, "\n".join([lines[0], format_shapes(rows, cfg.student.speedup), lines[-1]]))
+    table = time_shapes(resolve_model(cfg.teacher).config, cfg.student.speedup, say=lambda line: None)
+    result = {"cpu": cpu_features(), "teacher": cfg.teacher, **table.to_dict()}
+    return finish(cfg, result, "\n".join([table.format(), table.verdict()]))
 
 
 def finish(cfg: BenchConfig, result: dict, table: str) -> dict:
     """Print the table; write the results to --output."""
     print(table)
     if cfg.output:
-        Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.output).write_text(json.dumps(result, indent=1))
+        try:
+            Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(Path(cfg.output), json.dumps(result, indent=1))
+        except OSError as exc:
+            raise MiniLMError(f"cannot write --output {cfg.output}: {exc.strerror or exc}") from None
     return result
+
+
+def check_output(path: str) -> None:
+    """--output must be a file that can be written, checked before anything is measured."""
+    output = Path(path)
+    require(not output.is_dir(), f"--output {path} is a directory; give a file name, e.g. {output / 'bench.json'}")
+    check_writable(output.parent, "the directory of --output")
+    require(not output.exists() or os.access(output, os.W_OK),
+            f"--output {path} cannot be written (no permission); choose another file")
 
 
 def bench(cfg: BenchConfig) -> dict:
     if cfg.output:
-        check_writable(Path(cfg.output).parent, "the directory of --output")
+        check_output(cfg.output)
     if cfg.inference_models:
         return bench_inference(cfg)
     if cfg.student.speedup is not None:

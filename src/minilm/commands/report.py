@@ -46,7 +46,7 @@ def load_exported(directory: str, like: RunSummary) -> dict:
     from minilm.deploy.layout import is_exported, read_export
     from minilm.deploy.runtime import load_task_model
     from minilm.models.source import resolve_model
-    from minilm.models.students import encoder_size
+    from minilm.models.plan import encoder_size
     from minilm.tasks import load_task
     from minilm.tasks.scoring import evaluate_model
 

@@ -1,43 +1,55 @@
-"""`minilm student`: build an untrained student from a teacher (random, teacher-layer or pruned init, its shape
-given or chosen by speed) and save it (in the teacher's sentence-transformers layout when the teacher has one)."""
+"""`minilm student`: build an untrained student from a teacher and save it, as `minilm distill` would start it
+(its plan decided the same way: `models.plan`), in the teacher's sentence-transformers layout when the teacher has
+one, and with the teacher's task head (sliced or copied as the start says) when the teacher has one."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import json
 from pathlib import Path
 
 from minilm.config.commands import StudentConfig
-from minilm.config.sections import SENTENCE_MAX_LENGTH
-from minilm.data.files import check_writable
+from minilm.data.files import check_writable, write_atomic
 from minilm.data.token_cache import build_token_cache
 from minilm.errors import require
-from minilm.measure.shape_speed import SHAPES_FILE, student_by_speed
+from minilm.measure.shape_speed import time_shapes
+from minilm.models.fingerprint import fingerprint
 from minilm.models.loading import save_model
+from minilm.models.plan import TeacherId, plan_student
 from minilm.models.pruning import calibration_batches
 from minilm.models.sentence import save_sentence_transformer
 from minilm.models.source import resolve_model
-from minilm.models.students import build_student, resolve_init
+from minilm.models.speed_table import SHAPES_FILE
+from minilm.models.students import build_student
+from minilm.tasks import max_length_for
+from minilm.tasks.kinds import SPAN, kind_of_model
 
 
 def make_student(cfg: StudentConfig) -> Path:
     """Save a new student (and the teacher's tokenizer) to `cfg.output_dir`."""
     out = Path(cfg.output_dir)
-    require(not out.exists() or (out.is_dir() and not any(out.iterdir())), f"output_dir {out} is not empty; choose another")
+    require(not out.exists() or out.is_dir(), f"output_dir {out} exists and is not a directory; choose another")
+    require(not out.exists() or not any(out.iterdir()), f"output_dir {out} is not empty; choose another")
     check_writable(out, "output_dir")
-    teacher = resolve_model(cfg.teacher)
-    model = teacher.load()
-    with tempfile.TemporaryDirectory() as shapes:  # the speed table joins the student once it is saved
-        wanted = student_by_speed(cfg.student, model.config, shapes)
-        calibration = None
-        if resolve_init(wanted, model.config) == "prune":
-            examples = build_token_cache(teacher.tokenizer, SENTENCE_MAX_LENGTH, cfg.corpus)
-            calibration = calibration_batches(examples, teacher.tokenizer.pad_token_id, cfg.seed)
-        student = build_student(wanted, model, teacher.tokenizer, cfg.dropout, cfg.seed, calibration=calibration,
-                                say=print)
-        save_model(student, teacher.tokenizer, out)
-        if teacher.pipeline.sentence_transformer:  # as its teacher is: pooling and normalisation beside it
-            save_sentence_transformer(out, teacher.pipeline)
-        if (Path(shapes) / SHAPES_FILE).is_file():  # last: the saves above write the directory anew
-            shutil.copy(Path(shapes) / SHAPES_FILE, out / SHAPES_FILE)
+    source = resolve_model(cfg.teacher)
+    kind = kind_of_model(source.config)
+    num_labels = source.config.num_labels if kind is not None and kind is not SPAN else None
+    teacher = source.load(head=kind.head if kind else None, num_labels=num_labels)
+    max_length = max_length_for(cfg.max_length, None)
+    table = time_shapes(teacher.config, cfg.student.speedup) if cfg.student.speedup is not None else None
+
+    def calibration():
+        examples = build_token_cache(source.tokenizer, max_length, cfg.corpus)
+        return (calibration_batches(examples, source.tokenizer.pad_token_id, cfg.seed),
+                f"the corpus ({', '.join(cfg.corpus.data)}), {max_length} tokens each")
+
+    plan = plan_student(cfg.student, teacher, TeacherId.of(cfg.teacher, teacher.config, fingerprint(source.path)),
+                        calibration, table)
+    print(plan.describe())
+    student = build_student(plan, teacher, cfg.dropout, cfg.seed, num_labels, head=kind.head if kind else None,
+                            say=print)
+    save_model(student, source.tokenizer, out)
+    if source.pipeline.sentence_transformer:  # as its teacher is: pooling and normalisation beside it
+        save_sentence_transformer(out, source.pipeline)
+    if table is not None:  # last: the saves above write the directory anew
+        write_atomic(out / SHAPES_FILE, json.dumps(table.to_dict(), indent=1))
     return out

@@ -53,6 +53,8 @@ class StudentConfig(Section):
     dropout: float = setting(0.1, "dropout probability written into the student's config", range="[0, 1)")
     seed: int = setting(42, "seed of the random initialisation and of the text pruning measures on",
                         range="[0, 4294967295]")
+    max_length: int | None = max_length_setting("tokens per example of the text pruning measures on (as the "
+                                                "distillation that follows will read it)")
     student: Student = field(default_factory=Student)
     corpus: Corpus = field(default_factory=Corpus)  # the text a pruned student's importances are measured on
 

@@ -24,26 +24,23 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class ObjectiveEntry:
-    """An objective's class ("module:Class", a `objectives.base.DistillationObjective`) and whether it reads one
-    shared forward of each model and so combines with others (`--objective minilm embedding`); the others read
-    views of their own (masked input, every layer's states) and run alone."""
+    """What the settings know of an objective: whether it reads one shared forward of each model and so combines
+    with others (`--objective minilm embedding`), or reads views of its own (masked input, every layer's states)
+    and runs alone; and a phrase for `--objective`'s help. Its class registers itself under the name where it is
+    defined (`objectives.base.objective`), and is held to the entry there."""
 
-    target: str
     combinable: bool
     summary: str  # what it distils, for --objective's help
 
 
-# The objectives by name: the one list of their names (`--objective`'s choices; `objectives.objective_class`
-# loads the class; tests/objectives/test_build_objective.py holds each class to its entry).
+# The objectives by name: the one list of their names (`--objective`'s choices).
 OBJECTIVES = {
-    "minilm": ObjectiveEntry("minilm.objectives.minilm:MiniLM", True, "attention and value relation"),
-    "minilmv2": ObjectiveEntry("minilm.objectives.minilm:MiniLMv2", True, "Q-Q, K-K, V-V relations"),
-    "tinybert": ObjectiveEntry("minilm.objectives.tinybert:TinyBERT", False,
-                               "attention scores, hidden states and embeddings over a layer map"),
-    "distilbert": ObjectiveEntry("minilm.objectives.distilbert:DistilBERT", False,
-                                 "soft targets, masked LM and hidden-state cosine"),
-    "hidden-mse": ObjectiveEntry("minilm.objectives.hidden_mse:HiddenMSE", True, "last hidden states"),
-    "embedding": ObjectiveEntry("minilm.objectives.embedding:Embedding", True, "sentence embeddings"),
+    "minilm": ObjectiveEntry(True, "attention and value relation"),
+    "minilmv2": ObjectiveEntry(True, "Q-Q, K-K, V-V relations"),
+    "tinybert": ObjectiveEntry(False, "attention scores, hidden states and embeddings over a layer map"),
+    "distilbert": ObjectiveEntry(False, "soft targets, masked LM and hidden-state cosine"),
+    "hidden-mse": ObjectiveEntry(True, "last hidden states"),
+    "embedding": ObjectiveEntry(True, "sentence embeddings"),
 }
 COMBINABLE = tuple(name for name, entry in OBJECTIVES.items() if entry.combinable)
 
@@ -213,6 +210,12 @@ class Objective(Section):
     minilm_variant: str | None = setting(None, "which MiniLM, as earlier scripts give it: v2 reads as --objective "
                                          "minilmv2, v1 as --objective minilm", choices=("v1", "v2"),
                                          shown="from --objective", former="version")
+    teacher_cache: str = setting("auto", "keep what the objectives read of the teacher (its Q, K, V, embeddings, "
+                                 "logits) for each example on disk, computed once, so that the teacher does not run "
+                                 "while the student trains: auto where every objective's reading can be kept and "
+                                 "fits the disk (not tinybert's or distilbert's views, nor MiniLM v1's attention of "
+                                 "a teacher with a position bias), on (or stop), off", choices=("auto", "on", "off"),
+                                 former="embedding_cache")
 
     def resolve(self) -> None:
         if self.minilm_variant == "v2" and "minilmv2" not in self.objective:
@@ -291,27 +294,11 @@ class EmbeddingLoss(Section):
 
     embedding_loss: str = setting("mse", "mse (as sentence-transformers distils) or cosine (1 - cos) between the "
                                   "student's and the teacher's sentence embeddings", choices=("mse", "cosine"))
-    embedding_cache: str = setting("auto", "the embedding objective alone: compute the teacher's sentence embeddings "
-                                   "once for the corpus and keep them (the teacher then never runs while training); "
-                                   "auto: on for the embedding objective alone", choices=("auto", "on", "off"))
     embedding_output: str = setting("teacher", "a student narrower than its teacher trains through a projection to "
                                      "the teacher's width: teacher keeps it in the saved sentence-transformers "
                                      "model (embeddings comparable with the teacher's), own drops it (the "
                                      "student's own width; docs/seed_system.md measured it better on STS)",
                                      choices=("teacher", "own"), resumable=True)
-
-    def cached(self, objective: "Objective", task_specific: bool, own_tokenizer: bool = False) -> bool:
-        """Whether a run's teacher embeddings come from the cache: the embedding objective alone, task-agnostic.
-        A student with a tokenizer of its own needs the cache: its batches hold its own tokens, which the teacher
-        cannot read, so the teacher reads the text once, through its own tokenizer."""
-        alone = objective.objective == ["embedding"] and not task_specific
-        require(self.embedding_cache != "on" or alone, "embedding_cache on serves the embedding objective alone in "
-                                                       "task-agnostic distillation; use --embedding-cache auto or off")
-        require(self.embedding_cache != "off" or not own_tokenizer,
-                "embedding_cache off runs the teacher in the loop on the student's tokens, but this student reads text "
-                "with a tokenizer of its own that the teacher cannot read; use --embedding-cache auto or on (the "
-                "teacher then embeds each text once, through its own tokenizer)")
-        return alone and self.embedding_cache != "off"
 
 
 @dataclass

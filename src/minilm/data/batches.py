@@ -11,6 +11,8 @@ import torch
 
 from minilm.errors import require
 
+TEACHER_PREFIX = "teacher:"  # a kept teacher array's batch key (`data.target_cache`)
+
 
 def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
                            group: int = 50) -> list[np.ndarray]:
@@ -36,9 +38,10 @@ def pad_batch(examples: list, pad_id: int, min_width: int = 0) -> dict[str, torc
     token_type_ids, labels, start_positions, end_positions).
 
     An example is an array of token ids, or a dict with `input_ids`, optional `token_type_ids`, and a
-    `label` (sentence tasks) or `start_positions` and `end_positions` (question answering) or a
-    `teacher_embedding` (a cached teacher's sentence embedding). All tensors are (batch, seq) int64, labels
-    (batch,) int64 or float32, positions (batch,) int64, teacher embeddings (batch, width) float32.
+    `label` (sentence tasks) or `start_positions` and `end_positions` (question answering), and any kept teacher
+    arrays (`teacher:NAME`, `data.target_cache`: (length, width) per token, or (width,)). All tensors are (batch,
+    seq) int64, labels (batch,) int64 or float32, positions (batch,) int64; kept teacher arrays float32, per token
+    (batch, seq, width) with zeros at padded positions, or (batch, width).
     """
     dicts = isinstance(examples[0], dict)
     sequences = [e["input_ids"] if dicts else e for e in examples]
@@ -60,8 +63,15 @@ def pad_batch(examples: list, pad_id: int, min_width: int = 0) -> dict[str, torc
     for key in ("start_positions", "end_positions"):
         if dicts and key in examples[0]:
             batch[key] = torch.tensor([e[key] for e in examples], dtype=torch.long)
-    if dicts and "teacher_embedding" in examples[0]:
-        batch["teacher_embedding"] = torch.from_numpy(np.stack([e["teacher_embedding"] for e in examples]))
+    for key in [k for k in examples[0] if k.startswith(TEACHER_PREFIX)] if dicts else []:
+        rows = [np.asarray(e[key], dtype=np.float32) for e in examples]
+        if rows[0].ndim == 1:
+            batch[key] = torch.from_numpy(np.stack(rows))
+            continue
+        kept = torch.zeros((len(rows), width, rows[0].shape[-1]), dtype=torch.float32)
+        for i, r in enumerate(rows):
+            kept[i, :len(r)] = torch.from_numpy(r)
+        batch[key] = kept
     return batch
 
 

@@ -8,7 +8,8 @@ at one layer and at the teacher's depth, and timed at batch 1 on one thread, eve
 each graph's best round kept. A layer costs the same at every depth, so a shape of L layers is timed as the
 one-layer graph plus L - 1 layers' share of the difference. The largest shape predicted to reach N (the most
 parameters in its blocks: embeddings are lookups, blocks are the time) is then exported itself and timed beside
-the teacher; if it falls short, the next largest is tried.
+the teacher; if it falls short, the next largest is tried. The result is a `models.speed_table.SpeedTable`; what
+to do with it (a plan, a table printed) is its reader's.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from minilm.errors import MiniLMError, require
+from minilm.config.sections import Student
 from minilm.models.architectures import Shape, family_of
+from minilm.models.plan import student_shape
+from minilm.models.speed_table import SpeedRow, SpeedTable
 
 SEQUENCE_TOKENS = 32  # one request of a sentence or two: SST-2 dev sentences average about 25 tokens
 WIDTH_FRACTIONS = (1, 3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4, 1 / 6)
@@ -31,34 +33,17 @@ ROUNDS, CALLS = 5, 30
 TRIES = 3  # largest shapes timed in full before giving up on the prediction
 
 
-@dataclass
-class Candidate:
-    shape: Shape
-    parameters: int  # the whole encoder's, embeddings included
-    block_parameters: int  # its transformer blocks' (what "largest" ranks by: embeddings cost lookups, not time)
-    predicted_ms: float
-    predicted_speedup: float
-    measured_speedup: float | None = None
-
-    def row(self) -> dict:
-        return {**asdict(self.shape), "parameters": self.parameters, "block_parameters": self.block_parameters,
-                "predicted_ms": self.predicted_ms,
-                "predicted_speedup": self.predicted_speedup, "measured_speedup": self.measured_speedup}
-
-
 def candidate_widths(teacher_config) -> list[int]:
     """Widths of whole heads of the teacher's head size, from the teacher's width down to a sixth of it."""
     family = family_of(teacher_config)
-    hidden, size = family.shape(teacher_config).hidden, family.config_head_size(teacher_config)
+    hidden, size = family.shape(teacher_config).hidden, family.head_size(teacher_config)
     widths = {max(size, int(hidden * f) // size * size) for f in WIDTH_FRACTIONS}
     return sorted(widths, reverse=True)
 
 
 def shape_of(teacher_config, layers: int, hidden: int) -> Shape:
-    family = family_of(teacher_config)
-    teacher = family.shape(teacher_config)
-    return Shape(layers, hidden, hidden // family.config_head_size(teacher_config),
-                 hidden * teacher.ffn // teacher.hidden)
+    """A candidate's shape: `layers` x `hidden`, heads and FFN as a new student of that size takes them."""
+    return student_shape(Student(student_layers=layers, student_hidden=hidden), teacher_config)
 
 
 def random_model(teacher_config, shape: Shape):
@@ -130,14 +115,13 @@ def time_graphs(paths: dict[str, Path], inputs: dict[str, torch.Tensor]) -> dict
     return best
 
 
-def choose_shape(teacher_config, speedup: float, say=print, work: str | None = None) -> tuple[Shape, list[dict]]:
-    """The largest student shape whose int8 graph is at least `speedup` times as fast as the teacher's at batch 1
-    on this CPU, and the table of every candidate (`Candidate.row`). One line when none reaches it."""
+def time_shapes(teacher_config, speedup: float, say=print, work: str | None = None) -> SpeedTable:
+    """Every candidate shape timed against the teacher (module docstring), and the largest whose own graph is at
+    least `speedup` times as fast as the teacher's at batch 1 on this CPU chosen (None when none is)."""
     from minilm.deploy.onnx_model import require_deploy_packages
-    from minilm.models.students import encoder_size
+    from minilm.train.device_policy import cpu_features
 
     require_deploy_packages()
-    require(speedup > 1, f"--speedup {speedup}: a student is timed against its teacher, so it must be above 1")
     family = family_of(teacher_config)
     teacher = family.shape(teacher_config)
     widths = candidate_widths(teacher_config)
@@ -152,78 +136,39 @@ def choose_shape(teacher_config, speedup: float, say=print, work: str | None = N
                 inputs = sample_inputs(model) if inputs is None else inputs
                 paths[(layers, hidden)] = int8_graph(model, directory, f"s{layers}x{hidden}")
         timed = time_graphs({f"{k[0]}x{k[1]}": v for k, v in paths.items()}, inputs)
-        base = timed[f"{teacher.layers}x{teacher.hidden}"]
-        candidates = []
-        for hidden in widths:
-            one, full = timed[f"1x{hidden}"], timed[f"{teacher.layers}x{hidden}"]
-            per_layer = (full - one) / max(1, teacher.layers - 1)
-            sizes = [encoder_size(family.student_config(teacher_config, shape_of(teacher_config, n, hidden), 0.0))
-                     for n in (1, 2)]
-            for layers in range(1, teacher.layers + 1):
-                shape = shape_of(teacher_config, layers, hidden)
-                seconds = one + (layers - 1) * per_layer
-                per_block = sizes[1] - sizes[0]
-                candidates.append(Candidate(shape, sizes[0] + (layers - 1) * per_block, layers * per_block,
-                                            seconds * 1e3, base / seconds))
-        reaching = sorted((c for c in candidates if c.predicted_speedup >= speedup and c.shape != teacher),
-                          key=lambda c: (-c.block_parameters, -c.shape.layers))
-        chosen = None
-        for candidate in reaching[:TRIES]:
-            shape = candidate.shape
+        rows = predicted_rows(teacher_config, widths, timed)
+        table = SpeedTable(speedup, cpu_features()["name"] or "this CPU", SEQUENCE_TOKENS, 1, rows)
+        reaching = sorted((r for r in rows if r.predicted_speedup >= speedup and r.shape != teacher),
+                          key=lambda r: (-r.block_parameters, -r.shape.layers))
+        for row in reaching[:TRIES]:
+            shape = row.shape
             graph = int8_graph(random_model(teacher_config, shape), directory, f"c{shape.layers}x{shape.hidden}")
             both = time_graphs({"teacher": paths[(teacher.layers, teacher.hidden)], "student": graph}, inputs)
-            candidate.measured_speedup = both["teacher"] / both["student"]
-            if candidate.measured_speedup >= speedup:
-                chosen = candidate
+            row.measured_speedup = both["teacher"] / both["student"]
+            if row.measured_speedup >= speedup:
+                table.chosen = shape
                 break
-    rows = [c.row() for c in candidates]
-    for line in format_shapes(rows, speedup).splitlines():
-        say(line)
-    if chosen is None:
-        fastest = max(candidates, key=lambda c: c.predicted_speedup)
-        raise MiniLMError(f"no student shape reaches --speedup {speedup:g} on this CPU: the fastest, "
-                          f"{fastest.shape.layers}x{fastest.shape.hidden}, answers {fastest.predicted_speedup:.1f}x "
-                          "as fast as the teacher's int8 graph; ask for less, or give the shape flags")
-    say(f"chosen: {chosen.shape.layers}x{chosen.shape.hidden}, {chosen.shape.heads} heads, FFN {chosen.shape.ffn} "
-        f"({chosen.measured_speedup:.2f}x the teacher's int8 graph, measured)")
-    return chosen.shape, rows
+    say(table.format())
+    say(table.verdict())
+    return table
 
 
-def format_shapes(rows: list[dict], speedup: float | None = None) -> str:
-    """The candidates as a Markdown table, largest first; the shapes reaching `speedup` marked."""
-    lines = ["| shape | heads | FFN | parameters | in blocks | int8 ms (batch 1) | x teacher int8 | measured |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in sorted(rows, key=lambda r: (-r["block_parameters"], -r["layers"])):
-        mark = " *" if speedup is not None and row["predicted_speedup"] >= speedup else ""
-        measured = f"{row['measured_speedup']:.2f}x" if row["measured_speedup"] is not None else ""
-        lines.append(f"| {row['layers']}x{row['hidden']}{mark} | {row['heads']} | {row['ffn']} | "
-                     f"{row['parameters'] / 1e6:.1f}M | {row['block_parameters'] / 1e6:.2f}M | "
-                     f"{row['predicted_ms']:.2f} | {row['predicted_speedup']:.2f}x | {measured} |")
-    return "\n".join(lines)
+def predicted_rows(teacher_config, widths: list[int], timed: dict[str, float]) -> list[SpeedRow]:
+    """Every depth of every width, its time the one-layer graph's plus its share of the full-depth one's."""
+    from minilm.models.plan import encoder_size
 
-
-SHAPES_FILE = "student_shapes.json"
-
-
-def student_by_speed(student, teacher_config, output_dir: str | Path, say=print):
-    """`student` (a `Student` section) with the shape `--speedup` chooses filled in, the table saved to
-    `output_dir/student_shapes.json`; a run resumed reads the shape it chose before (timings vary between runs, a
-    run's student must not). A section without `speedup` is returned as it is."""
-    import json
-    from dataclasses import replace
-
-    if student.speedup is None:
-        return student
-    record = Path(output_dir) / SHAPES_FILE
-    saved = json.loads(record.read_text()) if record.is_file() else None
-    if saved is not None and saved.get("speedup") == student.speedup:
-        shape = Shape(**saved["chosen"])
-        say(f"student shape {shape.layers}x{shape.hidden} as chosen for --speedup {student.speedup:g} before "
-            f"({record})")
-    else:
-        shape, rows = choose_shape(teacher_config, student.speedup, say)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({"speedup": student.speedup, "chosen": asdict(shape), "candidates": rows,
-                                      "sequence_tokens": SEQUENCE_TOKENS, "threads": 1}, indent=1))
-    return replace(student, student_layers=shape.layers, student_hidden=shape.hidden, student_heads=shape.heads,
-                   student_ffn=shape.ffn, speedup=None)
+    family = family_of(teacher_config)
+    teacher = family.shape(teacher_config)
+    base = timed[f"{teacher.layers}x{teacher.hidden}"]
+    rows = []
+    for hidden in widths:
+        one, full = timed[f"1x{hidden}"], timed[f"{teacher.layers}x{hidden}"]
+        per_layer = (full - one) / max(1, teacher.layers - 1)
+        sizes = [encoder_size(family.student_config(teacher_config, shape_of(teacher_config, n, hidden), 0.0))
+                 for n in (1, 2)]
+        per_block = sizes[1] - sizes[0]
+        for layers in range(1, teacher.layers + 1):
+            seconds = one + (layers - 1) * per_layer
+            rows.append(SpeedRow(shape_of(teacher_config, layers, hidden), sizes[0] + (layers - 1) * per_block,
+                                 layers * per_block, seconds * 1e3, base / seconds))
+    return rows

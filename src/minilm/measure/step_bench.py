@@ -129,8 +129,8 @@ def _fast_step(setup, version, precision, teacher, student, device):
         with torch.inference_mode(), autocast(device.type, precision):
             t, _ = objective.teacher_view(**inputs)
             s, _ = objective.student_view(**inputs)
-        t = autograd_copy(t)
-        s = s._replace(**{k: getattr(s, k).clone().requires_grad_() for k in ("query", "key", "value")})
+        t = autograd_copy(t)  # MiniLM's one reading of each model: its layer's `QKV`
+        s = [r._replace(**{k: getattr(r, k).clone().requires_grad_() for k in ("query", "key", "value")}) for r in s]
         sync(device)
         start = time.perf_counter()
         sum(objective.losses(t, s, b).values()).backward()
@@ -340,14 +340,16 @@ def check_shapes(setup: StepSetup, versions: list[str], seq_lengths: list[int]) 
     from transformers import BertConfig
 
     from minilm.models.loading import load_model_config
-    from minilm.models.students import student_config
+    from minilm.models.plan import student_shape
     from minilm.objectives.minilm import check_heads
 
     teacher = BertConfig(**PRESETS[setup.preset]) if setup.preset else load_model_config(setup.teacher)
     for seq in seq_lengths:
         require(seq <= teacher.max_position_embeddings,
                 f"seq_lengths: {seq} exceeds the teacher's {teacher.max_position_embeddings} positions")
-    student = student_config(teacher, setup.student, 0.1)
+    from minilm.models.architectures import family_of
+
+    student = family_of(teacher).student_config(teacher, student_shape(setup.student, teacher), 0.1)
     for version in versions:
         check_heads(version, teacher, student, setup.relation_heads)
 

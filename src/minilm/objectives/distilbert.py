@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minilm.config.sections import DistilBERTLoss
 from minilm.errors import require
 from minilm.losses.output import output_kl
+from minilm.models.architectures import family_of
 from minilm.models.heads import has_masked_lm, masked_lm_head, new_masked_lm_head
-from minilm.objectives.base import DistillationObjective, ObjectiveSettings
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings, objective
 from minilm.objectives.views import EncoderView, model_inputs, pooler_parameters, projection
 
 
@@ -57,16 +57,12 @@ def cosine_loss(student: torch.Tensor, teacher: torch.Tensor, attention_mask: to
     return ((1 - cos) * mask).sum() / mask.sum().clamp(min=1)
 
 
+@objective("distilbert")
 class DistilBERT(DistillationObjective):
     """The `distilbert` objective: views of whole models (the masked-LM heads when the teacher has one)."""
 
-    name = "distilbert"
-
-    @classmethod
-    def build(cls, settings: ObjectiveSettings, teacher, student) -> "DistilBERT":
-        return cls(settings.distilbert, teacher, student, settings.tokenizer, settings.full)
-
-    def __init__(self, cfg: DistilBERTLoss, teacher, student, tokenizer, full: bool = False):
+    def __init__(self, settings: ObjectiveSettings, teacher, student):
+        cfg, tokenizer, full = settings.distilbert, settings.tokenizer, settings.full
         teacher_head = not full and has_masked_lm(teacher)  # `minilm distill` loads the head when there is one
         require(cfg.distilbert_mlm != "on" or teacher_head,
                 f"distilbert_mlm on needs a teacher with a masked-LM head (a BertForMaskedLM checkpoint); "
@@ -78,7 +74,7 @@ class DistilBERT(DistillationObjective):
         if not self.mlm and cfg.distilbert_mlm == "auto":
             self.notes.append("distilbert: the teacher has no masked-LM head, so only the cosine term runs "
                               "(L_ce and L_mlm need a BertForMaskedLM teacher)")
-        t_width, s_width = teacher.config.hidden_size, student.config.hidden_size
+        t_width, s_width = (family_of(m).shape(m.config).hidden for m in (teacher, student))
         w = projection(s_width, t_width)
         student_head = None
         if self.mlm:

@@ -10,9 +10,14 @@
 W maps the student's pooled width to the teacher's when they differ (a training-only Linear, saved with the
 student as a sentence-transformers Dense module, so that its embeddings live in the teacher's space), else
 none. With normalised embeddings MSE = (1 - cos) * 2 / width: the two differ by a constant factor. Combined
-with MiniLM's relation losses through `--objective minilm embedding` (`objectives.combined`). Alone, the teacher's
-embeddings can be computed once for the corpus (`CachedEmbedding`, `--embedding-cache`): then the student may have
-a tokenizer of its own (a smaller sentence-transformers model to start from, `--student-init`).
+with MiniLM's relation losses through `--objective minilm embedding` (`objectives.combined`). The teacher's
+embedding of each example is kept on disk (`--teacher-cache`, `objectives.teacher_cache`): then the teacher need not
+run while the student trains, and a student alone on this objective may have a tokenizer of its own (a smaller
+sentence-transformers model to start from, `--student-init`: the teacher reads the same text through its own).
+
+W starts where the student's own coordinates are carried into the teacher's: for a student pruned from this
+teacher (its plan, `models.plan`) at its kept channels (`start_at_selection`), else, with the teacher's embeddings
+kept, at the least-squares map of the student's embeddings onto them (`fit_projection`), else at random.
 """
 
 from __future__ import annotations
@@ -21,46 +26,53 @@ import numpy as np
 import torch
 from torch import nn
 
-from minilm.config.sections import EmbeddingLoss
 from minilm.losses.embedding import embedding_cosine, embedding_mse
+from minilm.models.architectures import family_of
 from minilm.models.sentence import Pipeline, embed, pool
-from minilm.objectives.base import DistillationObjective, ObjectiveSettings
+from minilm.objectives.base import Needs, ObjectiveSettings, SharedObjective, objective
 from minilm.objectives.views import pooler_parameters
 
 
-class Embedding(DistillationObjective):
+@objective("embedding")
+class Embedding(SharedObjective):
     """Reads the last hidden states of both models (`needs`), pools them into sentence embeddings (`read`)."""
 
-    name = "embedding"
-
-    @classmethod
-    def build(cls, settings: ObjectiveSettings, teacher, student) -> "Embedding":
-        return cls(settings.embedding, teacher, student, settings.pipeline, settings.full)
-
-    def __init__(self, cfg: EmbeddingLoss, teacher, student, pipeline: Pipeline | None = None, full: bool = False):
-        self.pipeline = pipeline or Pipeline()  # a model built in memory: mean pooling
+    def __init__(self, settings: ObjectiveSettings, teacher, student):
+        self.pipeline = settings.pipeline or Pipeline()  # a model built in memory: mean pooling
         self.pipeline.check_computable(getattr(teacher, "name_or_path", "") or "the teacher")
-        self.loss = embedding_mse if cfg.embedding_loss == "mse" else embedding_cosine
+        self.loss = embedding_mse if settings.embedding.embedding_loss == "mse" else embedding_cosine
         modes = len(self.pipeline.pooling)
-        t_width = getattr(teacher, "config", teacher).hidden_size * modes  # a model, or its config
-        s_width = student.config.hidden_size * modes
-        self.projection = nn.Linear(s_width, t_width) if s_width != t_width else None
-        kept = getattr(student, "pruned_channels", None)  # a student pruned from this teacher (`models.pruning`)
+        t_hidden, s_hidden = (family_of(m).shape(getattr(m, "config", m)).hidden for m in (teacher, student))
+        self.projection = nn.Linear(s_hidden * modes, t_hidden * modes) if s_hidden != t_hidden else None
+        kept = None
+        if settings.plan is not None and settings.teacher_id is not None:
+            kept = settings.plan.channels_in(settings.teacher_id)  # a student pruned from this very teacher
         if self.projection is not None and kept is not None:
-            start_at_selection(self.projection, kept, student.config.hidden_size,
-                               getattr(teacher, "config", teacher).hidden_size, modes)
-        self.unused = [] if full else pooler_parameters(student)  # no embedding reads it
-        self.needs = {"teacher": {"hidden": True}, "student": {"hidden": True}}
+            start_at_selection(self.projection, kept, s_hidden, t_hidden, modes)
+        self.at_selection = self.projection is not None and kept is not None
+        self.unused = [] if settings.full else pooler_parameters(student)  # no embedding reads it
+        self.needs = {"teacher": Needs(hidden=True), "student": Needs(hidden=True)}
         self.trainable = self.projection  # training-only parameters of the student side
         self.notes = [f"embedding objective: {'+'.join(self.pipeline.pooling)} pooling"
                       + (", normalised" if self.pipeline.normalize else "")
-                      + (f", a {s_width} -> {t_width} projection" if self.projection is not None else "")
-                      + (" starting at the pruned channels' places" if self.projection is not None and
-                         kept is not None else "")]
+                      + (f", a {s_hidden * modes} -> {t_hidden * modes} projection" if self.projection else "")
+                      + (" starting at the pruned channels' places" if self.at_selection else "")]
 
     def read(self, features: dict, attention_mask, side: str):
         projection = self.projection if side == "student" else None
         return embed(features["hidden"][-1], attention_mask, self.pipeline, projection)
+
+    def teacher_key(self) -> dict:
+        return {"name": self.name, "pipeline": repr(self.pipeline)}
+
+    def teacher_fields(self) -> dict[str, str]:
+        return {"embedding": "vector"}
+
+    def pack(self, reading) -> dict:
+        return {"embedding": reading}
+
+    def unpack(self, fields: dict):
+        return fields["embedding"]
 
     def losses(self, teacher, student, batch: dict) -> dict:
         return {"embedding": self.loss(student, teacher)}
@@ -69,43 +81,15 @@ class Embedding(DistillationObjective):
         """What the student needs at inference beyond its encoder: the projection, when there is one."""
         return self.projection
 
-
-class CachedEmbedding(DistillationObjective):
-    """The `embedding` objective alone, against the teacher's sentence embeddings computed once for the corpus
-    (`data.vector_cache`): the batch carries them (`teacher_embedding`), so the teacher never runs while the student
-    trains, and the student may read the text with a tokenizer of its own. Its equation is `Embedding`'s."""
-
-    name = "embedding"
-    teacher_view = None  # `distill_losses` takes the teacher's features from the batch
-
-    @classmethod
-    def build(cls, settings: ObjectiveSettings, teacher, student) -> "CachedEmbedding":
-        return cls(settings.embedding, teacher, student, settings.pipeline)
-
-    def __init__(self, cfg: EmbeddingLoss, teacher, student, pipeline: Pipeline | None = None):
-        from minilm.objectives.combined import SharedView
-
-        self.part = Embedding(cfg, teacher, student, pipeline)
-        self.student_view = SharedView(student, False, "student", [self.part])
-        self.unused, self.notes = self.part.unused, self.part.notes + [
-            "embedding objective: the teacher's sentence embeddings are computed once for the corpus; the teacher "
-            "does not run while the student trains"]
-
-    def teacher_features(self, batch: dict) -> list:
-        return [batch["teacher_embedding"]]
-
-    def losses(self, teacher: list, student: list, batch: dict) -> dict:
-        return self.part.losses(teacher[0], student[0], batch)
-
-    def dense(self) -> nn.Linear | None:
-        return self.part.dense()
-
-    def warm_start(self, student, examples, pad_id: int, device) -> None:
-        """The projection (when the widths differ) starts at the least-squares map (`fit_projection`)."""
-        if self.part.projection is not None:
-            cosine = fit_projection(self.part.projection, student, self.part.pipeline, examples, pad_id, device)
-            self.notes.append(f"embedding objective: the projection starts at the least-squares map of the student's "
-                              f"embeddings onto the teacher's (cosine {cosine:.3f} on a sample)")
+    def warm_start(self, student, examples, pad_id: int, device, kept=None) -> list[str]:
+        """Without a start at the kept channels, the projection (when the widths differ) starts at the least-squares
+        map onto the teacher's kept embeddings."""
+        if self.projection is None or self.at_selection or kept is None:
+            return []
+        cosine = fit_projection(self.projection, student, self.pipeline, examples, pad_id, device,
+                                lambda batch: kept(batch)["embedding"])
+        return [f"embedding objective: the projection starts at the least-squares map of the student's embeddings "
+                f"onto the teacher's (cosine {cosine:.3f} on a sample)"]
 
 
 def start_at_selection(projection: nn.Linear, kept, s_hidden: int, t_hidden: int, modes: int) -> None:
@@ -122,32 +106,12 @@ def start_at_selection(projection: nn.Linear, kept, s_hidden: int, t_hidden: int
             projection.weight[rows, torch.arange(s_hidden) + m * s_hidden] = 1.0
 
 
-@torch.inference_mode()
-def fill_teacher_embeddings(out: np.ndarray, teacher, pipeline: Pipeline, examples, pad_id: int, device,
-                            batch_size: int = 64, progress: bool = True) -> None:
-    """`out[i]` = the teacher's sentence embedding of example `i` (its own pooling and normalisation), in float32,
-    batches of similar lengths."""
-    from tqdm import tqdm
-
-    from minilm.data.batches import pad_batch
-    from minilm.models.architectures import inputs_for
-
-    order = np.argsort(examples.lengths, kind="stable")
-    teacher.eval()
-    with tqdm(total=len(order), desc="teacher embeddings", unit=" examples", disable=not progress) as bar:
-        for start in range(0, len(order), batch_size):
-            ids = order[start:start + batch_size]
-            batch = {k: v.to(device) for k, v in pad_batch([examples[i] for i in ids], pad_id).items()}
-            hidden = teacher.base_model(**inputs_for(teacher, batch)).last_hidden_state
-            out[ids] = embed(hidden, batch["attention_mask"], pipeline).float().cpu().numpy()
-            bar.update(len(ids))
-
-
 @torch.no_grad()
 def fit_projection(projection: nn.Linear, student, pipeline: Pipeline, examples, pad_id: int, device,
-                   sample: int = 2048, batch_size: int = 64, ridge: float = 1e-3) -> float:
+                   teacher_embedding, sample: int = 2048, batch_size: int = 64, ridge: float = 1e-3) -> float:
     """Start the projection W (student width -> teacher width) at the least-squares map from the student's pooled
-    embeddings to the teacher's cached ones on up to `sample` examples (ridge-regularised), instead of at random:
+    embeddings to the teacher's kept ones (`teacher_embedding(batch)`) on up to `sample` examples (ridge-regularised),
+    instead of at random:
     the student then begins from its own embeddings carried into the teacher's space, not from noise. Returns the
     mean cosine of the mapped, normalised embeddings to the teacher's on the sample."""
     from minilm.data.batches import pad_batch
@@ -162,7 +126,7 @@ def fit_projection(projection: nn.Linear, student, pipeline: Pipeline, examples,
         batch = {k: v.to(device) for k, v in pad_batch(items, pad_id).items()}
         hidden = student.base_model(**inputs_for(student, batch)).last_hidden_state
         pooled.append(pool(hidden, batch["attention_mask"], pipeline.pooling).double().cpu())
-        targets.append(batch["teacher_embedding"].double().cpu())
+        targets.append(teacher_embedding(batch).double().cpu())
     student.train(was_training)
     x, y = torch.cat(pooled), torch.cat(targets)
     x_mean, y_mean = x.mean(0), y.mean(0)

@@ -9,26 +9,20 @@ parameter (none when the widths are equal), never saved into the student. It run
 
 from __future__ import annotations
 
-from minilm.config.sections import Objective
 from minilm.losses.tokens import token_mse
-from minilm.models.attention import layer_index
-from minilm.objectives.base import DistillationObjective, ObjectiveSettings
-from minilm.objectives.views import pooler_parameters, projection
+from minilm.models.architectures import family_of
+from minilm.objectives.base import Needs, ObjectiveSettings, SharedObjective, objective
+from minilm.objectives.views import layer_number, pooler_parameters, projection
 
 
-class HiddenMSE(DistillationObjective):
-    name = "hidden-mse"
-
-    @classmethod
-    def build(cls, settings: ObjectiveSettings, teacher, student) -> "HiddenMSE":
-        return cls(settings.objective, teacher, student, settings.full)
-
-    def __init__(self, cfg: Objective, teacher, student, full: bool = False):
-        self.teacher_index = layer_index(teacher, cfg.teacher_layer) + 1  # hidden states start with embeddings
-        self.projection = projection(student.config.hidden_size, teacher.config.hidden_size)
+@objective("hidden-mse")
+class HiddenMSE(SharedObjective):
+    def __init__(self, settings: ObjectiveSettings, teacher, student):
+        self.teacher_index = layer_number(teacher, settings.objective.teacher_layer)  # hidden states: embeddings first
+        self.projection = projection(*(family_of(m).shape(m.config).hidden for m in (student, teacher)))
         self.trainable = self.projection
-        self.unused = [] if full else pooler_parameters(student)
-        self.needs = {"teacher": {"hidden": True}, "student": {"hidden": True}}
+        self.unused = [] if settings.full else pooler_parameters(student)
+        self.needs = {"teacher": Needs(hidden=True), "student": Needs(hidden=True)}
         self.notes = []
 
     def read(self, features: dict, attention_mask, side: str):
@@ -36,6 +30,18 @@ class HiddenMSE(DistillationObjective):
             return features["hidden"][self.teacher_index]
         hidden = features["hidden"][-1]
         return hidden if self.projection is None else self.projection(hidden)
+
+    def teacher_key(self) -> dict:
+        return {"name": self.name, "layer": self.teacher_index}
+
+    def teacher_fields(self) -> dict[str, str]:
+        return {"hidden": "token"}
+
+    def pack(self, reading) -> dict:
+        return {"hidden": reading}
+
+    def unpack(self, fields: dict):
+        return fields["hidden"]
 
     def losses(self, teacher, student, batch: dict) -> dict:
         return {"hidden": token_mse(student, teacher, batch["attention_mask"])}

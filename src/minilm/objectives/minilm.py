@@ -10,13 +10,13 @@ The relation KL itself is `minilm.losses.relation_kl`.
 
 from __future__ import annotations
 
-from minilm.config.sections import Objective, Relations
 from minilm.errors import require
 from minilm.losses.relation_kl import attention_relation_losses, resolve_kernel
 from minilm.losses.relations import V1_RELATIONS, V2_RELATIONS
-from minilm.models.architectures import family_of
-from minilm.models.attention import RelationModel, layer_index, unused_by_relations
-from minilm.objectives.base import DistillationObjective, ObjectiveSettings
+from minilm.models.architectures import QKV, family_of
+from minilm.models.attention import unused_by_relations
+from minilm.objectives.base import Needs, ObjectiveSettings, SharedObjective, objective
+from minilm.objectives.views import layer_number
 
 
 def check_heads(version: str, teacher_config, student_config, relation_heads: int) -> None:
@@ -36,18 +36,16 @@ def reads_of(pairs: dict[str, tuple[str, str]]) -> tuple[str, ...]:
     return tuple(sorted({part for pair in pairs.values() for part in pair}))
 
 
-class MiniLM(DistillationObjective):
-    """The `minilm` objective (and, as `MiniLMv2`, `minilmv2`). Features: the `QKV` of one layer
-    (`models.attention`)."""
+@objective("minilm")
+class MiniLM(SharedObjective):
+    """The `minilm` objective (and, as `MiniLMv2`, `minilmv2`). Its reading: the `QKV` of one layer
+    (`models.attention`). Alone it runs through `objectives.combined.Combined` as any objective does, whose views
+    then stop each model at that layer: its attention output and feed-forward, and the blocks above, never run."""
 
-    name = "minilm"
     version = "v1"
 
-    @classmethod
-    def build(cls, settings: ObjectiveSettings, teacher, student) -> "MiniLM":
-        return cls(settings.objective, settings.relations, teacher, student, settings.full)
-
-    def __init__(self, objective: Objective, relations: Relations, teacher, student, full: bool = False):
+    def __init__(self, settings: ObjectiveSettings, teacher, student):
+        objective, relations = settings.objective, settings.relations
         widths = [family_of(m).shape(m.config).hidden for m in (teacher, student)]
         relation_heads = relations.heads_for(*widths)
         check_heads(self.version, teacher.config, student.config, relation_heads)
@@ -57,16 +55,17 @@ class MiniLM(DistillationObjective):
         else:
             self.pairs = {r: V2_RELATIONS[r] for r in relations.relations}
             self.heads = relation_heads
-        self.teacher_view = RelationModel(teacher, objective.teacher_layer, full)
-        self.student_view = RelationModel(student, -1, full)
-        self.trainable = None
         # Parameters no gradient from these relations reaches (the layers above, the last layer's output, ...).
-        self.unused = [] if full else unused_by_relations(student, -1, reads_of(self.pairs))
+        self.unused = [] if settings.full else unused_by_relations(student, -1, reads_of(self.pairs))
         self.query_chunk, self.kernel = relations.query_chunk, relations.relation_kernel
-        # Combined with other objectives (`objectives.combined.Combined`): the Q, K, V of these 1-based layers.
-        self.layers = {"teacher": layer_index(teacher, objective.teacher_layer) + 1,
-                       "student": layer_index(student, -1) + 1}
-        self.needs = {side: {"qkv": [layer]} for side, layer in self.layers.items()}
+        self.layers = {"teacher": layer_number(teacher, objective.teacher_layer), "student": layer_number(student, -1)}
+        self.needs = {side: Needs(qkv=(layer,)) for side, layer in self.layers.items()}
+        t_block = family_of(teacher).layers(teacher)[self.layers["teacher"] - 1]
+        # What the teacher's `QKV` is besides its tensors, for a reading kept on disk: its head count and scale, and
+        # whether it has an attention bias (a position bias depends on more than the example: not kept).
+        self.teacher_heads = family_of(teacher).shape(teacher.config).heads
+        self.teacher_scale = family_of(teacher).scale(teacher, t_block)
+        self.teacher_bias = family_of(teacher).bias_kind(teacher.config, self.layers["teacher"] - 1)
         self.notes = self.kernel_notes(teacher, student)
 
     def kernel_notes(self, teacher, student) -> list[str]:
@@ -85,13 +84,29 @@ class MiniLM(DistillationObjective):
     def read(self, features: dict, attention_mask, side: str):
         return features["qkv"][self.layers[side]]
 
+    def teacher_key(self) -> dict:
+        return {"name": self.name, "layer": self.layers["teacher"], "parts": list(reads_of(self.pairs))}
+
+    def teacher_fields(self) -> dict[str, str] | None:
+        if self.teacher_bias is not None and "attention" in self.pairs:  # the attention relation reads the bias
+            return None
+        return {part: "token" for part in reads_of(self.pairs)}
+
+    def pack(self, reading) -> dict:
+        return {part: getattr(reading, part) for part in reads_of(self.pairs)}
+
+    def unpack(self, fields: dict):
+        some = next(iter(fields.values()))
+        return QKV(*(fields.get(part, some) for part in ("query", "key", "value")), self.teacher_heads,
+                   self.teacher_scale, None)
+
     def losses(self, teacher_qkv, student_qkv, batch: dict) -> dict:
         return attention_relation_losses(teacher_qkv, student_qkv, batch["attention_mask"], self.pairs, self.heads,
                                          self.query_chunk, self.kernel)
 
 
+@objective("minilmv2")
 class MiniLMv2(MiniLM):
     """The `minilmv2` objective: Q-Q, K-K, V-V relations with relation heads of their own."""
 
-    name = "minilmv2"
     version = "v2"

@@ -21,11 +21,11 @@ import math
 import torch
 from torch import nn
 
-from minilm.config.sections import Objective
 from minilm.errors import require
 from minilm.losses.tokens import token_mse
-from minilm.models.students import default_init_layers
-from minilm.objectives.base import DistillationObjective, ObjectiveSettings
+from minilm.models.architectures import family_of
+from minilm.models.plan import default_init_layers
+from minilm.objectives.base import DistillationObjective, ObjectiveSettings, objective
 from minilm.objectives.views import EncoderView, pooler_parameters, projection
 
 NEVER_ATTENDED = -1e8  # an attention bias at or below this shuts a key out (ModernBERT's window: -1e9)
@@ -62,32 +62,27 @@ def attention_score_mse(t_query: torch.Tensor, t_key: torch.Tensor, s_query: tor
     return squared.sum() / (heads * pairs.sum().clamp(min=1))
 
 
+@objective("tinybert")
 class TinyBERT(DistillationObjective):
     """The `tinybert` objective: views read every mapped layer's Q/K and hidden states."""
 
-    name = "tinybert"
-
-    @classmethod
-    def build(cls, settings: ObjectiveSettings, teacher, student) -> "TinyBERT":
-        return cls(settings.objective, teacher, student, settings.full)
-
-    def __init__(self, cfg: Objective, teacher, student, full: bool = False):
-        t, s = teacher.config, student.config
-        require(t.num_attention_heads == s.num_attention_heads,
-                f"tinybert compares attention scores head by head and needs equal head counts (teacher "
-                f"{t.num_attention_heads}, student {s.num_attention_heads}); set --student-heads {t.num_attention_heads}")
-        layers = cfg.tinybert_layer_map or default_init_layers(t.num_hidden_layers, s.num_hidden_layers)
-        require(len(layers) == s.num_hidden_layers,
-                f"tinybert_layer_map names {len(layers)} teacher layers but the student has {s.num_hidden_layers} "
+    def __init__(self, settings: ObjectiveSettings, teacher, student):
+        full = settings.full
+        t, s = family_of(teacher).shape(teacher.config), family_of(student).shape(student.config)
+        require(t.heads == s.heads, f"tinybert compares attention scores head by head and needs equal head counts "
+                                    f"(teacher {t.heads}, student {s.heads}); set --student-heads {t.heads}")
+        layers = settings.objective.tinybert_layer_map or default_init_layers(t.layers, s.layers)
+        require(len(layers) == s.layers,
+                f"tinybert_layer_map names {len(layers)} teacher layers but the student has {s.layers} "
                 f"layers: give one teacher layer per student layer")
         for j in layers:
-            require(1 <= j <= t.num_hidden_layers,
-                    f"tinybert_layer_map: the teacher has no layer {j} (it has {t.num_hidden_layers}; layers are 1-based)")
-        self.layer_map, self.heads = list(layers), t.num_attention_heads
+            require(1 <= j <= t.layers,
+                    f"tinybert_layer_map: the teacher has no layer {j} (it has {t.layers}; layers are 1-based)")
+        self.layer_map, self.heads = list(layers), t.heads
         projections = nn.ModuleDict({name: p for name in ("embedding", "hidden")
-                                     if (p := projection(s.hidden_size, t.hidden_size)) is not None})
+                                     if (p := projection(s.hidden, t.hidden)) is not None})
         self.teacher_view = EncoderView(teacher, full, qk_layers=self.layer_map)
-        self.student_view = EncoderView(student, full, qk_layers=list(range(1, s.num_hidden_layers + 1)),
+        self.student_view = EncoderView(student, full, qk_layers=list(range(1, s.layers + 1)),
                                         projections=projections)
         self.unused = [] if full else pooler_parameters(student)
         self.notes = ["tinybert layer map (student <- teacher): "

@@ -1,8 +1,10 @@
-"""`EncoderView`: one whole forward of a model with every hidden state, what the baseline objectives read.
+"""`EncoderView`: one forward of a model, and what the objectives read of it.
 
-MiniLM reads one layer's Q/K/V and runs only the blocks below it (`models.attention.RelationModel`); TinyBERT,
-DistilBERT and the hidden-state baseline read hidden states of several layers, attention scores, or
-masked-LM logits, so their views run the whole encoder once with `output_hidden_states=True`.
+MiniLM reads the Q/K/V of a layer, so a view that needs no hidden states (and no logits) runs only the blocks up to
+the highest layer read (`models.attention.truncated_forward`): the layer's attention output and feed-forward, and
+the blocks above, never run. TinyBERT, DistilBERT and the hidden-state and embedding objectives read hidden states
+of several layers, attention scores, or masked-LM logits, so their views run the whole encoder once with
+`output_hidden_states=True`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from torch import nn
 
 from minilm.models.architectures import inputs_for
-from minilm.models.attention import layers_qkv, record_layer_calls
+from minilm.models.attention import layer_index, layers_qkv, record_layer_calls, truncated_forward
 from minilm.models.heads import task_logits
 
 
@@ -26,24 +28,29 @@ class EncoderView(nn.Module):
       "query", "key": [the Q and K of those layers, in order];
       "mlm_logits": (masked tokens, vocabulary) from `mlm_head`, when masked_positions (batch, seq) bool
           is given.
-    logits: the task scores when `full` (a model with a task head; `models.heads.task_logits`), else None. When not `full`, the
-    base encoder runs without its pooler's output being read.
+    logits: the task scores when `full` (a model with a task head; `models.heads.task_logits`), else None. When not
+    `full`, the base encoder runs without its pooler's output being read; with `hidden=False` as well it stops once
+    the highest of `qk_layers` has its inputs ("hidden" is then empty).
     """
 
     def __init__(self, model: nn.Module, full: bool = False, qk_layers: list[int] | None = None,
-                 mlm_head: nn.Module | None = None, projections: nn.ModuleDict | None = None):
+                 mlm_head: nn.Module | None = None, projections: nn.ModuleDict | None = None, hidden: bool = True):
         super().__init__()
         self.model, self.full, self.qk_layers = model, full, list(qk_layers or [])
-        self.mlm_head = mlm_head
+        self.mlm_head, self.hidden = mlm_head, hidden or full or mlm_head is not None or not self.qk_layers
         self.projections = projections if projections is not None else nn.ModuleDict()
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, masked_positions=None):
-        runner = self.model if self.full else self.model.base_model
         inputs = inputs_for(self.model, dict(input_ids=input_ids, attention_mask=attention_mask,
                                              token_type_ids=token_type_ids))
-        with record_layer_calls(self.model, self.qk_layers) as record:
-            out = runner(**inputs, output_hidden_states=True)
-        hidden = list(out.hidden_states)
+        if self.hidden:
+            runner = self.model if self.full else self.model.base_model
+            with record_layer_calls(self.model, self.qk_layers) as record:
+                out = runner(**inputs, output_hidden_states=True)
+            hidden = list(out.hidden_states)
+        else:  # the Q, K, V alone: the blocks above the highest layer read never run
+            record, out = truncated_forward(self.model, inputs, self.qk_layers)
+            hidden = []
         qkv = layers_qkv(self.model, record)
         features = {"qkv": qkv, "query": [qkv[i].query for i in self.qk_layers],
                     "key": [qkv[i].key for i in self.qk_layers]}
@@ -55,6 +62,11 @@ class EncoderView(nn.Module):
             hidden[1:] = [self.projections["hidden"](h) for h in hidden[1:]]
         features["hidden"] = hidden
         return features, (task_logits(out) if self.full else None)
+
+
+def layer_number(model: nn.Module, layer: int) -> int:
+    """The 1-based number of a layer given as 1-based or -1 (the last)."""
+    return layer_index(model, layer) + 1
 
 
 def model_inputs(batch: dict) -> dict:

@@ -27,6 +27,7 @@ class TaskKind:
     head = "classification"
     default_max_length = SENTENCE_MAX_LENGTH
     label_keys: tuple[str, ...] = ("labels",)  # what a batch holds beside the model inputs
+    logits_layout = "vector"  # the task logits' shape, as a kept teacher's are stored: (batch, outputs)
 
     def num_outputs(self, data) -> int:
         raise NotImplementedError
@@ -109,6 +110,7 @@ class SpanExtraction(TaskKind):
     head = "question-answering"
     default_max_length = QA_MAX_LENGTH
     label_keys = ("start_positions", "end_positions")
+    logits_layout = "token"  # (batch, seq, 2)
 
     def num_outputs(self, data) -> int:
         return 2

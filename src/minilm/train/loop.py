@@ -68,6 +68,20 @@ class Runtime:
         """A block the main process runs first (a shared cache written once, then read by every rank)."""
         return self.accelerator.main_process_first()
 
+    def say(self, line: str) -> None:
+        """A line for the user, from the main process only (the others say nothing)."""
+        if self.is_main_process:
+            print(line)
+
+    def from_main(self, compute):
+        """`compute()` on the main process, its result handed to every other (one process times or measures;
+        the others take its answer)."""
+        if self.accelerator.num_processes == 1:
+            return compute()
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([compute() if self.is_main_process else None])[0]
+
 
 @dataclass
 class Recipe:
@@ -79,6 +93,8 @@ class Recipe:
     losses: (wrapped `trained`, batch on the device) -> named loss terms; their sum is minimised.
     evaluate: scores of `saved` on the dev split with a "main" key (called on the main process only).
     teacher: a frozen model the losses read, for the device step policy.
+    run_files: files the run directory holds beside its record ({name: text}, `run_dir.RUN_FILES`), written when
+        the run starts.
     """
 
     trained: nn.Module
@@ -90,6 +106,7 @@ class Recipe:
     metric: str = "main"  # the name of the dev score, for messages
     teacher: nn.Module | None = None
     description: str = "train"
+    run_files: dict[str, str] | None = None
 
 
 @dataclass
@@ -163,7 +180,7 @@ def fit(runtime: Runtime, recipe: Recipe) -> FitResult:
     total = cfg.total_steps(recipe.batches.per_epoch)
     applied = apply_step_policy(accelerator.device.type, runtime.precision, cfg.compile, [recipe.saved], recipe.teacher)
     start_run_dir(cfg, runtime.run, {"precision": runtime.precision, "precision_reason": runtime.precision_reason,
-                                     "total_steps": total}, accelerator)
+                                     "total_steps": total}, accelerator, recipe.run_files)
     optimizer, scheduler = make_optimizer(recipe.trained, cfg, total)
     model, optimizer = accelerator.prepare(recipe.trained, optimizer)
     accelerator.register_for_checkpointing(scheduler)

@@ -30,9 +30,10 @@ from minilm.data.files import check_writable, write_atomic
 from minilm.errors import MiniLMError, require
 from minilm.models.fingerprint import changed_files, fingerprint
 
-RUN_FORMAT = 2  # run.json's layout: {"format", "settings", "resolved"}
+RUN_FORMAT = 3  # run.json's layout: {"format", "settings", "resolved"}; 3: students carry their plan (`models.plan`)
 # What minilm writes into a run directory: all that --overwrite may delete.
-RUN_FILES = ("run.json", "metrics.jsonl", "metrics.json", "checkpoints", "model", "best", "tensorboard")
+RUN_FILES = ("run.json", "metrics.jsonl", "metrics.json", "checkpoints", "model", "best", "tensorboard",
+             "student_shapes.json")
 LOCK = ".lock"
 _held: dict[tuple[int, int], Any] = {}  # (device, inode) of a .lock file -> this process's open, locked handle
 
@@ -173,9 +174,11 @@ def check_run_dir(training, run: dict[str, Any], main: bool = True) -> Path | No
     return checkpoints[-1] if checkpoints else None
 
 
-def start_run_dir(training, run: dict[str, Any], resolved: dict[str, Any], accelerator) -> None:
+def start_run_dir(training, run: dict[str, Any], resolved: dict[str, Any], accelerator,
+                  files: dict[str, str] | None = None) -> None:
     """Take the directory's lock, clear a previous run under `overwrite` (minilm's files only), record the run:
-    its identity and what its `auto` settings resolved to here."""
+    its identity and what its `auto` settings resolved to here, and the run's own `files` ({name in RUN_FILES:
+    text}: the speed table a student was chosen from), each written atomically."""
     out = Path(training.output_dir)
     if accelerator.is_main_process:
         try:
@@ -190,6 +193,9 @@ def start_run_dir(training, run: dict[str, Any], resolved: dict[str, Any], accel
                         target.unlink()
             record = {"format": RUN_FORMAT, "settings": run, "resolved": resolved}
             write_atomic(out / "run.json", json.dumps(record, indent=1, sort_keys=True))
+            for name, text in (files or {}).items():
+                require(name in RUN_FILES, f"{name} is not a run file")
+                write_atomic(out / name, text)
         except OSError as exc:
             raise MiniLMError(f"cannot write to output_dir {out}: {exc.strerror or exc}") from None
     accelerator.wait_for_everyone()
