@@ -1,5 +1,6 @@
 """`minilm evaluate`: score a fine-tuned checkpoint on one split with the task's official metric, or with
-`--zero-shot` any encoder's sentence embeddings on a pair task with scores (STS-B: cosine, Spearman x 100).
+`--zero-shot` any encoder's sentence embeddings: on a pair task with scores (STS-B: cosine, Spearman x 100), or on
+SQuAD as question-to-passage retrieval (nDCG@10, MRR@10, recall@1 and @10, as MTEB scores retrieval).
 
 Prints the scores; with `--output DIR` also writes them there: for sentence tasks `metrics.json` and
 `predictions.tsv`; for SQuAD the official evaluation's files, `predictions.json` ({question id: answer, ""
@@ -25,6 +26,7 @@ from minilm.tasks import encode, load_task, max_length_for, task_kind_of
 from minilm.tasks.glue import is_glue_task
 from minilm.tasks.kinds import REGRESSION, SPAN, kind_of_model
 from minilm.tasks.metrics import main_metric, task_metrics
+from minilm.tasks.retrieval import score_retrieval, squad_retrieval
 from minilm.tasks.scoring import predict, squad_results, zero_shot_sts
 from minilm.train.device_policy import pick_device
 
@@ -58,22 +60,29 @@ def evaluate_squad(cfg: EvaluateConfig, source: ModelSource, max_length: int, de
             "batch_size": cfg.batch_size, "device": str(device)}  # the keys every mode returns, `main` among them
 
 
-def evaluate_zero_shot(cfg: EvaluateConfig, max_length: int, device) -> dict:
-    """STS without fine-tuning: the cosine of each pair's sentence embeddings (the model's own pipeline when it
-    is a sentence-transformers model, else mean pooling) against the gold scores, Spearman and Pearson x 100;
-    and sentences/s at --batch-size. An exported model runs its pooled graph where it has one, else its
-    token-level graph pooled with the directory's pipeline."""
-    data = load_task(cfg.task, cfg.split)
-    require(data.kind is REGRESSION and len(data.texts[0]) == 2,
-            f"--zero-shot scores sentence pairs against real-valued scores; {data.source} is a {data.kind.name} task "
-            f"with {len(data.texts[0])} text column(s) (use --task stsb, or a custom task with two --text-columns "
-            "and --regression)")
-    if is_exported(cfg.model):  # its pooled graph where it has one, else its token graph and its pipeline
+def sentence_encoder(cfg: EvaluateConfig, max_length: int, device) -> SentenceEncoder:
+    """The model's sentence embeddings as its users get them: its own pipeline when it is a sentence-transformers
+    model, else mean pooling; an exported model runs its pooled graph where it has one, else its token-level graph
+    pooled with the directory's pipeline."""
+    if is_exported(cfg.model):
         graph = load_sentence_graph(cfg.model)
-        encoder = SentenceEncoder(str(export_directory(cfg.model)), device, max_length, model=graph)
         print(f"{cfg.model}: {graph.graph_name} ({graph.describe()})")
-    else:
-        encoder = SentenceEncoder(cfg.model, device, max_length)
+        return SentenceEncoder(str(export_directory(cfg.model)), device, max_length, model=graph)
+    return SentenceEncoder(cfg.model, device, max_length)
+
+
+def evaluate_zero_shot(cfg: EvaluateConfig, max_length: int, device) -> dict:
+    """A model's sentence embeddings without fine-tuning: on STS (a pair task with real-valued scores) the cosine
+    of each pair against the gold scores, Spearman and Pearson x 100; on SQuAD, question-to-passage retrieval
+    (`tasks.retrieval`: nDCG@10, MRR@10, recall@1 and @10); and sentences/s at --batch-size."""
+    data = load_task(cfg.task, cfg.split)
+    if data.kind is SPAN:
+        return evaluate_retrieval(cfg, data, max_length, device)
+    require(data.kind is REGRESSION and len(data.texts[0]) == 2,
+            f"--zero-shot scores sentence pairs against real-valued scores, or SQuAD questions against their "
+            f"passages; {data.source} is a {data.kind.name} task with {len(data.texts[0])} text column(s) (use "
+            "--task stsb or squad2, or a custom task with two --text-columns and --regression)")
+    encoder = sentence_encoder(cfg, max_length, device)
     scores = zero_shot_sts(encoder, data.texts, data.labels, cfg.batch_size)
     sentences = list(dict.fromkeys(t for pair in data.texts for t in pair))[:1024]
     result = {"model": cfg.model, "task": cfg.task.task, "split": cfg.split, "source": data.source, "zero_shot": True,
@@ -82,6 +91,21 @@ def evaluate_zero_shot(cfg: EvaluateConfig, max_length: int, device) -> dict:
               "device": str(device)}
     print(f"{cfg.model} on {data.source} ({len(data.labels)} pairs, zero-shot): spearman {scores['spearman']:.2f}, "
           f"pearson {scores['pearson']:.2f}; {result['sentences_per_s']:,.0f} sentences/s at batch {cfg.batch_size}")
+    if cfg.output:
+        write_outputs(Path(cfg.output), {"metrics.json": json.dumps(result, indent=1)})
+    return result
+
+
+def evaluate_retrieval(cfg: EvaluateConfig, data, max_length: int, device) -> dict:
+    """SQuAD as retrieval: each answerable question against every paragraph of the split; nDCG@10 is `main`."""
+    retrieval = squad_retrieval(data)
+    encoder = sentence_encoder(cfg, max_length, device)
+    scores = score_retrieval(encoder, retrieval, cfg.batch_size)
+    result = {"model": cfg.model, "task": cfg.task.task, "split": cfg.split, "source": data.source, "zero_shot": True,
+              **scores, "main": scores["ndcg@10"], "batch_size": cfg.batch_size, "device": str(device)}
+    print(f"{cfg.model} on {data.source} ({scores['queries']} questions against {scores['passages']} passages, "
+          "zero-shot retrieval): " + ", ".join(f"{k} {scores[k]:.2f}" for k in ("ndcg@10", "mrr@10", "recall@1",
+                                                                               "recall@10")))
     if cfg.output:
         write_outputs(Path(cfg.output), {"metrics.json": json.dumps(result, indent=1)})
     return result

@@ -83,8 +83,9 @@ class EvaluateConfig(Section):
     batch_size: int = setting(EVAL_BATCH_SIZE, "examples per forward", range="[1, inf)")
     device: str = setting("auto", "auto takes the GPU when one is visible", choices=DEVICES)
     output: str | None = setting(None, "directory for metrics.json and the predictions", shown="print only")
-    zero_shot: bool = setting(False, "score sentence pairs by the cosine of the model's sentence embeddings, "
-                              "without a task head (STS: Spearman x 100)")
+    zero_shot: bool = setting(False, "score the model's sentence embeddings without a task head: sentence pairs "
+                              "by their cosine (STS: Spearman x 100), or SQuAD questions against every passage of "
+                              "the split (retrieval: nDCG@10, MRR@10, recall@1 and @10)")
     task: Task = field(default_factory=Task)
     qa: QAWindows = field(default_factory=QAWindows)
 

@@ -8,7 +8,8 @@ Two kinds of data, each with a `kind` (`tasks.kinds`: what head, loss, L_OUT and
 
 `load_task` reads either from a `Task` section, `encode` turns either into features `data.batches.StepBatches` can
 batch, `describe_splits` says what was read (and what looks wrong). `metrics.py` holds the official metrics and
-`scoring.py` scores a model on a split (predictions, metrics, speed, zero-shot STS).
+`scoring.py` scores a model on a split (predictions, metrics, speed, zero-shot STS), and `retrieval.py`
+a sentence model on SQuAD as question-to-passage retrieval.
 """
 
 from __future__ import annotations
