@@ -94,9 +94,12 @@ def test_bench_speedup_prints_the_shape_table_and_the_choice(tiny_teacher_dir, t
         return {name: 1e-4 + 1e-6 * (lambda s: s[0] * s[1])(json.loads(p.read_text())) for name, p in paths.items()}
 
     monkeypatch.setattr(shape_speed, "int8_graph", fake_graph)
+    monkeypatch.setattr(shape_speed, "static_graph", lambda config, shape, directory: fake_graph(
+        type("Static", (), {"config": type("C", (), {"num_hidden_layers": 4, "hidden_size": 32})})(), directory,
+        "static"))  # timed as slow as a 4x32 student: never the fastest here
     monkeypatch.setattr(shape_speed, "time_graphs", fake_time)
     result = ok(run_main("bench", "--teacher", tiny_teacher_dir, "--speedup", "1.2", "--output", tmp_path / "b.json"))
     # the 2x32 teacher takes 0.164 ms; 1x32 (0.132 ms, 1.24x) is the largest shape that reaches 1.2x
     assert "| shape | heads | FFN |" in result.stdout and "chosen: 1x32" in result.stdout
     saved = json.loads((tmp_path / "b.json").read_text())
-    assert saved["chosen"]["layers"] == 1 and len(saved["rows"]) == 2 * 4  # 2 depths, widths 32 24 16 8
+    assert saved["chosen"]["layers"] == 1 and len(saved["rows"]) == 2 * 4 + 1  # 2 depths of widths 32 24 16 8, static

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from helpers.tasks import STS_ROWS
+
 from pathlib import Path
 
 import errno
@@ -82,9 +84,6 @@ SENTENCES = ["A man is playing a guitar.", "Two dogs run through the snow.",
              "The stock market fell sharply on Monday after weeks of gains, traders said."]
 
 
-STS_ROWS = [("A plane is taking off.", "An air plane is taking off.", 5.0), ("A man plays a flute.", "A man plays.", 3.8),
-            ("A cat eats.", "The stock market fell.", 0.0), ("Two dogs run.", "Dogs are running.", 4.2),
-            ("A woman sings.", "A woman is dancing.", 1.6), ("Kids play soccer.", "Children play football.", 4.6)]
 
 
 def test_distilling_a_sentence_transformers_teacher_gives_a_sentence_transformers_student(sentence_teacher, tmp_path):

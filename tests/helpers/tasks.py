@@ -25,3 +25,9 @@ def write_sentiment_task(directory, header="sentence\tlabel", label=str, sizes=(
         rows = [f"{t}\t{label(y)}" for t, y in sentiment_rows(n, split == "dev")]
         (directory / f"{split}.tsv").write_text("\n".join([header, *rows]) + "\n")
     return directory
+
+
+# A few STS-like pairs with scores: text for sentence students, pairs for zero-shot scoring.
+STS_ROWS = [("A plane is taking off.", "An air plane is taking off.", 5.0), ("A man plays a flute.", "A man plays.", 3.8),
+            ("A cat eats.", "The stock market fell.", 0.0), ("Two dogs run.", "Dogs are running.", 4.2),
+            ("A woman sings.", "A woman is dancing.", 1.6), ("Kids play soccer.", "Children play football.", 4.6)]

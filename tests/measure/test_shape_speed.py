@@ -13,6 +13,7 @@ from minilm.config.sections import Student
 from minilm.errors import MiniLMError
 from minilm.measure import shape_speed
 from minilm.models.speed_table import SpeedTable
+from tests.helpers.models import tiny_bert
 from tests.helpers.families import family_config
 
 
@@ -27,7 +28,8 @@ def test_candidate_widths_are_whole_heads_of_the_teachers_size():
 @pytest.fixture
 def stub_timings(monkeypatch, tmp_path):
     """Graphs that are not exported, and a time per call of 0.1 ms + layers x width x 1e-6 ms: the teacher (3x32)
-    takes 0.196 ms. `measured` overrides what a full-shape timing says (the prediction's check)."""
+    takes 0.196 ms; the static student 0.15 ms (1.31x). `measured` overrides what a full-shape timing says (the
+    prediction's check)."""
     measured = {}
 
     def fake_graph(model, directory, name):
@@ -35,18 +37,26 @@ def stub_timings(monkeypatch, tmp_path):
         path.write_text(json.dumps({"layers": model.config.num_hidden_layers, "hidden": model.config.hidden_size}))
         return path
 
+    def fake_static(config, shape, directory):
+        path = directory / "static.onnx"
+        path.write_text(json.dumps({"layers": 0, "hidden": shape.hidden}))
+        return path
+
     def cost(path):
         shape = json.loads(path.read_text())
-        return 1e-4 + shape["layers"] * shape["hidden"] * 1e-6
+        return 1.5e-4 if shape["layers"] == 0 else 1e-4 + shape["layers"] * shape["hidden"] * 1e-6
 
     def fake_time(paths, inputs):
         times = {name: cost(path) for name, path in paths.items()}
+        if "static" in paths:
+            times["static"] = measured.get("static", times["static"])
         if "student" in paths:
             shape = json.loads(paths["student"].read_text())
             times["student"] = measured.get((shape["layers"], shape["hidden"]), times["student"])
         return times
 
     monkeypatch.setattr(shape_speed, "int8_graph", fake_graph)
+    monkeypatch.setattr(shape_speed, "static_graph", fake_static)
     monkeypatch.setattr(shape_speed, "time_graphs", fake_time)
     return measured
 
@@ -59,7 +69,10 @@ def test_the_largest_shape_reaching_the_speedup_is_chosen(stub_timings):
     # blocks, and 1x32 (32) is too slow
     shape = table.chosen
     assert (shape.layers, shape.hidden, shape.heads, shape.ffn) == (1, 24, 3, 48)
-    assert len(table.rows) == 3 * len(shape_speed.candidate_widths(config))
+    assert len(table.rows) == 3 * len(shape_speed.candidate_widths(config)) + 1  # and the static student
+    static = table.rows[-1]
+    assert (static.shape.layers, static.block_parameters) == (0, 0) and static.measured_speedup == pytest.approx(
+        0.196 / 0.15)
     assert any(line.startswith("chosen: 1x24") for line in lines) and any("| 1x24 *" in line for line in lines)
     again = SpeedTable.from_dict(json.loads(json.dumps(table.to_dict())))
     assert again == table and again.format() == table.format()
@@ -98,3 +111,15 @@ def test_a_tiny_graph_exports_int8_and_times(tmp_path):
     assert path.is_file() and int8_operators(path)
     seconds = shape_speed.time_graphs({"tiny": path}, shape_speed.sample_inputs(model))
     assert 0 < seconds["tiny"] < 1
+
+
+def test_a_static_student_is_chosen_where_no_student_with_layers_is_fast_enough(stub_timings):
+    stub_timings["static"] = 5e-5  # 3.92x the teacher; no shape with layers predicts more than 1.81x
+    table = shape_speed.time_shapes(family_config("bert"), 3, say=lambda line: None)
+    assert table.chosen == shape_speed.Shape(0, 32, 0, 0)  # the default static width, at most the teacher's
+    assert table.verdict().startswith("chosen: 0x32")
+    from minilm.models.plan import TeacherId, plan_student
+
+    teacher = tiny_bert(layers=3)
+    with pytest.raises(MiniLMError, match="pass the run's text and tokenizer"):  # a static start reads the text
+        plan_student(Student(speedup=3), teacher, TeacherId.of("t", teacher.config, {}), None, table)

@@ -46,7 +46,8 @@ def test_a_pruned_plan_keeps_the_units_pruning_chose_and_survives_the_config():
     ids = torch.randint(1000, 2000, (4, 9))
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     teacher_id = TeacherId.of("t", teacher.config, {"config.json": "1 abc"})
-    plan = plans.plan_student(section(2, 16, ffn=32), teacher, teacher_id, lambda: ([batch], "four examples"))
+    text = plans.RunText(None, None, what="four examples", batches_given=[batch])
+    plan = plans.plan_student(section(2, 16, ffn=32), teacher, teacher_id, text)
     assert plan.start == "prune" and plan.teacher_layers == [2, 3] and len(plan.kept.hidden) == 16
     assert [len(h) for h in plan.kept.heads] == [2, 2] and [len(f) for f in plan.kept.ffn] == [32, 32]
     assert plan.calibration == "4 examples of four examples" and "16 of 32 channels" in plan.notes[0]
@@ -66,8 +67,8 @@ def test_a_student_started_from_a_saved_pruned_student_knows_its_channels(tmp_pa
     teacher = tiny_bert(layers=2, seed=2).eval()
     ids = torch.randint(1000, 2000, (4, 9))
     teacher_id = TeacherId.of("t", teacher.config, {"model.safetensors": "9 abc"})
-    pruned = build_student(plans.plan_student(section(1, 16), teacher, teacher_id, lambda: (
-        [{"input_ids": ids, "attention_mask": torch.ones_like(ids)}], "text")), teacher)
+    text = plans.RunText(None, None, batches_given=[{"input_ids": ids, "attention_mask": torch.ones_like(ids)}])
+    pruned = build_student(plans.plan_student(section(1, 16), teacher, teacher_id, text), teacher)
     pruned.save_pretrained(tmp_path / "pruned")
     tokenizer.save_pretrained(tmp_path / "pruned")
     again = plans.plan_student(Student(student_init=str(tmp_path / "pruned")), teacher, teacher_id, None)

@@ -26,18 +26,18 @@ answer (`Runtime.from_main`).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from minilm.config.commands import DistillConfig
-from minilm.config.sections import EVAL_BATCH_SIZE
+from minilm.config.sections import EVAL_BATCH_SIZE, static_obstacle
 from minilm.data.batches import StepBatches
 from minilm.data.files import write_atomic
 from minilm.data.token_cache import build_token_cache
 from minilm.errors import MiniLMError, require
 from minilm.measure.shape_speed import time_shapes
 from minilm.models.loading import check_max_length, freeze, resolve_model_path, save_model
-from minilm.models.plan import TeacherId, plan_student, read_plan
-from minilm.models.pruning import calibration_batches
+from minilm.models.plan import RunText, TeacherId, plan_student, read_plan
 from minilm.models.sentence import save_sentence_transformer
 from minilm.models.source import ModelSource, resolve_model
 from minilm.models.speed_table import SHAPES_FILE
@@ -244,13 +244,15 @@ class Distillation:
         def decide():
             if student.speedup is not None:
                 self.table = time_shapes(teacher.config, student.speedup, say=print)
-            calibration = lambda: (calibration_batches(examples, source.tokenizer.pad_token_id,  # noqa: E731
-                                                       self.training.seed),
-                                   f"{self.text.what()}, {self.max_length} tokens each")
-            return plan_student(student, teacher, teacher_id, calibration, self.table)
+            text = RunText(examples, source.tokenizer, self.training.seed,
+                           f"{self.text.what()}, {self.max_length} tokens each", source.pipeline)
+            return plan_student(student, teacher, teacher_id, text, self.table)
 
         plan = self.runtime.from_main(decide)
         self.runtime.say(plan.describe())
+        if plan.start == "static":  # --speedup may choose one: the rule holds for it as for --student-layers 0
+            obstacle = static_obstacle(self.cfg.objective.objective, self.cfg.task.task)
+            require(obstacle is None, obstacle or "")
         return plan
 
     def student(self, plan, teacher):
@@ -315,6 +317,7 @@ class Distillation:
                 if (self.out / SHAPES_FILE).is_file():  # the table it was chosen from, beside the student
                     write_atomic(final / SHAPES_FILE, (self.out / SHAPES_FILE).read_text())
             except MiniLMError as exc:
+                shutil.rmtree(final, ignore_errors=True)  # no half-saved student: a rerun saves it again
                 last = list_checkpoints(self.out)
                 raise MiniLMError(f"{exc}; the trained student is in "
                                   f"{last[-1] / 'model' if last else 'no checkpoint'}") from None

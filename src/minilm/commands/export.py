@@ -51,7 +51,7 @@ def plan_export(cfg: ExportConfig, source: ModelSource) -> Plan:
         require(pipeline is not None and pipeline.sentence_transformer,
                 f"--pooling writes a sentence-transformers model's pooled graph; '{cfg.model}' is {what}: "
                 "drop --pooling")
-        unknown = [m for m in pipeline.modules if m not in ("Transformer", "Pooling", "Normalize")]
+        unknown = [m for m in pipeline.modules if m not in ("Transformer", "StaticEmbedding", "Pooling", "Normalize")]
         require(not unknown, f"--pooling puts Pooling and Normalize in the graph; '{cfg.model}' also has "
                              f"{', '.join(unknown)}: drop --pooling")
     graph = "fused" if cfg.graph == "fused" or (cfg.graph == "auto" and fuses(config)) else "plain"

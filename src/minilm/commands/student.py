@@ -14,8 +14,7 @@ from minilm.errors import require
 from minilm.measure.shape_speed import time_shapes
 from minilm.models.fingerprint import fingerprint
 from minilm.models.loading import save_model
-from minilm.models.plan import TeacherId, plan_student
-from minilm.models.pruning import calibration_batches
+from minilm.models.plan import RunText, TeacherId, plan_student
 from minilm.models.sentence import save_sentence_transformer
 from minilm.models.source import resolve_model
 from minilm.models.speed_table import SHAPES_FILE
@@ -37,13 +36,10 @@ def make_student(cfg: StudentConfig) -> Path:
     max_length = max_length_for(cfg.max_length, None)
     table = time_shapes(teacher.config, cfg.student.speedup) if cfg.student.speedup is not None else None
 
-    def calibration():
-        examples = build_token_cache(source.tokenizer, max_length, cfg.corpus)
-        return (calibration_batches(examples, source.tokenizer.pad_token_id, cfg.seed),
-                f"the corpus ({', '.join(cfg.corpus.data)}), {max_length} tokens each")
-
+    text = RunText(lambda: build_token_cache(source.tokenizer, max_length, cfg.corpus), source.tokenizer, cfg.seed,
+                   f"the corpus ({', '.join(cfg.corpus.data)}), {max_length} tokens each", source.pipeline)
     plan = plan_student(cfg.student, teacher, TeacherId.of(cfg.teacher, teacher.config, fingerprint(source.path)),
-                        calibration, table)
+                        text, table)
     print(plan.describe())
     student = build_student(plan, teacher, cfg.dropout, cfg.seed, num_labels, head=kind.head if kind else None,
                             say=print)

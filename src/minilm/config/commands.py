@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from minilm.config.sections import (DEVICES, EVAL_BATCH_SIZE, Corpus, DistilBERTLoss, DistillTask, EmbeddingLoss,
                                     FinetuneTraining, Objective, OutputLoss, QAWindows, Relations, Student, Task,
-                                    Training, max_length_setting, teacher_setting)
+                                    Training, max_length_setting, static_obstacle, teacher_setting)
 from minilm.config.settings import Section, setting, with_defaults
 from minilm.errors import require
 
@@ -35,6 +35,9 @@ class DistillConfig(Section):
     qa: QAWindows = field(default_factory=QAWindows)
 
     def check(self) -> None:
+        if self.student.student_layers == 0:
+            obstacle = static_obstacle(self.objective.objective, self.task.task)
+            require(obstacle is None, obstacle or "")
         # minilm (v1) relates the teacher's own attention heads; a head count given for it was silently unused
         require(self.relations.relation_heads is None or "minilmv2" in self.objective.objective,
                 f"relation_heads {self.relations.relation_heads} splits minilmv2's relations; --objective "
@@ -161,6 +164,11 @@ class BenchConfig(Section):
                                            "and onnxruntime's alike), each count timed", range="[1, inf)")
     student: BenchStudent = field(default_factory=BenchStudent)
     relations: Relations = field(default_factory=Relations)
+
+    def check(self) -> None:
+        require(self.student.student_layers != 0, "student_layers 0 is a static student, which has no distillation "
+                                                  "step of attention to time: give student_layers >= 1 (--speedup "
+                                                  "times static students among the shapes)")
 
 
 @dataclass

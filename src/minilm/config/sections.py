@@ -46,11 +46,12 @@ COMBINABLE = tuple(name for name, entry in OBJECTIVES.items() if entry.combinabl
 
 RELATION_KERNELS = ("auto", "torch", "triton")
 EXAMPLE_MODES = ("line", "packed", "sentence")
-STUDENT_INITS = ("auto", "teacher", "prune", "random")
+STUDENT_INITS = ("auto", "teacher", "prune", "random", "static")
 SHAPE_SETTINGS = ("student_layers", "student_hidden", "student_heads", "student_ffn")
 # A student's shape when neither the flags nor an init model give it: the paper's depth halving of a 6x384
 # sentence encoder (the packaged teacher), a 3x384 student.
 DEFAULT_STUDENT_LAYERS, DEFAULT_STUDENT_HIDDEN = 3, 384
+STATIC_WIDTH = 256  # a static student's width when none is given (Model2Vec's PCA width), at most the teacher's
 RELATION_HEADS = 48  # MiniLMv2's relation heads for base-size teachers
 DOCUMENT_BOUNDARIES = ("auto", "blank", "heading", "line", "file")
 
@@ -61,6 +62,19 @@ SENTENCE_MAX_LENGTH = 128
 QA_MAX_LENGTH = 384
 # Examples per forward when a split is scored: the dev evaluations while training, `minilm evaluate`, `minilm report`.
 EVAL_BATCH_SIZE = 64
+
+
+def static_obstacle(objectives: list[str], task: str | None) -> str | None:
+    """Why a static student (0 layers) cannot be distilled as asked, or None: it has no attention and no task head,
+    so it learns sentence embeddings alone, task-agnostically."""
+    if task:
+        return (f"a static student (student_layers 0) is a sentence embedder with no task head: task-specific distillation "
+                f"(--task {task}) needs a student with layers")
+    if objectives != ["embedding"]:
+        return (f"a static student (student_layers 0) has no attention or hidden layers for --objective "
+                f"{' '.join(objectives)} "
+                "to read: it learns sentence embeddings alone (--objective embedding)")
+    return None
 
 
 def teacher_setting(help: str = "teacher: a model directory, a hub id, packaged:all-MiniLM-L6-v2 or "
@@ -139,12 +153,15 @@ class Student(Section):
 
     TITLE = "student"
 
-    student_layers: int | None = setting(None, "transformer layers of the student", range="[1, inf)",
+    student_layers: int | None = setting(None, "transformer layers of the student; 0 makes a static student (one "
+                                         "vector per token, a sentence the mean of its tokens': sentence-"
+                                         "transformers' StaticEmbedding), started from the teacher's own output for "
+                                         "each token and trained by --objective embedding", range="[0, inf)",
                                          hint="leave it out for the default", shown=f"{DEFAULT_STUDENT_LAYERS}, or "
                                          "the --student-init model's")
     student_hidden: int | None = setting(None, "hidden width of the student", range="[1, inf)",
-                                         hint="leave it out for the default", shown=f"{DEFAULT_STUDENT_HIDDEN}, or "
-                                         "the --student-init model's")
+                                         hint="leave it out for the default", shown=f"{DEFAULT_STUDENT_HIDDEN} ("
+                                         f"{STATIC_WIDTH} for a static student), or the --student-init model's")
     student_heads: int | None = setting(None, "attention heads of the student (must divide its width)",
                                         range="[1, inf)", hint="leave it out for whole heads of the teacher's size",
                                         shown="width / the teacher's head size, or the --student-init model's")
@@ -154,7 +171,7 @@ class Student(Section):
                                       "--student-init model's")
     student_init: str = setting("auto", "auto: teacher layers where the student's width, heads and FFN are the "
                                 "teacher's, else prune where it keeps whole heads of the teacher's size and is no "
-                                "wider, else random; teacher (copy layers); prune (the teacher's most important "
+                                "wider, else random (static for a student of 0 layers); teacher (copy layers); prune (the teacher's most important "
                                 "heads, FFN neurons and hidden channels, measured on the run's text: "
                                 "docs/frontier.md); random; or a model to start from (a directory or packaged:NAME; "
                                 "with a tokenizer of its own: --objective embedding --examples sentence)")

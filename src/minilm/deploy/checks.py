@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from minilm.deploy.onnx_export import OUTPUTS, PER_TOKEN, POOLED_OUTPUTS
+from minilm.models.architectures import family_of
 from minilm.models.sentence import Pipeline, embed
 
 SAMPLES = ["a gripping, beautifully shot film.", "dull.", "The committee met on Tuesday and, after a long debate "
@@ -36,7 +37,7 @@ class Reference:
     `pipeline`: how an encoder's tokens become a sentence embedding (None for a model with a task head)."""
 
     def __init__(self, model, head: str | None, tokenizer, inputs: list[str], pipeline: Pipeline | None):
-        self.head, self.inputs = head, inputs
+        self.head, self.inputs, self.config = head, inputs, model.config
         self.labels = head == "question-answering" or (head == "classification" and model.config.num_labels > 1)
         self.feeds = [tokenizer(SAMPLES, padding=True, return_tensors="pt")]
         self.feeds += [tokenizer([text], return_tensors="pt") for text in SAMPLES]
@@ -48,7 +49,12 @@ class Reference:
                 result = model(**{k: feed[k] for k in inputs})
                 self.token.append({name: getattr(result, name).float() for name in OUTPUTS[head]})
                 if head is None:
-                    self.pooled.append(embed(result.last_hidden_state, feed["attention_mask"], self.pipeline_or_mean))
+                    self.pooled.append(embed(result.last_hidden_state, self.mask(feed), self.pipeline_or_mean))
+
+    def mask(self, feed) -> torch.Tensor:
+        """The tokens a sentence embedding pools over (`Family.pooling_mask`: a static model leaves out special
+        tokens)."""
+        return family_of(self.config).pooling_mask(self.config, feed["input_ids"], feed["attention_mask"])
 
     def check(self, graph, pooled: bool = False) -> dict:
         """`graph` (an onnxruntime session of a token-level graph, or with `pooled` of a pooled one) on the samples:
@@ -68,7 +74,7 @@ class Reference:
                 scale = max(scale, float(want.abs()[real].max()))
             if self.head is None:
                 have = torch.from_numpy(got[POOLED_OUTPUTS[0]]) if pooled else \
-                    embed(torch.from_numpy(got["last_hidden_state"]), feed["attention_mask"], self.pipeline_or_mean)
+                    embed(torch.from_numpy(got["last_hidden_state"]), self.mask(feed), self.pipeline_or_mean)
                 want = self.pooled[i]
                 cosine = min(cosine, float(torch.nn.functional.cosine_similarity(have, want, dim=-1).min()))
             elif self.labels:

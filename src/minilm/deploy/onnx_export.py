@@ -59,7 +59,8 @@ class _Pooled(nn.Module):
         if self.token_types:
             inputs["token_type_ids"] = torch.zeros_like(input_ids)
         hidden = self.model(**inputs).last_hidden_state
-        return embed(hidden, attention_mask, self.pipeline)
+        mask = family_of(self.model).pooling_mask(self.model.config, input_ids, attention_mask)
+        return embed(hidden, mask, self.pipeline)
 
 
 def export_graph(model: nn.Module, head: str | None, sample: dict[str, torch.Tensor], path: Path,

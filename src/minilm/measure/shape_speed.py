@@ -6,7 +6,8 @@ Random weights time a shape as well as trained ones, so no student is trained to
 ratio) is exported as `minilm export` would export it (fused where onnxruntime fuses the family, int8 for this CPU)
 at one layer and at the teacher's depth, and timed at batch 1 on one thread, every graph in turn, round after round,
 each graph's best round kept. A layer costs the same at every depth, so a shape of L layers is timed as the
-one-layer graph plus L - 1 layers' share of the difference. The largest shape predicted to reach N (the most
+one-layer graph plus L - 1 layers' share of the difference. A static student (0 layers: a lookup and a mean,
+`models.static`) is timed too, its float32 graph beside the others, as the fastest row. The largest shape predicted to reach N (the most
 parameters in its blocks: embeddings are lookups, blocks are the time) is then exported itself and timed beside
 the teacher; if it falls short, the next largest is tried. The result is a `models.speed_table.SpeedTable`; what
 to do with it (a plan, a table printed) is its reader's.
@@ -41,8 +42,9 @@ def candidate_widths(teacher_config) -> list[int]:
     return sorted(widths, reverse=True)
 
 
-def shape_of(teacher_config, layers: int, hidden: int) -> Shape:
-    """A candidate's shape: `layers` x `hidden`, heads and FFN as a new student of that size takes them."""
+def shape_of(teacher_config, layers: int, hidden: int | None) -> Shape:
+    """A candidate's shape: `layers` x `hidden`, heads and FFN as a new student of that size takes them (0 layers: a
+    static student, `hidden` None its default width)."""
     return student_shape(Student(student_layers=layers, student_hidden=hidden), teacher_config)
 
 
@@ -135,22 +137,49 @@ def time_shapes(teacher_config, speedup: float, say=print, work: str | None = No
                 model = random_model(teacher_config, shape_of(teacher_config, layers, hidden))
                 inputs = sample_inputs(model) if inputs is None else inputs
                 paths[(layers, hidden)] = int8_graph(model, directory, f"s{layers}x{hidden}")
-        timed = time_graphs({f"{k[0]}x{k[1]}": v for k, v in paths.items()}, inputs)
+        static = static_shape(teacher_config)
+        graphs = {f"{k[0]}x{k[1]}": v for k, v in paths.items()}
+        graphs["static"] = static_graph(teacher_config, static, directory)
+        timed = time_graphs(graphs, inputs)
         rows = predicted_rows(teacher_config, widths, timed)
+        base = timed[f"{teacher.layers}x{teacher.hidden}"]
+        rows.append(SpeedRow(static, teacher_config.vocab_size * static.hidden, 0, timed["static"] * 1e3,
+                             base / timed["static"], base / timed["static"]))
         table = SpeedTable(speedup, cpu_features()["name"] or "this CPU", SEQUENCE_TOKENS, 1, rows)
         reaching = sorted((r for r in rows if r.predicted_speedup >= speedup and r.shape != teacher),
                           key=lambda r: (-r.block_parameters, -r.shape.layers))
         for row in reaching[:TRIES]:
             shape = row.shape
-            graph = int8_graph(random_model(teacher_config, shape), directory, f"c{shape.layers}x{shape.hidden}")
-            both = time_graphs({"teacher": paths[(teacher.layers, teacher.hidden)], "student": graph}, inputs)
-            row.measured_speedup = both["teacher"] / both["student"]
+            if shape.layers > 0:  # a static row was timed whole beside the others already
+                graph = int8_graph(random_model(teacher_config, shape), directory, f"c{shape.layers}x{shape.hidden}")
+                both = time_graphs({"teacher": paths[(teacher.layers, teacher.hidden)], "student": graph}, inputs)
+                row.measured_speedup = both["teacher"] / both["student"]
             if row.measured_speedup >= speedup:
                 table.chosen = shape
                 break
     say(table.format())
     say(table.verdict())
     return table
+
+
+def static_shape(teacher_config) -> Shape:
+    """The static student a table offers: 0 layers, the default static width."""
+    return shape_of(teacher_config, 0, None)
+
+
+def static_graph(teacher_config, shape: Shape, directory: Path) -> Path:
+    """A static student's token-level graph (random vectors; float32: a lookup has no product for int8 to speed up)."""
+    from minilm.deploy.onnx_export import export_graph
+    from minilm.models.static import StaticConfig, StaticModel
+
+    torch.manual_seed(0)
+    model = StaticModel(StaticConfig(vocab_size=teacher_config.vocab_size, hidden_size=shape.hidden,
+                                     special_ids=[0])).eval()
+    sample = sample_inputs(model, batch=2)
+    sample["attention_mask"][1, -1] = 0
+    path = directory / "static.onnx"
+    export_graph(model, None, sample, path, "dynamo")
+    return path
 
 
 def predicted_rows(teacher_config, widths: list[int], timed: dict[str, float]) -> list[SpeedRow]:

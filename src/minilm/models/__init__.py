@@ -12,6 +12,7 @@ embeddings.
 | `plan.py` | a student's plan: its shape, start and the teacher units it keeps, decided once and saved in its config; the rules of shape and start |
 | `speed_table.py` | the table of student shapes timed against the teacher that `--speedup` chooses from |
 | `students.py` | the student a plan describes: its config, built and started (teacher layers, pruned, random, a model) |
+| `static.py` | static students: one vector per token, a sentence the mean of its tokens'; their start from the teacher's own output for each token |
 | `pruning.py` | a narrower student from its teacher's own weights: importance of heads, FFN neurons and hidden channels on a few batches, the kept ones sliced consistently |
 | `architectures/` | one adapter per encoder family (BERT, ELECTRA, RoBERTa, MPNet, DeBERTa, ModernBERT, DistilBERT) |
 | `attention.py` | the Q, K, V, scale and bias of one attention layer, running only the blocks below it |

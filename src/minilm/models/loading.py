@@ -19,6 +19,7 @@ from minilm.models.architectures import family_of
 from minilm.models.heads import HEADS
 from minilm.models.model_files import check_model_folder, remedy
 from minilm.models.packaged import packaged_path
+from minilm.models.static import MODEL_TYPE as _STATIC  # noqa: F401 - registers static students with transformers
 
 
 def resolve_model_path(name: str) -> str:

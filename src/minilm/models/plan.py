@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 import torch
 
-from minilm.config.sections import DEFAULT_STUDENT_HIDDEN, DEFAULT_STUDENT_LAYERS, SHAPE_SETTINGS, STUDENT_INITS, Student
+from minilm.config.sections import (DEFAULT_STUDENT_HIDDEN, DEFAULT_STUDENT_LAYERS, SHAPE_SETTINGS, STATIC_WIDTH,
+                                    STUDENT_INITS, Student)
 from minilm.errors import MiniLMError, require
 from minilm.models.architectures import Shape, family_of
 from minilm.models.speed_table import SHAPES_FILE, SpeedTable
@@ -73,9 +74,16 @@ class KeptUnits:
 
 def student_shape(student: Student, teacher_config) -> Shape:
     """The new student's depth, width, heads and feed-forward width: as given, else 3 layers, 384 wide, whole heads
-    of the teacher's head size, and the teacher's feed-forward width per unit of width (4 x for BERT's kind)."""
+    of the teacher's head size, and the teacher's feed-forward width per unit of width (4 x for BERT's kind). A
+    student of 0 layers is static: its width alone (256 when not given, at most the teacher's), no heads, no FFN."""
     family = family_of(teacher_config)
-    layers = student.student_layers or DEFAULT_STUDENT_LAYERS
+    teacher = family.shape(teacher_config)
+    layers = DEFAULT_STUDENT_LAYERS if student.student_layers is None else student.student_layers
+    if layers == 0:
+        require(student.student_heads is None and student.student_ffn is None,
+                "a static student (student_layers 0) has no attention heads or feed-forward layers: leave out "
+                "--student-heads and --student-ffn")
+        return Shape(0, student.student_hidden or min(STATIC_WIDTH, teacher.hidden), 0, 0)
     hidden = student.student_hidden or DEFAULT_STUDENT_HIDDEN
     heads = student.student_heads
     if heads is None:
@@ -84,7 +92,6 @@ def student_shape(student: Student, teacher_config) -> Shape:
                                     f"{size}): give --student-heads, or a width that is a multiple of {size}")
         heads = hidden // size
     require(hidden % heads == 0, f"student_hidden {hidden} is not divisible by student_heads {heads}")
-    teacher = family.shape(teacher_config)
     return Shape(layers, hidden, heads, student.student_ffn or hidden * teacher.ffn // teacher.hidden)
 
 
@@ -93,10 +100,16 @@ def resolve_init(student: Student, teacher_config) -> str:
     a teacher-layer copy where the student's width, heads and feed-forward width are the teacher's (the copy needs
     equal shapes), else pruning where it keeps whole heads of the teacher's head size and is nowhere wider, else
     random."""
+    shape = student_shape(student, teacher_config)
+    if shape.layers == 0:  # a static student starts from the teacher's per-token outputs, whatever else was asked
+        require(student.student_init in ("auto", "static"),
+                f"a static student (student_layers 0) starts from the teacher's outputs for each token; "
+                f"student_init {student.student_init} starts a student with layers: leave out --student-init")
+        return "static"
+    require(student.student_init != "static", "student_init static makes a static student: give --student-layers 0")
     if student.student_init != "auto":
         return student.student_init
     teacher = family_of(teacher_config).shape(teacher_config)
-    shape = student_shape(student, teacher_config)
     if (shape.hidden, shape.heads, shape.ffn) == (teacher.hidden, teacher.heads, teacher.ffn):
         return "teacher"
     return "prune" if not prune_obstacle(shape, teacher_config) else "random"
@@ -223,7 +236,9 @@ class StudentPlan:
     speed: SpeedTable | None = None
     teacher_plan: dict | None = None
     init_plan: dict | None = None
+    static: dict | None = None  # a static student's start: its special tokens, PCA and weighting
     notes: list[str] = field(default_factory=list, compare=False)  # what a run is told of the start, once
+    start_vectors: Any = field(default=None, compare=False, repr=False)  # a new static student's first vectors
 
     def channels_in(self, teacher: TeacherId) -> list[int] | None:
         """The teacher channels the student's channels are, when it was pruned from this very teacher (its own
@@ -239,7 +254,8 @@ class StudentPlan:
         s = self.shape
         start = {"teacher": f"teacher layers {', '.join(map(str, self.teacher_layers or []))}",
                  "prune": f"pruned from teacher layers {', '.join(map(str, self.teacher_layers or []))}",
-                 "random": "random", "model": f"the model {self.init_model}"}[self.start]
+                 "random": "random", "model": f"the model {self.init_model}",
+                 "static": "the teacher's output for each token (a static student)"}[self.start]
         return f"student: {s.layers}x{s.hidden}, {s.heads} heads, FFN {s.ffn}, start: {start}"
 
     def to_dict(self, teacher_shape: Shape) -> dict[str, Any]:
@@ -247,7 +263,8 @@ class StudentPlan:
         record = {"format": PLAN_FORMAT, "shape": asdict(self.shape), "start": self.start,
                   "teacher": asdict(self.teacher), "teacher_shape": asdict(teacher_shape),
                   "teacher_layers": self.teacher_layers, "init_model": self.init_model,
-                  "calibration": self.calibration, "teacher_plan": self.teacher_plan, "init_plan": self.init_plan}
+                  "calibration": self.calibration, "teacher_plan": self.teacher_plan, "init_plan": self.init_plan,
+                  "static": self.static}
         if self.kept is not None:
             record["kept"] = self.kept.to_dict(teacher_shape)
         if self.speed is not None:
@@ -264,7 +281,7 @@ class StudentPlan:
         kept = KeptUnits.from_dict(record["kept"]) if "kept" in record else None
         return cls(Shape(**record["shape"]), record["start"], TeacherId(**record["teacher"]),
                    record.get("teacher_layers"), kept, record.get("init_model"), record.get("calibration"), None,
-                   record.get("teacher_plan"), record.get("init_plan"))
+                   record.get("teacher_plan"), record.get("init_plan"), record.get("static"))
 
 
 def read_plan(config) -> StudentPlan | None:
@@ -284,14 +301,41 @@ def write_plan(config, plan: StudentPlan, teacher_config) -> None:
     setattr(config, PLAN_KEY, plan.to_dict(family_of(teacher_config).shape(teacher_config)))
 
 
-def plan_student(student: Student, teacher, teacher_id: TeacherId, calibration: Callable[[], tuple[list, str]] | None,
+@dataclass
+class RunText:
+    """The run's own text as the teacher reads it, for a start measured on it: pruning's importances (`batches`:
+    a few batches drawn with `seed`, or the `batches_given`), a static student's token weights (its token counts)
+    and its first vectors (the teacher's `tokenizer` and sentence `pipeline`). `what` names the text. `examples`
+    may be a function that makes them, called the first time a start reads them (`rows`)."""
+
+    examples: Any
+    tokenizer: Any
+    seed: int = 0
+    what: str = "the run's text"
+    pipeline: Any = None
+    batches_given: list | None = None
+
+    @property
+    def rows(self):
+        if callable(self.examples):
+            self.examples = self.examples()
+        return self.examples
+
+    def batches(self) -> list[dict]:
+        from minilm.models.pruning import calibration_batches
+
+        if self.batches_given is not None:
+            return self.batches_given
+        return calibration_batches(self.rows, self.tokenizer.pad_token_id, self.seed)
+
+
+def plan_student(student: Student, teacher, teacher_id: TeacherId, text: RunText | None,
                  speed: SpeedTable | None = None) -> StudentPlan:
     """The plan of the student `student` asks for, against `teacher` (a model).
 
-    `calibration()` gives the batches pruning measures the teacher on and a phrase naming that text (called only
-    when the start is pruning); `speed`: the table `--speedup` chose the shape from (its `chosen` shape replaces
-    the shape flags). A shape that cannot start as asked is refused in one line, before anything is built."""
-    from minilm.models import pruning
+    `text`: the run's own text (read only when the start is measured on it: pruning, a static student); `speed`:
+    the table `--speedup` chose the shape from (its `chosen` shape replaces the shape flags). A shape that cannot
+    start as asked is refused in one line, before anything is built."""
     from minilm.models.loading import load_model_config
 
     config = teacher.config
@@ -307,13 +351,15 @@ def plan_student(student: Student, teacher, teacher_id: TeacherId, calibration: 
     if speed is not None:
         require(speed.chosen is not None, speed.verdict())
         s = speed.chosen
-        student = Student(student_layers=s.layers, student_hidden=s.hidden, student_heads=s.heads,
-                          student_ffn=s.ffn, student_init=student.student_init,
+        student = Student(student_layers=s.layers, student_hidden=s.hidden, student_heads=s.heads or None,
+                          student_ffn=s.ffn or None, student_init=student.student_init,
                           student_init_layers=student.student_init_layers)
     shape = student_shape(student, config)
-    check_not_larger(family_of(config).student_config(config, shape, 0.0), config)
     start = resolve_init(student, config)
     assert start in STUDENT_INITS and start != "auto"
+    if start == "static":
+        return static_plan(shape, teacher, teacher_id, text, speed, teacher_plan)
+    check_not_larger(family_of(config).student_config(config, shape, 0.0), config)
     layers = init_layers(student, config) if start in ("teacher", "prune") else None
     plan = StudentPlan(shape, start, teacher_id, layers, speed=speed, teacher_plan=teacher_plan)
     if student.student_init == "auto" and start == "random":  # a choice made for the user: said, not silent
@@ -323,17 +369,49 @@ def plan_student(student: Student, teacher, teacher_id: TeacherId, calibration: 
                           f"teacher's layers (width, heads and FFN must be the teacher's {teacher_shape.hidden}, "
                           f"{teacher_shape.heads}, {teacher_shape.ffn}) nor be pruned from them ({why})")
     if start == "prune":
+        from minilm.models import pruning
+
         obstacle = prune_obstacle(shape, config)
         require(obstacle is None, f"student_init prune: {obstacle}")
-        require(calibration is not None, "student_init prune measures the teacher on text: pass calibration batches")
-        batches, text = calibration()
+        require(text is not None, "student_init prune measures the teacher on text: pass the run's text")
+        batches = text.batches()
         kept = pruning.choose(pruning.measure_importance(teacher, batches), [j - 1 for j in layers], shape.hidden,
                               shape.heads, shape.ffn, family_of(config).uniform_heads)
         plan.kept = KeptUnits(kept.hidden.tolist(), [h.tolist() for h in kept.heads], [f.tolist() for f in kept.ffn])
         full = family_of(config).shape(config)
         examples = sum(len(batch["input_ids"]) for batch in batches)
-        plan.calibration = f"{examples} examples of {text}"
+        plan.calibration = f"{examples} examples of {text.what}"
         plan.notes.append(f"pruned from teacher layers {', '.join(map(str, layers))}: the most active {shape.hidden} "
                           f"of {full.hidden} channels, {shape.heads} of {full.heads} heads and {shape.ffn} of "
                           f"{full.ffn} FFN neurons per layer, measured on {plan.calibration}")
+    return plan
+
+
+def static_plan(shape: Shape, teacher, teacher_id: TeacherId, text: RunText | None, speed, teacher_plan
+                ) -> StudentPlan:
+    """A static student's plan: its first vectors the teacher's output for each token alone, reduced to its width
+    by PCA and weighted by each token's rarity in the run's text (`models.static`)."""
+    from minilm.models import static
+
+    teacher_width = family_of(teacher.config).shape(teacher.config).hidden
+    require(shape.hidden <= teacher_width, f"a static student of width {shape.hidden} is wider than its teacher "
+                                           f"({teacher_width}); its vectors come from the teacher's: give at most "
+                                           f"--student-hidden {teacher_width}")
+    require(text is not None and text.tokenizer is not None,
+            "a static student starts from the teacher's output for each token: pass the run's text and tokenizer")
+    specials = sorted(set(text.tokenizer.all_special_ids))
+    from minilm.models.sentence import Pipeline, embed
+
+    pipeline = text.pipeline or Pipeline()
+    outputs = static.token_outputs(teacher, text.tokenizer, lambda hidden, mask: embed(hidden, mask, pipeline))
+    counts = static.token_counts(text.rows, teacher.config.vocab_size) if text.examples is not None else None
+    vectors, record = static.static_start(outputs, shape.hidden, counts, specials)
+    plan = StudentPlan(shape, "static", teacher_id, speed=speed, teacher_plan=teacher_plan,
+                       calibration=f"the token counts of {text.what}" if counts is not None else None,
+                       static={**record, "special_ids": specials})
+    plan.start_vectors = vectors
+    plan.notes.append(f"static student: each of the {len(outputs):,} tokens' vectors starts as the teacher's "
+                      f"output for it alone, reduced to {shape.hidden} dimensions by PCA ({100 * record['pca_explained']:.1f}% "
+                      "of their variance)" + (f", weighted by a / (a + p), a = {record['sif_coefficient']:g}, p its share "
+                                             f"of {text.what}" if counts is not None else ""))
     return plan

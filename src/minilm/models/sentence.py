@@ -30,7 +30,7 @@ from minilm.models.model_files import read_json, remedy
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens")
 _LEGACY_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
                    "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens"}
-_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+_SUPPORTED_MODULES = ("Transformer", "StaticEmbedding", "Pooling", "Normalize")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class Pipeline:
     modules: tuple[str, ...] = ("Transformer", "Pooling")
 
     def check_computable(self, name: str) -> None:
-        """`embed` computes Transformer -> Pooling -> [Normalize] pipelines; anything else (a Dense layer of the
+        """`embed` computes Transformer -> Pooling -> [Normalize] pipelines (and a static model's StaticEmbedding
+        -> [Normalize], its mean over the tokens `Family.pooling_mask` keeps); anything else (a Dense layer of the
         model's own, ...) it would get wrong, so it is refused."""
         unknown = [k for k in self.modules if k not in _SUPPORTED_MODULES]
         require(not unknown, f"the sentence-transformers model '{name}' has {', '.join(unknown)} modules; the "
@@ -139,26 +140,52 @@ def sentence_modules():
 def save_sentence_transformer(model_dir: Path, pipeline: Pipeline, projection: nn.Linear | None = None) -> None:
     """Rewrite the Hugging Face model in `model_dir` as a sentence-transformers model with `pipeline` (the teacher's):
     Transformer (its max_seq_length) -> Pooling (its modes) -> Dense (the trained projection, when the student's
-    width differs from the teacher's) -> Normalize (when the teacher has one). Written beside, then renamed."""
+    width differs from the teacher's) -> Normalize (when the teacher has one). A static student's first module is
+    a `StaticEmbedding` at the directory's root instead (its `embedding.weight` and `tokenizer.json` are the ones
+    saved there), whatever the teacher pools by. Written beside, then renamed."""
+    import json
+    import shutil
+
     from sentence_transformers import SentenceTransformer
-    from transformers import AutoConfig
+    from transformers import AutoConfig, AutoTokenizer
 
     from minilm.data.files import write_directory
+    from minilm.models.architectures import family_of
 
     models = sentence_modules()
     model_dir = Path(model_dir)
-    pipeline.check_computable(str(model_dir))
-    transformer = models.Transformer(str(model_dir), max_seq_length=pipeline.max_seq_length)
-    width = AutoConfig.from_pretrained(model_dir).hidden_size
-    modules = [transformer, models.Pooling(width, pooling_mode=pipeline.pooling)]
+    config = AutoConfig.from_pretrained(model_dir)
+    static = family_of(config).sentence_module == "StaticEmbedding"
+    if static:
+        from safetensors.torch import load_file
+
+        weights = load_file(model_dir / "model.safetensors")["embedding.weight"]
+        modules = [models.StaticEmbedding(AutoTokenizer.from_pretrained(model_dir), embedding_weights=weights)]
+    else:
+        pipeline.check_computable(str(model_dir))
+        transformer = models.Transformer(str(model_dir), max_seq_length=pipeline.max_seq_length)
+        modules = [transformer, models.Pooling(config.hidden_size, pooling_mode=pipeline.pooling)]
     if projection is not None:
         modules.append(models.Dense(projection.in_features, projection.out_features, bias=projection.bias is not None,
                                     activation_function=nn.Identity(), init_weight=projection.weight.detach().cpu(),
                                     init_bias=None if projection.bias is None else projection.bias.detach().cpu()))
     if pipeline.normalize:
         modules.append(models.Normalize())
-    write_directory(model_dir, lambda tmp: SentenceTransformer(modules=modules, device="cpu").save(str(tmp)),
-                    "the sentence-transformers model")
+
+    def write(tmp: Path) -> None:
+        SentenceTransformer(modules=modules, device="cpu").save(str(tmp))
+        if static:  # the StaticEmbedding module at the root, beside the model's own files (its config and plan)
+            listed = json.loads((tmp / "modules.json").read_text())
+            if listed[0]["path"]:  # sentence-transformers versions that put it in a folder of its own
+                for file in (tmp / listed[0]["path"]).iterdir():
+                    shutil.move(str(file), tmp / file.name)
+                (tmp / listed[0]["path"]).rmdir()
+                listed[0]["path"] = ""
+                (tmp / "modules.json").write_text(json.dumps(listed, indent=2))
+            for file in model_dir.iterdir():
+                if file.is_file() and not (tmp / file.name).exists():
+                    shutil.copy2(file, tmp / file.name)
+    write_directory(model_dir, write, "the sentence-transformers model")
 
 
 class SentenceEncoder:

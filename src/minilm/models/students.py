@@ -17,7 +17,7 @@ from minilm.models.architectures import Shape, family_of
 from minilm.models.architectures.base import copy_module
 from minilm.models.heads import HEADS
 from minilm.models.loading import attention_implementation, load_encoder, load_tokenizer
-from minilm.models.plan import StudentPlan, TeacherId, check_not_larger, plan_student, write_plan
+from minilm.models.plan import RunText, StudentPlan, TeacherId, check_not_larger, plan_student, write_plan
 
 
 def student_config(teacher_config, shape: Shape, dropout: float, teacher_layers: list[int] | None = None):
@@ -59,6 +59,10 @@ def build_student(plan: StudentPlan, teacher: nn.Module, dropout: float = 0.1, s
 
     if plan.start == "model":
         model = load_encoder(plan.init_model, num_labels=num_labels, head=head)
+    elif plan.start == "static":
+        require(num_labels is None and head is None, "a static student is a sentence embedder: it takes no task head; "
+                                                     "distil a student with layers for a task")
+        model = static_student(plan, teacher.config)
     else:
         config = student_config(teacher.config, plan.shape, dropout, plan.teacher_layers)
         torch.manual_seed(seed)
@@ -82,14 +86,28 @@ def build_student(plan: StudentPlan, teacher: nn.Module, dropout: float = 0.1, s
     return model
 
 
+def static_student(plan: StudentPlan, teacher_config) -> nn.Module:
+    """The static student of a plan, its vectors the plan's start (a new plan) or random (a resumed run's, whose
+    weights come from its checkpoint)."""
+    from minilm.models.static import StaticConfig, StaticModel
+
+    config = StaticConfig(vocab_size=teacher_config.vocab_size, hidden_size=plan.shape.hidden,
+                          special_ids=plan.static["special_ids"], pad_token_id=teacher_config.pad_token_id or 0)
+    model = StaticModel(config)
+    if plan.start_vectors is not None:
+        with torch.no_grad():
+            model.embedding.weight.copy_(torch.as_tensor(plan.start_vectors))
+    return model
+
+
 def student_from_teacher(teacher: nn.Module, student: Student, dropout: float = 0.1, seed: int = 0,
                          num_labels: int | None = None, head: str | None = None,
                          attn_implementation: str | None = None, calibration=None, say=None) -> nn.Module:
     """A new student of `teacher` as a `Student` section asks, planned and built in one call (a model made in
     memory, whose teacher has no files: `TeacherId` by name). `calibration`: batches pruning measures on."""
     teacher_id = TeacherId.of(getattr(teacher, "name_or_path", "") or "in memory", teacher.config, {})
-    plan = plan_student(student, teacher, teacher_id,
-                        (lambda: (calibration, "the calibration batches")) if calibration is not None else None)
+    text = RunText(None, None, what="the calibration batches", batches_given=calibration) if calibration else None
+    plan = plan_student(student, teacher, teacher_id, text)
     return build_student(plan, teacher, dropout, seed, num_labels, head, attn_implementation, say)
 
 

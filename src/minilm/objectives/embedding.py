@@ -22,6 +22,8 @@ kept, at the least-squares map of the student's embeddings onto them (`fit_proje
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
@@ -41,9 +43,12 @@ class Embedding(SharedObjective):
         self.pipeline = settings.pipeline or Pipeline()  # a model built in memory: mean pooling
         self.pipeline.check_computable(getattr(teacher, "name_or_path", "") or "the teacher")
         self.loss = embedding_mse if settings.embedding.embedding_loss == "mse" else embedding_cosine
-        modes = len(self.pipeline.pooling)
+        # the student pools as its family does (a static student takes the mean of its tokens, whatever the teacher)
+        self.student_pooling = family_of(student).own_pooling(self.pipeline.pooling)
+        modes, s_modes = len(self.pipeline.pooling), len(self.student_pooling)
         t_hidden, s_hidden = (family_of(m).shape(getattr(m, "config", m)).hidden for m in (teacher, student))
-        self.projection = nn.Linear(s_hidden * modes, t_hidden * modes) if s_hidden != t_hidden else None
+        s_width, t_width = s_hidden * s_modes, t_hidden * modes
+        self.projection = nn.Linear(s_width, t_width) if s_width != t_width else None
         kept = None
         if settings.plan is not None and settings.teacher_id is not None:
             kept = settings.plan.channels_in(settings.teacher_id)  # a student pruned from this very teacher
@@ -55,12 +60,14 @@ class Embedding(SharedObjective):
         self.trainable = self.projection  # training-only parameters of the student side
         self.notes = [f"embedding objective: {'+'.join(self.pipeline.pooling)} pooling"
                       + (", normalised" if self.pipeline.normalize else "")
-                      + (f", a {s_hidden * modes} -> {t_hidden * modes} projection" if self.projection else "")
+                      + (f", a {s_width} -> {t_width} projection" if self.projection else "")
                       + (" starting at the pruned channels' places" if self.at_selection else "")]
 
     def read(self, features: dict, attention_mask, side: str):
-        projection = self.projection if side == "student" else None
-        return embed(features["hidden"][-1], attention_mask, self.pipeline, projection)
+        if side == "teacher":
+            return embed(features["hidden"][-1], attention_mask, self.pipeline)
+        pipeline = replace(self.pipeline, pooling=self.student_pooling)
+        return embed(features["hidden"][-1], features["pooling_mask"], pipeline, self.projection)
 
     def teacher_key(self) -> dict:
         return {"name": self.name, "pipeline": repr(self.pipeline)}
@@ -86,7 +93,7 @@ class Embedding(SharedObjective):
         map onto the teacher's kept embeddings."""
         if self.projection is None or self.at_selection or kept is None:
             return []
-        cosine = fit_projection(self.projection, student, self.pipeline, examples, pad_id, device,
+        cosine = fit_projection(self.projection, student, self.student_pooling, examples, pad_id, device,
                                 lambda batch: kept(batch)["embedding"])
         return [f"embedding objective: the projection starts at the least-squares map of the student's embeddings "
                 f"onto the teacher's (cosine {cosine:.3f} on a sample)"]
@@ -107,7 +114,7 @@ def start_at_selection(projection: nn.Linear, kept, s_hidden: int, t_hidden: int
 
 
 @torch.no_grad()
-def fit_projection(projection: nn.Linear, student, pipeline: Pipeline, examples, pad_id: int, device,
+def fit_projection(projection: nn.Linear, student, pooling: tuple[str, ...], examples, pad_id: int, device,
                    teacher_embedding, sample: int = 2048, batch_size: int = 64, ridge: float = 1e-3) -> float:
     """Start the projection W (student width -> teacher width) at the least-squares map from the student's pooled
     embeddings to the teacher's kept ones (`teacher_embedding(batch)`) on up to `sample` examples (ridge-regularised),
@@ -125,7 +132,8 @@ def fit_projection(projection: nn.Linear, student, pipeline: Pipeline, examples,
         items = [examples[int(i)] for i in rows[start:start + batch_size]]
         batch = {k: v.to(device) for k, v in pad_batch(items, pad_id).items()}
         hidden = student.base_model(**inputs_for(student, batch)).last_hidden_state
-        pooled.append(pool(hidden, batch["attention_mask"], pipeline.pooling).double().cpu())
+        mask = family_of(student).pooling_mask(student.config, batch["input_ids"], batch["attention_mask"])
+        pooled.append(pool(hidden, mask, pooling).double().cpu())
         targets.append(teacher_embedding(batch).double().cpu())
     student.train(was_training)
     x, y = torch.cat(pooled), torch.cat(targets)

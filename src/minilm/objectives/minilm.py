@@ -46,6 +46,10 @@ class MiniLM(SharedObjective):
 
     def __init__(self, settings: ObjectiveSettings, teacher, student):
         objective, relations = settings.objective, settings.relations
+        for who, model in (("teacher", teacher), ("student", student)):
+            require(len(family_of(model).layers(model)) > 0, f"{self.name} reads a layer's self-attention, and the "
+                                                             f"{who} is a static model with none; a static student "
+                                                             "learns sentence embeddings alone (--objective embedding)")
         widths = [family_of(m).shape(m.config).hidden for m in (teacher, student)]
         relation_heads = relations.heads_for(*widths)
         check_heads(self.version, teacher.config, student.config, relation_heads)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from minilm.models.architectures import inputs_for
+from minilm.models.architectures import family_of, inputs_for
 from minilm.models.attention import layer_index, layers_qkv, record_layer_calls, truncated_forward
 from minilm.models.heads import task_logits
 
@@ -27,7 +27,8 @@ class EncoderView(nn.Module):
           heads concatenated) and the layer's own attention scale and bias;
       "query", "key": [the Q and K of those layers, in order];
       "mlm_logits": (masked tokens, vocabulary) from `mlm_head`, when masked_positions (batch, seq) bool
-          is given.
+          is given;
+      "pooling_mask": (batch, seq), the tokens a sentence embedding pools over (`Family.pooling_mask`).
     logits: the task scores when `full` (a model with a task head; `models.heads.task_logits`), else None. When not
     `full`, the base encoder runs without its pooler's output being read; with `hidden=False` as well it stops once
     the highest of `qk_layers` has its inputs ("hidden" is then empty).
@@ -61,6 +62,8 @@ class EncoderView(nn.Module):
         if "hidden" in self.projections:
             hidden[1:] = [self.projections["hidden"](h) for h in hidden[1:]]
         features["hidden"] = hidden
+        # the tokens a sentence embedding of this model pools over (a static model leaves out special tokens)
+        features["pooling_mask"] = family_of(self.model).pooling_mask(self.model.config, input_ids, attention_mask)
         return features, (task_logits(out) if self.full else None)
 
 

@@ -10,6 +10,7 @@ attention logits are formed, which inputs the model takes, and how a student is 
 | DeBERTa v2 and v3 | deberta-v2 | `deberta.py` |
 | ModernBERT | modernbert | `modernbert.py` |
 | DistilBERT | distilbert | `distilbert.py` |
+| static (a student of no layers) | minilm-static | `static.py` (`models.static`) |
 
 `family_of(model or config)` is the only door: everything that reads inside a model's attention goes through it,
 and a model of another family gets one line naming these. Adding a family is one adapter (a subclass of
@@ -26,9 +27,10 @@ from minilm.models.architectures.deberta import DebertaV2
 from minilm.models.architectures.distilbert import DistilBert
 from minilm.models.architectures.modernbert import ModernBert
 from minilm.models.architectures.mpnet import MPNet
+from minilm.models.architectures.static import Static
 
 FAMILIES: dict[str, Family] = {model_type: family for family in (Bert(), Electra(), Roberta(), MPNet(), DebertaV2(),
-                                                                  ModernBert(), DistilBert())
+                                                                  ModernBert(), DistilBert(), Static())
                                for model_type in family.model_types}
 
 

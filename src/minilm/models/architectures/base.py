@@ -108,6 +108,7 @@ class Family:
     supports_sdpa = True  # loads with SDPA attention (else eager: the family writes its attention out)
     attention_interface = True  # attention runs through transformers' interface (our CPU kernel can replace it)
     shared_modules: tuple[str, ...] = ("pooler",)  # base_model modules besides embeddings and blocks a student copies
+    sentence_module = "Transformer"  # the sentence-transformers module it is saved as the first module of
     # What the family's config calls depth, width, heads and feed-forward width, and its dropout probabilities.
     config_names = Shape("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
     dropout_names: tuple[str, ...] = ("hidden_dropout_prob", "attention_probs_dropout_prob")
@@ -141,6 +142,15 @@ class Family:
 
     def takes_token_types(self, config) -> bool:
         return (getattr(config, "type_vocab_size", 0) or 0) > 1
+
+    # -- sentence embeddings ------------------------------------------------------------------------------------
+    def pooling_mask(self, config, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The tokens a sentence embedding of the model pools over: its real tokens."""
+        return attention_mask
+
+    def own_pooling(self, modes: tuple[str, ...]) -> tuple[str, ...]:
+        """The pooling a student of this family takes when its teacher pools by `modes`: the teacher's."""
+        return modes
 
     # -- one layer ----------------------------------------------------------------------------------------------
     def qkv(self, model: nn.Module, layer: nn.Module, call: LayerCall) -> tuple[torch.Tensor, ...]:
