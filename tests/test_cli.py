@@ -48,6 +48,10 @@ def _files(tmp: Path) -> dict:
     three.mkdir()
     for split in ("train", "dev"):
         (three / f"{split}.tsv").write_text("text\tlabel\nfine film\tpos\nawful film\tneg\nso so\tmeh\n")
+    unknown = tmp / "unknown_labels"  # labels 0/1 where the classifier knows LABEL_0 and LABEL_1
+    unknown.mkdir()
+    for split in ("train", "dev"):
+        (unknown / f"{split}.tsv").write_text("text\tlabel\n" + "".join(f"line {i}\t{i % 2}\n" for i in range(20)))
     one = tmp / "one_class"
     one.mkdir()
     for split in ("train", "dev"):
@@ -244,7 +248,18 @@ CASES = [
     ("read-only output directory (report)",
      lambda t, d: ["report", "--runs", d / "other_run", "--output", readonly_dir(d) / "report"],
      ('cannot write', '--output')),
-    ("damaged run.json", lambda t, d: distill_args(t, d, "--output-dir", d / "damaged_run"), ('damaged', 'run.json', '--overwrite')),
+    ("damaged run.json", lambda t, d: distill_args(t, d, "--output-dir", d / "damaged_run"),
+     ('damaged', 'run.json', '--overwrite')),
+    ("bench output is a directory", lambda t, d: ["bench", "--teacher", t, "--speedup", "1.2", "--output", d],
+     ("--output", "is a directory", "bench.json")),
+    ("student output is a file", lambda t, d: ["student", "--teacher", t, "--output-dir", d / "good.txt"],
+     ("output_dir", "not a directory")),
+    ("read-only output directory (export)",
+     lambda t, d: ["export", "--model", t, "--output-dir", readonly_dir(d) / "ex"], ('cannot write', 'output_dir')),
+    ("evaluating a split none of whose labels the model knows",
+     lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "mytask", "--task-dir",
+                   d / "unknown_labels", "--text-columns", "text", "--label-column", "label"],
+     ("none of its labels", "LABEL_0", "'0' (10)")),
     ("evaluating with batch size 0",
      lambda t, d: ["evaluate", "--model", d / "two_classes_model", "--task", "sst2", "--task-dir", d / "task",
                    "--batch-size", "0"], ('batch_size', '>= 1', '0')),

@@ -83,7 +83,19 @@ def _signals_deferred():
 
 
 def _terminate(signum, frame):
+    """The first SIGTERM unwinds; later ones are ignored, so that none interrupts the unwinding or its last line."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated("stopped by SIGTERM")
+
+
+def _main_rank() -> bool:
+    """Whether this process speaks for a run of several (torchrun sets RANK; one process is rank 0)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _say_stopped(line: str) -> None:
+    if _main_rank():
+        print(line, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,14 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return _main(argv)
-    except KeyboardInterrupt:
-        print("minilm: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # Ctrl-C; during training once its checkpoint is saved (`Interrupted`)
+        _say_stopped(f"minilm: {exc}" if str(exc) else "minilm: interrupted")
         return 130
     except Terminated as exc:
-        print(f"minilm: {exc}", file=sys.stderr)
+        _say_stopped(f"minilm: {exc}")
         return 128 + signal.SIGTERM
     finally:
-        if previous is not None:
+        if previous is not None and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
             signal.signal(signal.SIGTERM, previous)
 
 

@@ -23,3 +23,8 @@ class Terminated(BaseException):
     not a `MiniLMError`; a BaseException, like KeyboardInterrupt, so that no `except Exception` turns it into
     one, while `finally` blocks still remove what was half-written. The message says what was kept and how to
     go on."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, once the checkpoint of the current step is saved: a KeyboardInterrupt (what Ctrl-C
+    raises anywhere else) whose message names the checkpoint and how to go on."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from helpers.tasks import STS_ROWS
-
-from pathlib import Path
-
 import errno
 import json
+from pathlib import Path
 
+import pytest
 from helpers.cli import error_line, ok, run_cli, run_main
+from helpers.tasks import STS_ROWS
 from helpers.runs import distill_args, objective_args, saved_keys, small_run
 
 POSITIVE, NEGATIVE = ["good", "great", "fine", "lovely", "superb"], ["bad", "awful", "poor", "dull", "boring"]
@@ -221,3 +220,75 @@ def test_a_teacher_replaced_at_the_same_path_gets_embeddings_of_its_own(sentence
     shutil.copyfile(tmp_path / "other" / "model.safetensors", teacher / "model.safetensors")  # same path and config
     ok(run_main(*args(tmp_path / "second")))  # its embeddings are computed, not the first teacher's read
     assert len(list((tmp_path / "cache").glob("targets-*"))) == 2
+
+
+def speed_table(config, speedup, shape):
+    """A table `--speedup` would have timed, choosing `shape` (no graph exported, nothing timed)."""
+    from minilm.models.speed_table import SpeedRow, SpeedTable
+
+    return SpeedTable(speedup, "test CPU", 32, 1, [SpeedRow(shape, 1000, 100, 0.1, speedup + 0.5, speedup + 0.5)],
+                      shape)
+
+
+def speedup_args(teacher, corpus, out, *extra):
+    return ["distill", "--teacher", teacher, "--data", corpus, "--output-dir", out, "--cache-dir", out.parent / "cache",
+            "--speedup", "1.5", "--objective", "minilmv2", "--batch-size", "4", "--max-length", "32", "--max-steps", "4",
+            "--save-every", "2", "--precision", "fp32", *extra]
+
+
+def test_a_refused_speedup_run_leaves_nothing_behind(tiny_teacher_dir, tmp_path, monkeypatch):
+    """The shapes are timed before the corpus is read; a corpus that turns out empty is refused and the output
+    directory is not made (the speed table is a run file, written when the run starts), so the corrected command
+    runs."""
+    import minilm.commands.distill as command
+    from helpers.cli import assert_one_line_error
+
+    from minilm.models.architectures import Shape
+
+    monkeypatch.setattr(command, "time_shapes", lambda config, speedup, say=print: speed_table(
+        config, speedup, Shape(1, 16, 2, 32)))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    out = tmp_path / "o2s"
+    assert_one_line_error(run_main(*speedup_args(tiny_teacher_dir, empty, out)), "corpus is empty")
+    assert not out.exists() or not any(out.iterdir())
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(a for a, _, _ in STS_ROWS * 4) + "\n")
+    ok(run_main(*speedup_args(tiny_teacher_dir, corpus, out)))
+    assert json.loads((out / "student_shapes.json").read_text())["chosen"]["hidden"] == 16
+
+
+@pytest.mark.parametrize("damage", ["cut short", "another shape"])
+def test_a_resume_builds_the_checkpoints_student_whatever_the_speed_table_says(tiny_teacher_dir, tmp_path,
+                                                                               monkeypatch, damage):
+    """A --speedup run resumed: the student is the one its checkpoint's plan describes; the shapes are not timed
+    again, and a damaged or changed student_shapes.json is not read."""
+    import shutil
+
+    import minilm.commands.distill as command
+
+    from minilm.models.architectures import Shape
+
+    monkeypatch.setattr(command, "time_shapes", lambda config, speedup, say=print: speed_table(
+        config, speedup, Shape(1, 16, 2, 32)))
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(a for a, _, _ in STS_ROWS * 4) + "\n")
+    out = tmp_path / "run"
+    ok(run_main(*speedup_args(tiny_teacher_dir, corpus, out)))
+    shutil.rmtree(out / "model")
+    shutil.rmtree(out / "checkpoints" / "step-00000004")
+    table = out / "student_shapes.json"
+    if damage == "cut short":
+        table.write_text(table.read_text()[:40])
+    else:
+        record = json.loads(table.read_text())
+        record["chosen"] = {"layers": 2, "hidden": 24, "heads": 3, "ffn": 48}
+        table.write_text(json.dumps(record))
+
+    def timed_again(*args, **kwargs):
+        raise AssertionError("the shapes were timed again")
+    monkeypatch.setattr(command, "time_shapes", timed_again)
+    again = ok(run_main(*speedup_args(tiny_teacher_dir, corpus, out)))
+    assert "(the checkpoint's plan)" in again.stdout and "resuming from" in again.stdout
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"]) == (1, 16)

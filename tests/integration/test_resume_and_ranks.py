@@ -94,11 +94,14 @@ def terminate_at(command, out, target, env=None) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def stopped_step(result, out) -> int:
-    """The step a run stopped by SIGTERM names, checked: exit status 143, no traceback, its checkpoint there."""
-    assert result.returncode == 128 + signal.SIGTERM, result.stderr[-3000:]
+def stopped_step(result, out, how="stopped by SIGTERM", code=128 + signal.SIGTERM) -> int:
+    """The step a run stopped by SIGTERM (or Ctrl-C) names, checked: its exit status, one line and no traceback,
+    its checkpoint there."""
+    assert result.returncode == code, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    line = next(line for line in result.stderr.splitlines() if "stopped by SIGTERM at step" in line)
+    assert [line for line in result.stderr.splitlines() if line.startswith("minilm:")] == \
+        [next(line for line in result.stderr.splitlines() if f"{how} at step" in line)]
+    line = next(line for line in result.stderr.splitlines() if f"{how} at step" in line)
     step = int(line.split("at step ")[1].split()[0])
     assert f"step-{step:08d}" in line and "run the same command again to resume" in line
     assert (out / "checkpoints" / f"step-{step:08d}" / "trainer.json").is_file()
@@ -121,6 +124,49 @@ def test_sigterm_saves_the_current_step_and_resumes_bitwise(tiny_teacher_dir, va
     for name in a:
         assert torch.equal(a[name], b[name]), f"{name} differs after a SIGTERM and a resume"
     assert logged_steps(out) == STEPS
+
+
+def test_more_signals_while_the_checkpoint_is_written_change_nothing(tiny_teacher_dir, varied_corpus, tmp_path):
+    """SIGTERM, then a burst of SIGTERMs as soon as the checkpoint it asked for is being written: the checkpoint is
+    saved, named in the one last line, and no traceback ends the run; the run resumes from it."""
+    out = tmp_path / "twice"
+    args = varied_args(tiny_teacher_dir, varied_corpus, out, "--max-steps", 400, "--save-every", 0)
+    command = [sys.executable, "-m", "minilm.cli", *map(str, args)]
+    process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None and logged_steps(out) < 3:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    while time.time() < deadline and process.poll() is None and not any((out / "checkpoints").glob("*step-*")):
+        time.sleep(0.0005)
+    for _ in range(20):  # during the write of the checkpoint, and after it, while the last line is printed
+        if process.poll() is not None:
+            break
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.002)
+    stdout, stderr = process.communicate(timeout=120)
+    step = stopped_step(subprocess.CompletedProcess(command, process.returncode, stdout, stderr), out)
+    resumed = run_cli(*args, "--max-minutes", 0.05)  # a few seconds more of the same run
+    assert resumed.returncode == 0 and f"(step {step})" in resumed.stdout, resumed.stderr[-2000:]
+
+
+def test_ctrl_c_saves_the_current_step_and_says_how_to_resume(tiny_teacher_dir, varied_corpus, tmp_path, reference):
+    out = tmp_path / "interrupted"
+    args = varied_args(tiny_teacher_dir, varied_corpus, out, "--max-steps", STEPS, "--save-every", 0)
+    command = [sys.executable, "-m", "minilm.cli", *map(str, args)]
+    process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None and logged_steps(out) < 3:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    step = stopped_step(result, out, how="interrupted (Ctrl-C)", code=130)
+    final = run_cli(*args)
+    assert final.returncode == 0 and f"(step {step})" in final.stdout, final.stderr[-2000:]
+    a, b = weights(reference), weights(out)
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs after a Ctrl-C and a resume"
 
 
 def free_port() -> int:
@@ -155,6 +201,7 @@ def test_two_processes_match_one(tiny_teacher_dir, varied_corpus, tmp_path):
     command[command.index(str(double))] = str(preempted)
     stopped = terminate_at(command, preempted, 2, env=env)
     step = int(stopped.stderr.split("stopped by SIGTERM at step ")[1].split()[0])
+    assert stopped.stderr.count("stopped by SIGTERM at step") == 1  # rank 0 says it, for both
     assert step < 12 and (preempted / "checkpoints" / f"step-{step:08d}" / "trainer.json").is_file()
     # torchrun prints its own traceback on SIGTERM; the ranks end in their one line, with no frame of minilm's
     assert "minilm" not in "".join(line for line in stopped.stderr.splitlines() if line.strip().startswith("File "))

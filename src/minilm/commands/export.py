@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from minilm.config.commands import ExportConfig
-from minilm.data.files import write_directory
+from minilm.data.files import check_writable, write_directory
 from minilm.deploy.checks import moved_line, summary
 from minilm.deploy.cpu_target import host_target, resolve_target
 from minilm.deploy.fusion import FUSED_FAMILIES, fuses
@@ -64,6 +64,7 @@ def export(cfg: ExportConfig) -> Path:
     require_deploy_packages()
     out = Path(cfg.output_dir)
     check_output_dir(out, cfg.overwrite)
+    check_writable(out, "output_dir")  # before anything is traced
     source = resolve_model(cfg.model)  # the one resolution: path, config, tokenizer and pipeline
     config, head = source.config, source.head
     require(head in OUTPUTS, f"minilm export takes encoders, sequence classifiers and question-answering models; "

@@ -169,6 +169,10 @@ def read_sentence_task(task: str, split: str, task_dir: str | None = None, text_
             continue
         texts.append(example)
         raw_labels.append(label)
+    if not texts and unseen:  # every row's label is one the model or the training split does not know
+        shown = ", ".join(f"'{label}' ({n})" for label, n in unseen.most_common(5))
+        raise MiniLMError(f"{path}: none of its labels is one of {', '.join(names)} (it has {shown}); give labels "
+                          "the model was trained on, or the model trained on these")
     require(len(texts) > 0, f"{path}: the split is empty")
     if names is None and not is_regression:  # a custom task's classes: the training split's, sorted
         names = tuple(sorted(set(raw_labels)))

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from minilm.config.sections import Training
 from minilm.data.batches import StepBatches
-from minilm.errors import MiniLMError, Terminated
+from minilm.errors import MiniLMError
 from minilm.train.checkpoints import best_so_far, keep_best, load_checkpoint, save_checkpoint
 from minilm.train.device_policy import apply_step_policy, resolve_precision
 from minilm.train.metrics_log import MetricsLog, WallClock
@@ -221,8 +221,8 @@ def fit(runtime: Runtime, recipe: Recipe) -> FitResult:
                 bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:,.0f}")
                 log.write(record)
             stop = clock.spent(accelerator)
-            # SIGTERM skips the evaluation it did not fall on: the grace period is short, and the resumed run then
-            # evaluates at the steps an uninterrupted one does.
+            # SIGTERM (or Ctrl-C) skips the evaluation it did not fall on: the grace period is short, and the
+            # resumed run then evaluates at the steps an uninterrupted one does.
             terminated = preemption.requested(accelerator) and not last
             if recipe.evaluate is not None and (step % cfg.eval_every == 0 or last or stop):
                 if main:
@@ -235,8 +235,7 @@ def fit(runtime: Runtime, recipe: Recipe) -> FitResult:
                 saved = save_checkpoint(accelerator, recipe.saved, recipe.tokenizer, out, step, cfg.keep,
                                         extra={"elapsed_s": clock.elapsed(), "tokens": seen})
             if terminated:
-                raise Terminated(f"stopped by SIGTERM at step {step} of {total}; checkpoint {saved}; run the same "
-                                 "command again to resume from it")
+                raise preemption.stopped(step, total, saved)
             if stop and main:
                 print(f"wall-clock budget of {cfg.max_minutes} min spent at step {step}")
     if main and step == begin:
