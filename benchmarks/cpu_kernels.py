@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from minilm.losses.relation_kl import _exp
+from minilm.losses.chunked_kl import _exp
 from minilm.train.cpu_kernels import fast_dropout, keep_mask
 from minilm.train.device_policy import keep_freed_memory
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The prepared GPU check, for a machine with one NVIDIA GPU (an H200 here), about 8 minutes:
-#   1. the fused Triton relation-KL kernels on CUDA against the float64 reference (tests/losses/test_relation_kl_triton.py,
-#      tests/losses/test_relation_kl.py), and every launch compiled for the machine's own GPU (benchmarks/triton_compile_check.py);
+#   1. the fused Triton relation-KL kernels on CUDA against the float64 reference (tests/losses/test_triton_kl.py,
+#      tests/losses/test_chunked_kl.py), and every launch compiled for the machine's own GPU (benchmarks/triton_compile_check.py);
 #   2. `minilm bench --preset bert-base --device cuda` (random BERT-base teacher, 6x768 student: the paper's
 #      shapes), MiniLM v1 and v2 rows at 128 and 512 tokens, batch 128, written to docs/bench_h200.json;
 #   3. the bench's table into docs/performance.md (the section "Measured on an H200", replaced on each run);
@@ -24,7 +24,7 @@ mkdir -p "$OUT"
 'triton', triton.__version__, 'transformers', transformers.__version__)"
 } 2>&1 | tee "$OUT/gpu.txt"
 status=0
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/losses/test_relation_kl_triton.py tests/losses/test_relation_kl.py 2>&1 \
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/losses/test_triton_kl.py tests/losses/test_chunked_kl.py 2>&1 \
     | tee "$OUT/tests.log" || status=1
 timeout 60 python3 benchmarks/triton_compile_check.py 2>&1 | tee "$OUT/compile.log" || status=1
 timeout 420 python3 -m minilm.cli bench --preset bert-base --device cuda --batch-size 128 --seq-lengths 128 512 \

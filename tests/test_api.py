@@ -48,7 +48,7 @@ def test_the_readmes_python_example_runs_on_a_tiny_model(tmp_path, monkeypatch, 
     assert all(isinstance(result, minilm.Result) for result in returned.values())
     assert str(returned["finetune"]) == str(returned["finetune"].path) and returned["evaluate"].path is None
     assert (tmp_path / returned["distill"]).resolve() == (tmp_path / "runs/try/model").resolve()
-    assert (tmp_path / returned["distill"] / "config.json").is_file() and returned["distill"].metrics["loss"] > 0
+    assert (tmp_path / returned["distill"] / "config.json").is_file() and returned["distill"].training["loss"] > 0 and returned["distill"].metrics == {}
     assert (tmp_path / returned["finetune"] / "config.json").is_file() and returned["finetune"].path.name == "best"
     assert 0 <= returned["finetune"].metrics["main"] <= 100
     assert 0 <= returned["evaluate"].metrics["main"] <= 100 and returned["evaluate"].metrics["task"] == "sst2"
@@ -77,8 +77,8 @@ def test_settings_come_as_keywords_a_config_object_or_a_yaml_file(tmp_path, monk
 
 
 def test_bad_settings_raise_the_one_line_error():
-    with pytest.raises(minilm.MiniLMError, match="student_layers must be >= 1"):
-        minilm.distill(student_layers=0)
+    with pytest.raises(minilm.MiniLMError, match="student_layers must be >= 0"):
+        minilm.distill(student_layers=-1)
     with pytest.raises(minilm.MiniLMError, match="unknown config key"):
         minilm.finetune(no_such_setting=1)
     with pytest.raises(minilm.MiniLMError, match="is for `minilm distill`"):
@@ -103,7 +103,7 @@ def test_each_function_shows_its_settings_in_its_signature_and_help():
     from minilm.commands import COMMANDS
     from minilm.config.settings import default_of, settings_of
 
-    faces = {"distill": minilm.distill, "student": minilm.make_student, "finetune": minilm.finetune,
+    faces = {"distill": minilm.distill, "student": minilm.student, "finetune": minilm.finetune,
              "evaluate": minilm.evaluate, "export": minilm.export, "report": minilm.report, "bench": minilm.bench}
     assert set(faces) == set(COMMANDS)
     for name, face in faces.items():
@@ -126,9 +126,9 @@ def test_a_loaded_model_goes_where_a_path_does(tiny_teacher_dir, tmp_path, monke
     monkeypatch.chdir(tmp_path)
     model, tokenizer = AutoModel.from_pretrained(tiny_teacher_dir), AutoTokenizer.from_pretrained(tiny_teacher_dir)
     small = dict(student_layers=1, student_hidden=32, student_heads=4)
-    by_path = minilm.make_student(teacher=tiny_teacher_dir, output_dir="from_path", **small)
-    by_model = minilm.make_student(teacher=model, output_dir="from_model", **small)
-    by_pair = minilm.make_student(teacher=(model, tokenizer), output_dir="from_pair", **small)
+    by_path = minilm.student(teacher=tiny_teacher_dir, output_dir="from_path", **small)
+    by_model = minilm.student(teacher=model, output_dir="from_model", **small)
+    by_pair = minilm.student(teacher=(model, tokenizer), output_dir="from_pair", **small)
     saved = sorted((tmp_path / ".cache" / "minilm" / "models").iterdir())
     assert len(saved) == 1 and not saved[0].name.startswith(".tmp")  # the same model, saved once
     loaded = [result.load() for result in (by_path, by_model, by_pair)]
@@ -136,7 +136,7 @@ def test_a_loaded_model_goes_where_a_path_does(tiny_teacher_dir, tmp_path, monke
         assert all((a == b).all() for a, b in zip(loaded[0].state_dict().values(), student.state_dict().values()))
     assert by_model.tokenizer().get_vocab() == tokenizer.get_vocab()
     with pytest.raises(minilm.MiniLMError, match="takes a path, a transformers model"):
-        minilm.make_student(teacher=object(), output_dir="nothing")
+        minilm.student(teacher=object(), output_dir="nothing")
 
 
 def test_a_sentence_transformer_goes_where_a_teacher_path_does(sentence_teacher, tmp_path, monkeypatch):
@@ -144,7 +144,62 @@ def test_a_sentence_transformer_goes_where_a_teacher_path_does(sentence_teacher,
     from sentence_transformers import SentenceTransformer
 
     monkeypatch.chdir(tmp_path)
-    result = minilm.make_student(teacher=SentenceTransformer(sentence_teacher, device="cpu"), output_dir="s",
+    result = minilm.student(teacher=SentenceTransformer(sentence_teacher, device="cpu"), output_dir="s",
                                  student_layers=1, student_hidden=32, student_heads=4)
     assert (result.path / "modules.json").is_file()
     assert result.sentence_transformer().encode(["a sentence"]).shape[0] == 1
+
+
+def test_sections_pass_whole_and_settings_override_them(monkeypatch):
+    import minilm.commands as commands
+    from minilm.config import Student, Training
+
+    seen = []
+    monkeypatch.setattr(commands, "run", lambda name, cfg: seen.append(cfg) or {})
+    minilm.distill(training=Training(lr=3e-4, max_steps=7), student=Student(student_layers=2), max_steps=9)
+    cfg = seen[-1]
+    assert (cfg.training.lr, cfg.training.max_steps, cfg.student.student_layers) == (3e-4, 9, 2)
+    minilm.distill(task="sst2")  # `task` the setting, not the section: a string is a setting's value
+    assert seen[-1].task.task == "sst2"
+
+
+def test_errors_raised_to_python_name_keywords_not_flags():
+    with pytest.raises(minilm.MiniLMError) as error:
+        minilm.distill(speedup=2, student_hidden=256)
+    assert "student_hidden=" in str(error.value) and "--" not in str(error.value)
+    with pytest.raises(minilm.MiniLMError) as error:
+        minilm.student(student_layers=True)
+    assert "keyword 'student_layers' expects int, got a boolean" in str(error.value) and "YAML" not in str(error.value)
+    with pytest.raises(minilm.MiniLMError, match="keyword 'data' expects str, got a dict"):
+        minilm.distill(data={"text": ["a line"]})
+
+
+def test_a_loaded_model_is_saved_under_cache_dir_and_errors_name_its_keyword(sentence_teacher, tmp_path,
+                                                                              monkeypatch):
+    from sentence_transformers import SentenceTransformer
+
+    monkeypatch.chdir(tmp_path)
+    model = SentenceTransformer(sentence_teacher, device="cpu")
+    result = minilm.student(teacher=model, output_dir="s", student_layers=1, student_hidden=32, student_heads=4,
+                            cache_dir=str(tmp_path / "mine"))
+    assert result.path.is_dir() and (tmp_path / "mine" / "models").is_dir() and not (tmp_path / ".cache").exists()
+    with pytest.raises(minilm.MiniLMError) as error:  # a sentence encoder has no task head to score sst2 with
+        minilm.evaluate(model=model, task="sst2")
+    assert "model 'the model passed as model=' has no task head" in str(error.value), str(error.value)
+
+
+def test_the_package_shows_its_api_and_the_losses_their_functions():
+    import warnings
+
+    assert set(dir(minilm)) == set(minilm.__all__) and "os" not in dir(minilm) and "Path" not in dir(minilm)
+    from minilm.losses import attention_relation_losses, output_kl, relation_kl
+
+    assert all(callable(f) for f in (relation_kl, attention_relation_losses, output_kl))
+    import minilm.losses as losses
+
+    modules = {p.stem for p in (REPO / "src" / "minilm" / "losses").glob("*.py")}
+    assert not modules & set(losses.__all__), "a function and a module of minilm.losses share a name"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert minilm.make_student is minilm.student  # the earlier name, said to be so
+    assert "minilm.student" in str(caught[0].message)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers.references import plain_autograd_relation_kl, ragged, reference_relation_kl
 
-from minilm.losses.relation_kl import relation_kl
+from minilm.losses.chunked_kl import relation_kl
 
 
 def test_hand_computed_single_head():
@@ -70,7 +70,7 @@ def test_padding_invariance_value_and_gradient():
 
 @pytest.mark.parametrize("budget", [None, 3 * 11 * 11, 3 * 4 * 11])  # all at once; one example; 4 rows
 def test_chunks_match_unchunked_value_and_gradients(monkeypatch, budget):
-    losses = importlib.import_module("minilm.losses.relation_kl")
+    losses = importlib.import_module("minilm.losses.chunked_kl")
 
     t, s, mask = ragged(batch=3, seq=11, lengths=(11, 7, 3), hidden_t=24, hidden_s=12)
     results = []
@@ -163,7 +163,7 @@ def test_hand_written_backward_matches_autograd(same_tensor, chunk):
 
 
 def test_auto_chunk_bounds_map_size():
-    from minilm.losses.relation_kl import CHUNK_ELEMENTS, auto_chunk
+    from minilm.losses.chunked_kl import CHUNK_ELEMENTS, auto_chunk
 
     examples, rows = auto_chunk(32, 12, 128)
     assert rows == 128 and 1 <= examples < 32 and examples * 12 * 128 * 128 <= CHUNK_ELEMENTS
@@ -174,7 +174,7 @@ def test_auto_chunk_bounds_map_size():
 
 
 def test_exp_through_exp2_matches_exp_and_underflows_to_zero():
-    from minilm.losses.relation_kl import _exp
+    from minilm.losses.chunked_kl import _exp
 
     x = torch.linspace(-80.0, 20.0, 10001)
     # Rounding x log2 e costs up to |x| log2(e) 2^-24 relative (7e-6 at |x| = 80), plus exp2's own ulp.
@@ -200,7 +200,7 @@ def test_bf16_autocast_around_the_call_changes_nothing_on_a_padded_batch():
 
 def test_chunk_counts_at_the_papers_shapes_cpu_budget_and_cuda_budget():
     """docs/performance.md quotes these: Python-level chunk iterations per relation and step."""
-    from minilm.losses.relation_kl import CHUNK_ELEMENTS_CUDA, auto_chunk
+    from minilm.losses.chunked_kl import CHUNK_ELEMENTS_CUDA, auto_chunk
 
     def chunks(batch, heads, seq, budget=None):
         examples, rows = auto_chunk(batch, heads, seq, budget=budget)

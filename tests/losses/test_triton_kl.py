@@ -17,7 +17,7 @@ triton = pytest.importorskip("triton")
 
 from helpers.references import plain_autograd_relation_kl as reference  # noqa: E402  (float64, differentiable)
 
-from minilm.losses.relation_kl import relation_kl  # noqa: E402
+from minilm.losses.chunked_kl import relation_kl  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -80,7 +80,7 @@ def test_v2_relation_heads_of_size_8():
 
 
 def test_all_v2_relations_through_the_loss_api():
-    from minilm.losses.relation_kl import attention_relation_losses
+    from minilm.losses.chunked_kl import attention_relation_losses
     from minilm.losses.relations import V2_RELATIONS
 
     t, s, mask = inputs(19, (19, 11, 4), 48, 24, seed=5)
@@ -109,7 +109,7 @@ def test_as_exact_as_the_torch_path_where_float32_itself_is_strained():
 
 def test_auto_takes_torch_on_cpu_and_triton_needs_cuda_or_the_interpreter(monkeypatch):
     from minilm.errors import MiniLMError
-    from minilm.losses.relation_kl import resolve_kernel
+    from minilm.losses.chunked_kl import resolve_kernel
 
     assert resolve_kernel("auto", torch.device("cpu")) == "torch"
     assert resolve_kernel("auto", torch.device("cuda")) == "triton"
@@ -122,8 +122,8 @@ def test_head_sizes_past_the_launch_table_fall_back_or_say_so():
     """A relation head wider than 128 (minilmv2 with 4 relation heads on a 768-wide teacher: 192) has no launch
     in the table: auto takes the torch path, and the launch chooser, asked for CUDA on this CPU, says so."""
     from minilm.errors import MiniLMError
-    from minilm.losses.relation_kl import resolve_kernel
-    from minilm.losses.relation_kl_triton import _launch, covers
+    from minilm.losses.chunked_kl import resolve_kernel
+    from minilm.losses.triton_kl import _launch, covers
 
     cuda = torch.device("cuda")
     assert covers(128, ieee=False) and covers(32, ieee=True) and not covers(192, ieee=False)

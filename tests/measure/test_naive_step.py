@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers.models import tiny_bert
 
-from minilm.losses.relation_kl import attention_relation_losses
+from minilm.losses.chunked_kl import attention_relation_losses
 from minilm.losses.relations import V1_RELATIONS
 from minilm.measure.naive_step import naive_losses
 from minilm.models.attention import layer_qkv

@@ -8,7 +8,7 @@ import torch
 from helpers.models import tiny_bert
 
 from minilm.errors import MiniLMError
-from minilm.losses.relation_kl import attention_relation_losses
+from minilm.losses.chunked_kl import attention_relation_losses
 from minilm.losses.relations import V1_RELATIONS
 from minilm.models.architectures import family_of
 from minilm.models.attention import RelationModel, layer_qkv, unused_by_relations

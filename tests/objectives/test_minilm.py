@@ -11,7 +11,7 @@ from helpers.objectives import batch_of, cfg, objective_for
 from helpers.references import ragged, reference_relation_kl
 
 from minilm.errors import MiniLMError
-from minilm.losses.relation_kl import attention_relation_losses, relation_kl
+from minilm.losses.chunked_kl import attention_relation_losses, relation_kl
 from minilm.objectives import build_objective, distill_losses
 
 

@@ -204,9 +204,12 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
                               "yes/no/on/off as true/false")
         if base is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
+        if base is str and not isinstance(value, (str, int, float)):  # str() would take a dict or a path list
+            raise TypeError(value)
         return base(value)
     except (TypeError, ValueError):
-        raise MiniLMError(f"config key '{name}' expects {getattr(base, '__name__', base)}, got {value!r}") from None
+        got = repr(value) if isinstance(value, (str, int, float)) else f"a {type(value).__name__} ({value!r:.60})"
+        raise MiniLMError(f"config key '{name}' expects {getattr(base, '__name__', base)}, got {got}") from None
 
 
 def build(cls: type, values: dict[str, Any]):

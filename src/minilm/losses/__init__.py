@@ -4,22 +4,23 @@ the paper's equation.
 | module | what |
 |---|---|
 | `relations.py` | the relations by name: (Q, K), (V, V); MiniLMv2's Q-Q, K-K, V-V |
-| `relation_kl.py` | MiniLM's self-attention relation KL (L_AT, L_VR; MiniLMv2's Q-Q, K-K, V-V), chunked in PyTorch |
-| `relation_kl_triton.py` | the same KL as fused Triton kernels for CUDA (no seq x seq map is written) |
+| `chunked_kl.py` | MiniLM's self-attention relation KL (`relation_kl`: L_AT, L_VR; MiniLMv2's Q-Q, K-K, V-V), chunked in PyTorch |
+| `triton_kl.py` | the same KL as fused Triton kernels for CUDA (no seq x seq map is written) |
 | `output.py` | L_OUT of task-specific distillation (classifiers, extractive QA) and the QA span loss |
 | `embedding.py` | sentence-embedding MSE and cosine |
 | `tokens.py` | token-state MSE over real tokens |
 
 The functions below are served lazily (`from minilm.losses import output_kl` imports `output.py` then): the settings
-read `relations.py`, and reading them must not import torch. `minilm.losses.relation_kl` is the module; its function
-is `minilm.losses.relation_kl.relation_kl` (and `minilm.relation_kl`).
+read `relations.py`, and reading them must not import torch. No function shares its name with a module here:
+`from minilm.losses import relation_kl` is the function (as `minilm.relation_kl` is).
 """
 
 from __future__ import annotations
 
 import importlib
 
-_MODULE_OF = {"attention_relation_losses": "relation_kl", "resolve_kernel": "relation_kl", "V1_RELATIONS": "relations",
+_MODULE_OF = {"relation_kl": "chunked_kl", "attention_relation_losses": "chunked_kl", "resolve_kernel": "chunked_kl",
+              "V1_RELATIONS": "relations",
               "V2_RELATIONS": "relations", "output_kl": "output", "span_kl": "output", "span_loss": "output",
               "embedding_mse": "embedding", "embedding_cosine": "embedding", "token_mse": "tokens"}
 

@@ -14,7 +14,7 @@ padding never changes the loss. The teacher side is a constant (no gradient flow
 Logits, softmax and KL are always float32, whatever autocast does around the call or to the
 projections feeding them. Two implementations compute the same function (`relation_kl(kernel=...)`):
 the chunked PyTorch path below (CPU, and GPUs without Triton) and the fused Triton kernels of
-`minilm.losses.relation_kl_triton` (CUDA), which never write a (batch, heads, seq, seq) map.
+`minilm.losses.triton_kl` (CUDA), which never write a (batch, heads, seq, seq) map.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def resolve_kernel(kernel: str, device: torch.device, head: int | None = None, i
     if kernel == "auto":
         if device.type != "cuda" or not triton_available():
             return "torch"
-        from minilm.losses.relation_kl_triton import covers
+        from minilm.losses.triton_kl import covers
 
         return "triton" if head is None or covers(head, ieee) else "torch"
     if kernel == "triton":
@@ -188,7 +188,7 @@ def resolve_kernel(kernel: str, device: torch.device, head: int | None = None, i
 
 
 def _triton_relation_kl(t_left, t_right, s_left, s_right, mask, heads, row_weight):
-    from minilm.losses.relation_kl_triton import TritonRelationKL
+    from minilm.losses.triton_kl import TritonRelationKL
 
     tensors = [t_left.detach(), t_right.detach(), s_left, s_right]
     if len({x.dtype for x in tensors}) > 1 or tensors[0].dtype not in (torch.float32, torch.bfloat16, torch.float16):
@@ -211,7 +211,7 @@ def relation_kl(teacher_left: torch.Tensor, teacher_right: torch.Tensor, student
         query_chunk: torch kernel: query rows per chunk (default: as many as fit `CHUNK_ELEMENTS` with
             one example, `CHUNK_ELEMENTS_CUDA` on a GPU). Only one chunk's (examples, A, rows, seq) maps
             exist at a time; the value and gradients do not depend on the chunk size.
-        kernel: "torch" (chunked maps), "triton" (fused kernels, `relation_kl_triton`: no map is ever
+        kernel: "torch" (chunked maps), "triton" (fused kernels, `triton_kl`: no map is ever
             written) or "auto" (Triton on CUDA when it is installed, else torch). A bias takes the torch path.
         teacher_bias, student_bias: the model's own additive attention bias (MPNet's relative positions,
             DeBERTa's position terms, a local-attention window), float32, broadcastable to (batch, A, seq, seq),

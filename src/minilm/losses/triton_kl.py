@@ -18,7 +18,7 @@ probabilities from the saved row statistics (maxima and log-sums, kept apart so 
 probabilities come out exact): `_grad_kernel` with LEFT (a program per query block, over key blocks)
 forms g_t (p_s - p_t) right / sqrt(d), without (a program per key block, over query blocks) its
 transpose times left. g_t is the incoming gradient of each row's KL, so the per-example weights
-1 / (A |x|) and the batch mean stay in PyTorch (`losses.relation_kl`).
+1 / (A |x|) and the batch mean stay in PyTorch (`losses.chunked_kl`).
 
 Padded keys (attention_mask 0) and key positions past the sequence are set to a large negative logit on
 both sides, so they leave every softmax (probability exactly 0) and every sum; padded rows get no weight
@@ -27,7 +27,7 @@ head offsets (no split-head copies). Products accumulate in float32: float32 inp
 bf16/fp16 inputs (what autocast hands over in training) as tf32 on the tensor cores, which holds their
 values exactly, so the logits are those of float32 arithmetic on the same inputs.
 
-Tested with `TRITON_INTERPRET=1` on the CPU against a float64 reference (tests/test_relation_kl_triton.py).
+Tested with `TRITON_INTERPRET=1` on the CPU against a float64 reference (tests/test_triton_kl.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the returned probabilities:
   ("concatenate then split" into `relation_heads` heads).
 
 KL from probabilities: sum p (log p - log q) with clamped logs, per row, summed over heads and real rows,
-divided by heads x real length, averaged over the batch: the same quantity as `losses.relation_kl`
+divided by heads x real length, averaged over the batch: the same quantity as `losses.chunked_kl`
 (tests/test_bench.py checks that they agree).
 """
 

@@ -11,7 +11,7 @@ the encoder passes it), and the family's adapter computes that layer's Q, K, V, 
   output and feed-forward contribute nothing to L_AT + L_VR;
 * full (`full=True`): the whole model runs and its task logits come back too (task-specific distillation).
 
-All tensors are `(batch, seq, hidden)` with heads still concatenated, as `losses.relation_kl` takes them.
+All tensors are `(batch, seq, hidden)` with heads still concatenated, as `losses.chunked_kl` takes them.
 """
 
 from __future__ import annotations

@@ -5,13 +5,13 @@ attention distributions softmax(Q K^T / sqrt(d)) and value relations softmax(V V
 attention head (equal head counts), teacher layer `teacher_layer` (default the last) -> the student's last.
 v2 (`--objective minilmv2`, Wang et al. 2021, Eq. 3-5): any of the Q-Q, K-K, V-V relations with
 `relation_heads` heads of their own, so teacher and student may differ in width and head count.
-The relation KL itself is `minilm.losses.relation_kl`.
+The relation KL itself is `minilm.losses.chunked_kl`.
 """
 
 from __future__ import annotations
 
 from minilm.errors import require
-from minilm.losses.relation_kl import attention_relation_losses, resolve_kernel
+from minilm.losses.chunked_kl import attention_relation_losses, resolve_kernel
 from minilm.losses.relations import V1_RELATIONS, V2_RELATIONS
 from minilm.models.architectures import QKV, family_of
 from minilm.models.attention import unused_by_relations

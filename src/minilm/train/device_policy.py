@@ -19,7 +19,7 @@ say so:
 * CPU, not compiled: `cpu_kernels` in every model (dropout from 16-bit random draws; the plain
   attention path where it is faster). torch.compile generates its own kernels instead.
 * CUDA: nothing beyond PyTorch's own kernels (SDPA, fused dropout); the relation KL picks its Triton
-  kernel itself (`losses.relation_kl.relation_kl(kernel="auto")`).
+  kernel itself (`losses.chunked_kl.relation_kl(kernel="auto")`).
 
 Nothing here changes what is saved: swapped modules hold no parameters and no attention setting is
 written with a model.
