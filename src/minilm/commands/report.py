@@ -20,6 +20,7 @@ from minilm.config.commands import ReportConfig
 from minilm.config.sections import EVAL_BATCH_SIZE
 from minilm.data.files import check_writable
 from minilm.errors import MiniLMError, require
+from minilm.models.architectures import family_of
 from minilm.train.run_dir import read_run
 from minilm.train.summary import RunSummary
 
@@ -58,7 +59,8 @@ def load_exported(directory: str, like: RunSummary) -> dict:
     scores = evaluate_model(model, source.tokenizer, dev, like.max_length, EVAL_BATCH_SIZE, "cpu", like.windows())
     source = Path(record["source"]).parent / "metrics.json"
     parameters = RunSummary.read(source).parameters if source.is_file() else encoder_size(config)
-    summary = dataclasses.replace(like, best=scores, layers=config.num_hidden_layers, hidden=config.hidden_size,
+    shape = family_of(config).shape(config)
+    summary = dataclasses.replace(like, best=scores, layers=shape.layers, hidden=shape.hidden,
                                   parameters=parameters, examples_per_s=scores["examples_per_s"])
     return {"name": Path(directory).name, "dir": directory, "model_dir": directory, "summary": summary,
             "history": [], "objective": f"exported, {record['quantize']}"}

@@ -96,10 +96,8 @@ def student_shape(student: Student, teacher_config) -> Shape:
 
 
 def resolve_init(student: Student, teacher_config) -> str:
-    """teacher, prune, random, or the model student_init names. `auto` (the rule `--student-init`'s help states):
-    a teacher-layer copy where the student's width, heads and feed-forward width are the teacher's (the copy needs
-    equal shapes), else pruning where it keeps whole heads of the teacher's head size and is nowhere wider, else
-    random."""
+    """teacher, prune, random, static, or the model student_init names; `auto` as `--student-init`'s help states
+    the rule (the copy needs equal shapes; pruning keeps whole heads of the teacher's head size: `prune_obstacle`)."""
     shape = student_shape(student, teacher_config)
     if shape.layers == 0:  # a static student starts from the teacher's per-token outputs, whatever else was asked
         require(student.student_init in ("auto", "static"),

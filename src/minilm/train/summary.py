@@ -14,6 +14,7 @@ from minilm.config.sections import QAWindows, Task
 from minilm.data.files import write_atomic
 from minilm.deploy.runtime import load_task_model
 from minilm.errors import MiniLMError
+from minilm.models.architectures import family_of
 from minilm.models.source import resolve_model
 from minilm.models.students import count_parameters
 from minilm.tasks.kinds import SPAN
@@ -76,9 +77,10 @@ def write_summary(out: Path, source: str, task, dev, best: dict, steps: int, sec
     best_source = resolve_model(str(out / "best"))
     best_model = load_task_model(best_source.path, dev, source=best_source)
     speed = inference_speed(best_model, best_source.tokenizer, dev, max_length, device, qa=qa)
+    shape = family_of(best_model).shape(best_model.config)
     summary = RunSummary(model=source, task=task.task, task_section=dataclasses.asdict(task), metric=dev.metric,
-                         kind=dev.kind.name, best=best, layers=best_model.config.num_hidden_layers,
-                         hidden=best_model.config.hidden_size, parameters=count_parameters(best_model),
+                         kind=dev.kind.name, best=best, layers=shape.layers, hidden=shape.hidden,
+                         parameters=count_parameters(best_model),
                          max_length=max_length, examples_per_s=speed["examples_per_s"],
                          speed_batch_size=speed["speed_batch_size"], steps=steps, train_seconds=seconds,
                          qa=dataclasses.asdict(qa) if dev.kind is SPAN else {})
