@@ -93,3 +93,21 @@ def test_files_and_hub_specs_resolve_as_written(tmp_path):
         resolve([str(tmp_path / "missing.txt")])
     with pytest.raises(MiniLMError, match="must be written hf:NAME"):
         resolve(["hf:onlyname"])
+
+
+def test_squad_text_is_its_questions_and_each_paragraph_once(tmp_path, monkeypatch):
+    import json
+
+    squad = tmp_path / "data" / "squad2"
+    squad.mkdir(parents=True)
+    paragraph = {"context": "Rollo led the raiders.", "qas": [{"id": "a", "question": "Who led them?"},
+                                                                {"id": "b", "question": " Whom did he lead? "}]}
+    other = {"context": "The river floods.", "qas": [{"id": "c", "question": "What floods?"}]}
+    (squad / "train.json").write_text(json.dumps({"data": [{"title": "t", "paragraphs": [paragraph, other]}]}))
+    monkeypatch.setenv("MINILM_DATA", str(tmp_path / "data"))
+    (source,) = resolve(["squad2-train"])
+    assert list(source.texts(None)) == ["Who led them?", "Whom did he lead?", "Rollo led the raiders.", "What floods?",
+                                        "The river floods."]
+    (squad / "train.json").write_text("{}")
+    with pytest.raises(MiniLMError, match="is not a SQuAD file"):
+        list(resolve(["squad2-train"])[0].texts(None))

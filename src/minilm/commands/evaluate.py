@@ -111,6 +111,13 @@ def evaluate_retrieval(cfg: EvaluateConfig, data, max_length: int, device) -> di
     return result
 
 
+def is_sentence_only(name: str) -> bool:
+    """A sentence-transformers model directory without a Hugging Face config (a static model of sentence-
+    transformers' or Model2Vec's own making): only its sentence embeddings can be scored."""
+    path = Path(name)
+    return path.is_dir() and (path / "modules.json").is_file() and not (path / "config.json").is_file()
+
+
 def evaluate(cfg: EvaluateConfig) -> dict:
     """Score a fine-tuned checkpoint; print the scores, and write them with the predictions to `output`."""
     if cfg.output:
@@ -118,9 +125,11 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     exported = is_exported(cfg.model)  # runs with onnxruntime, on the CPU
     require(not exported or cfg.device in ("auto", "cpu"), "exported models run on the CPU: drop --device cuda")
     device = pick_device("cpu" if exported else cfg.device)
+    max_length = max_length_for(cfg.max_length, cfg.task)
+    if cfg.zero_shot and is_sentence_only(cfg.model):  # a sentence-transformers model of its own modules alone
+        return evaluate_zero_shot(cfg, max_length, device)
     source = resolve_model(str(export_directory(cfg.model)) if exported else cfg.model)  # a graph: its directory's
     tokenizer, config = source.tokenizer, source.config
-    max_length = max_length_for(cfg.max_length, cfg.task)
     check_max_length(max_length, config)
     if cfg.zero_shot:
         return evaluate_zero_shot(cfg, max_length, device)

@@ -3,7 +3,7 @@
 `resolve(specs)` turns what a user wrote in `--data` into sources, each of which yields its texts (`line`
 examples) or its lines with document boundaries (`packed` examples):
 
-* a named corpus (`wikitext-2`, `stsb-train`): a local copy (under `$MINILM_DATA`, then `../shared/data`), else the
+* a named corpus (`wikitext-2`, `stsb-train`, `squad2-train`): a local copy (under `$MINILM_DATA`, then `../shared/data`), else the
   Hugging Face hub through `datasets` (cached where `datasets` caches), else a one-line error that says
   what to do. Each names its own document boundary (WikiText: the article headings).
 * a file: plain text (one document or sentence per line), TSV/CSV with a header, or JSONL; in plain text
@@ -50,6 +50,7 @@ class NamedCorpus:
     about: str
     columns: tuple[int, ...] = ()  # a tab-separated local file without a header: the text columns it takes
     hub_columns: tuple[str, ...] = ("text",)  # the hub records' text fields
+    squad: bool = False  # a SQuAD JSON file: its questions and its distinct paragraphs are the text
 
 
 # WikiText-2's local copy is the word-level release (`<unk>` for rare words), so the hub config is the
@@ -62,6 +63,11 @@ NAMED = {
     "stsb-train": NamedCorpus(("stsb/sts-train.csv",), ("sentence-transformers/stsb", None, ("train",)), "line",
                               "STS benchmark training sentences (5,749 pairs, both sides)", columns=(5, 6),
                               hub_columns=("sentence1", "sentence2")),
+    # SQuAD 2.0's training questions and paragraphs as unlabeled text, each a document (no dev text: the dev split
+    # is what retrieval is scored on).
+    "squad2-train": NamedCorpus(("squad2/train.json",), ("rajpurkar/squad_v2", None, ("train",)), "line",
+                                "SQuAD 2.0 training questions and paragraphs (Wikipedia)", squad=True,
+                                hub_columns=("question", "context")),
 }
 
 
@@ -125,6 +131,35 @@ class ColumnsSource(Source):
         yield from document_lines(self._cells(), boundary, self.spec)
 
 
+class SquadText(Source):
+    """A SQuAD JSON file as text: each question, then each paragraph the first time it is asked about."""
+
+    def __init__(self, path: Path, spec: str, boundary: str):
+        self.file = FileSource(path, spec, boundary)
+        self.spec, self.key, self.boundary = spec, f"{self.file.key}:squad", boundary
+
+    def _texts(self) -> Iterator[str]:
+        import json
+
+        try:
+            articles = json.loads(self.file.path.read_text(encoding="utf-8"))["data"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MiniLMError(f"{self.file.path} is not a SQuAD file ({exc})") from None
+        for article in articles:
+            for paragraph in article.get("paragraphs", []):
+                for qa in paragraph.get("qas", []):
+                    if str(qa.get("question", "")).strip():
+                        yield str(qa["question"]).strip()
+                if str(paragraph.get("context", "")).strip():
+                    yield str(paragraph["context"]).strip()
+
+    def texts(self, text_column):
+        yield from self._texts()
+
+    def lines(self, text_column, boundary):
+        yield from ((True, text) for text in self._texts())
+
+
 class HubRecords(Source):
     """`hf:NAME[:CONFIG]:SPLIT`, streamed: one text column, a record a document."""
 
@@ -170,6 +205,8 @@ def _named(name: str, corpus: NamedCorpus) -> list[Source]:
             if corpus.columns:
                 return [ColumnsSource(root / f, f"{name} ({root / f})", corpus.columns, corpus.boundary)
                         for f in corpus.files]
+            if corpus.squad:
+                return [SquadText(root / f, f"{name} ({root / f})", corpus.boundary) for f in corpus.files]
             return [FileSource(root / f, f"{name} ({root / f})", corpus.boundary) for f in corpus.files]
     missing = f"corpus {name}: no local copy ({corpus.files[0]} under {' or '.join(map(str, data_roots()))})"
     if not hub.available():

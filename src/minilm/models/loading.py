@@ -36,7 +36,7 @@ def resolve_model_path(name: str) -> str:
         return path
     path = Path(name)
     if path.exists():
-        require(path.is_dir() and (path / "config.json").is_file(),
+        require(path.is_dir() and ((path / "config.json").is_file() or (path / "modules.json").is_file()),
                 f"model '{name}' is not a model directory (no config.json in it)")
         check_model_folder(path)
         return str(path)
