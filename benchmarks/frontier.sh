@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# The speed-quality frontier (docs/frontier.md), on this machine's CPU:
-#   shapes: every candidate student shape of all-MiniLM-L6-v2 timed as int8 ONNX at batch 1 (`--speedup`'s table);
-#   (a) sentence students of the packaged all-MiniLM-L6-v2 at about 2x, 3x, 5x and 10x its int8 speed, started by
-#       pruning, at 3x also from teacher layers (2x384) and at random, at 10x at random and through a teacher
-#       assistant (the 3x student as the teacher of the 10x one); STS-B test and held-out pairs;
-#   (b) task-specific SST-2 students of all-MiniLM-L6-v2 fine-tuned on SST-2, at 3x and 10x, pruned, layer copy
-#       (3x) and random; SST-2 dev;
-#   (c) a 6x384 student pruned from the packaged all-mpnet-base-v2, against all-MiniLM-L6-v2 on held-out pairs;
-#   text: the 3x student's recipe with and without the STS training sentences, on held-out pairs;
-#   speed: each student's int8 graph against the teacher's int8 graph and its PyTorch model, batch 1 and 32,
-#   interleaved in one run.
-# Every student of a part gets the same recipe and the same number of steps (configs/frontier/*.yaml). Each step
-# skips what an earlier run finished, so the script can be run in parts: PARTS="a speed" bash benchmarks/frontier.sh
-# Run: bash benchmarks/frontier.sh   (after `make install`)
+# The speed-quality frontier (docs/frontier.md) on this machine's CPU, with the peers in the same run:
+#   shapes  every candidate student shape of all-MiniLM-L6-v2 timed against it as int8 ONNX (`--speedup`'s table)
+#   a       sentence students of the packaged all-MiniLM-L6-v2 at about 2x, 3x, 5x, 10x and 30x its int8 speed
+#           (`configs/frontier/sentence.yaml --speedup N`: the shape chosen on this CPU, a static student where N asks
+#           for it); sentence-transformers' own MSE recipe on the same start, text and steps at 3x and 10x; Model2Vec's
+#           distillation of the same teacher. STS-B test, held-out pairs, SQuAD retrieval.
+#   b       task-specific SST-2 students at 3x and 10x of all-MiniLM-L6-v2 fine-tuned on SST-2
+#   c       all-mpnet-base-v2 pruned to 6x384 and distilled, against all-MiniLM-L6-v2 on the held-out pairs
+#   speed   every row's int8 pooled graph, the teacher's int8 graph and PyTorch model, Model2Vec: text in, embedding
+#           out, one thread, batch 1 and 32, in turn, round after round
+#   page    the tables and the plot (docs/frontier/*.md, frontier.png) from the rows
+# Each student gets at most MINUTES of training, alone on the machine: a short calibration run of the same recipe
+# times its steps, and the run takes as many as fit. Each finished row writes docs/frontier/rows/NAME.json, and each
+# part skips what an earlier run finished, so the study runs in parts: PARTS="a speed page" bash benchmarks/frontier.sh
+# Run: bash benchmarks/frontier.sh   (after `make install`; the peers' venvs are made under runs/peers/ on first use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
@@ -20,84 +21,118 @@ M=".venv/bin/minilm"
 PY=".venv/bin/python"
 R=runs/frontier
 D=docs/frontier
-PARTS=${PARTS:-"shapes a b c text speed"}
-mkdir -p $R $D
+PARTS=${PARTS:-"shapes a b c speed page"}
+MINUTES=${MINUTES:-27}   # of training steps; with the teacher's readings, the run stays under 30 minutes
+SPEEDUPS_A=${SPEEDUPS_A:-"2 3 5 10 30"}
+SPEEDUPS_B=${SPEEDUPS_B:-"3 10"}
+PEER_SPEEDUPS=${PEER_SPEEDUPS:-"3 10"}
+TEXT="wikitext-2 stsb-train"
+mkdir -p $R $D/rows
 has() { [[ " $PARTS " == *" $1 "* ]]; }
-distill() { local out=$1; shift; [ -d $out/model ] || $M distill "$@" --output-dir $out; }
-started() { local out=$1; shift; [ -d $out ] || $M student "$@" --output-dir $out; }  # a start, before training
+row() { [ -f $D/rows/$1.json ]; }
+timed() {  # timed NAME CMD...: the command's wall and CPU minutes, beside its run directory
+    local name=$1; shift
+    /usr/bin/time -f '%e %U %S' -o $R/$name.time.raw "$@"
+    $PY -c "w, u, s = map(float, open('$R/$name.time.raw').read().split()[-3:]); import json; print(json.dumps({'wall_minutes': w / 60, 'cpu_minutes': (u + s) / 60}))" > $R/$name.time
+}
+shape_of() {  # the shape a --speedup run chose: its student's layers and width as flags
+    $PY -c "import json; c=json.load(open('$1/model/config.json')); p=c['minilm_plan']['shape']; print(f\"--student-layers {p['layers']} --student-hidden {p['hidden']}\")"
+}
+calibrated() {  # calibrated NAME CONFIG SPEEDUP [EXTRA...]: the steps that fit MINUTES, from 150 timed steps
+    local name=$1 config=$2 speedup=$3; shift 3
+    [ -d $R/cal_$name/model ] || $M distill --config $config --speedup $speedup --max-steps 150 --log-every 25 \
+        --save-every 0 --output-dir $R/cal_$name "$@" > $R/cal_$name.log 2>&1
+    $PY benchmarks/frontier.py steps $R/cal_$name $MINUTES
+}
+peers() {
+    [ -x runs/peers/m2v/bin/python ] || { python3 -m venv runs/peers/m2v && runs/peers/m2v/bin/pip install -q \
+        torch==2.13.0 "model2vec[distill]==0.10.0" sentence-transformers; }
+    [ -x runs/peers/st/bin/python ] || { python3 -m venv runs/peers/st && runs/peers/st/bin/pip install -q \
+        torch==2.13.0 "sentence-transformers[train]"; }
+}
 
 if has shapes; then
-    [ -f $R/shapes/student_shapes.json ] || $M student --speedup 3 --output-dir $R/shapes
-    $PY benchmarks/frontier_tables.py shapes $R/shapes/student_shapes.json > $D/shapes.md
+    [ -f $R/shapes.json ] || $M bench --speedup 2 --output $R/shapes.json > $R/shapes.txt
+    cp $R/shapes.txt $D/shapes.md
 fi
 
-S="--config configs/frontier/sentence.yaml"
+S=configs/frontier/sentence.yaml
 if has a; then
-    started $R/a_3x256_prune_start --student-hidden 256
-    started $R/a_3x128_prune_start --student-hidden 128
-    distill $R/a_3x384_copy $S --student-layers 3
-    distill $R/a_3x256_prune $S --student-hidden 256
-    distill $R/a_2x384_copy $S --student-layers 2
-    distill $R/a_3x256_random $S --student-hidden 256 --student-init random
-    distill $R/a_3x192_prune $S --student-hidden 192
-    distill $R/a_3x128_prune $S --student-hidden 128
-    distill $R/a_3x128_random $S --student-hidden 128 --student-init random
-    distill $R/a_3x128_assistant $S --student-hidden 128 --teacher $R/a_3x256_prune/model
-    on="@wikitext-2+stsb-train"
-    $PY benchmarks/sentence_table.py --teacher packaged:all-MiniLM-L6-v2 --output $D/sentence_table.md --rows \
-        "3x256 pruned, before training=$R/a_3x256_prune_start" \
-        "3x128 pruned, before training=$R/a_3x128_prune_start" \
-        "3x384 layer copy (2x)=$R/a_3x384_copy/model$on" \
-        "3x256 pruned (3x)=$R/a_3x256_prune/model$on" \
-        "2x384 layer copy (3x)=$R/a_2x384_copy/model$on" \
-        "3x256 random (3x)=$R/a_3x256_random/model$on" \
-        "3x192 pruned (5x)=$R/a_3x192_prune/model$on" \
-        "3x128 pruned (10x)=$R/a_3x128_prune/model$on" \
-        "3x128 random (10x)=$R/a_3x128_random/model$on" \
-        "3x128 pruned through the 3x256 assistant (10x)=$R/a_3x128_assistant/model$on"
-    $PY benchmarks/frontier_tables.py runs $R/a_3x384_copy $R/a_3x256_prune $R/a_2x384_copy $R/a_3x256_random \
-        $R/a_3x192_prune $R/a_3x128_prune $R/a_3x128_random $R/a_3x128_assistant > $D/sentence_runs.md
+    peers
+    for N in $SPEEDUPS_A; do
+        name=a_${N}x
+        row $name && continue
+        steps=$(calibrated $name $S $N)
+        shape=$(shape_of $R/cal_$name)
+        [ -d $R/$name/model ] || timed $name $M distill --config $S $shape --max-steps $steps --output-dir $R/$name \
+            > $R/$name.log 2>&1
+        $PY benchmarks/frontier.py sentence $name $R/$name/model $TEXT --run $R/$name --speedup $N
+    done
+    $PY benchmarks/frontier.py text $R/text.txt $TEXT
+    for N in $PEER_SPEEDUPS; do  # the same start, text and steps, trained by sentence-transformers' own recipe
+        name=st_${N}x
+        row $name && continue
+        steps=$($PY -c "import json; print(json.load(open('$D/rows/a_${N}x.json'))['steps'])")
+        shape=$(shape_of $R/a_${N}x)
+        [ -d $R/start_${N}x ] || $M student $shape --output-dir $R/start_${N}x --data $TEXT --examples sentence
+        [ -d $R/$name/model ] || timed $name runs/peers/st/bin/python benchmarks/peers/st_mse_distill.py \
+            --teacher "$($PY -c "from minilm.models.loading import resolve_model_path as r; print(r('packaged:all-MiniLM-L6-v2'))")" \
+            --student $R/start_${N}x --text $R/text.txt --steps $steps --out $R/$name > $R/$name.log 2>&1
+        $PY benchmarks/frontier.py sentence $name $R/$name/model $TEXT --speedup $N \
+            --recipe "sentence-transformers MSE" --extra speed_as=a_${N}x steps=$steps \
+            "shape=\"$($PY -c "import json; print(json.load(open('$D/rows/a_${N}x.json'))['shape'])")\"" \
+            "$(cat $R/$name.time | $PY -c "import json,sys; d=json.load(sys.stdin); print('wall_minutes=' + str(d['wall_minutes']))")" \
+            "$(cat $R/$name.time | $PY -c "import json,sys; d=json.load(sys.stdin); print('cpu_minutes=' + str(d['cpu_minutes']))")"
+    done
+    if ! row model2vec; then
+        teacher=$($PY -c "from minilm.models.loading import resolve_model_path as r; print(r('packaged:all-MiniLM-L6-v2'))")
+        [ -d $R/model2vec ] || timed model2vec runs/peers/m2v/bin/python benchmarks/peers/model2vec_distill.py \
+            $teacher $R/model2vec > $R/model2vec.log 2>&1
+        $PY benchmarks/frontier.py sentence model2vec $R/model2vec/sentence-transformers --recipe model2vec \
+            --extra shape='"static 256"' "$(cat $R/model2vec.time | $PY -c "import json,sys; d=json.load(sys.stdin); print('wall_minutes=' + str(d['wall_minutes']))")" \
+            "$(cat $R/model2vec.time | $PY -c "import json,sys; d=json.load(sys.stdin); print('cpu_minutes=' + str(d['cpu_minutes']))")"
+    fi
 fi
 
-# Which text? The recipe's student at 3x with and without the STS benchmark's training sentences, judged on the
-# held-out pairs (none of whose sentences either run saw).
-if has text; then
-    distill $R/text_3x256_wikitext $S --student-hidden 256 --data wikitext-2
-    $PY benchmarks/sentence_table.py --teacher packaged:all-MiniLM-L6-v2 --output $D/text_table.md --rows \
-        "3x256 pruned, WikiText-2 + STS train sentences=$R/a_3x256_prune/model@wikitext-2+stsb-train" \
-        "3x256 pruned, WikiText-2 alone=$R/text_3x256_wikitext/model@wikitext-2+stsb-train"
-fi
-
-T="--config configs/frontier/sst2_student.yaml"
+T=configs/frontier/sst2_student.yaml
 if has b; then
-    [ -f $R/b_teacher/metrics.json ] || $M finetune --config configs/frontier/sst2_teacher.yaml
-    distill $R/b_3x256_prune $T --student-hidden 256
-    distill $R/b_2x384_copy $T --student-layers 2
-    distill $R/b_3x256_random $T --student-hidden 256 --student-init random
-    distill $R/b_3x128_prune $T --student-hidden 128
-    distill $R/b_3x128_random $T --student-hidden 128 --student-init random
-    $PY benchmarks/frontier_tables.py sst2 $R/b_teacher $R/b_3x256_prune $R/b_2x384_copy $R/b_3x256_random \
-        $R/b_3x128_prune $R/b_3x128_random > $D/sst2_table.md
+    [ -f $R/b_teacher/metrics.json ] || $M finetune --config configs/frontier/sst2_teacher.yaml > $R/b_teacher.log 2>&1
+    for N in $SPEEDUPS_B; do
+        name=b_${N}x
+        row $name && continue
+        steps=$(calibrated $name $T $N)
+        shape=$(shape_of $R/cal_$name)
+        [ -d $R/$name/best ] || timed $name $M distill --config $T $shape --max-steps $steps --eval-every \
+            $((steps / 4)) --output-dir $R/$name > $R/$name.log 2>&1
+        $PY benchmarks/frontier.py sst2 $name $R/$name $R/b_teacher --speedup $N
+    done
 fi
 
-if has c; then
-    started $R/c_6x384_prune_start --teacher packaged:all-mpnet-base-v2 --student-layers 6 --student-hidden 384
-    distill $R/c_6x384_prune $S --teacher packaged:all-mpnet-base-v2 --student-layers 6 --student-hidden 384
-    $PY benchmarks/sentence_table.py --teacher packaged:all-mpnet-base-v2 --output $D/mpnet_table.md --rows \
-        "all-MiniLM-L6-v2 (6x384)=packaged:all-MiniLM-L6-v2" \
-        "6x384 pruned, before training=$R/c_6x384_prune_start" \
-        "6x384 pruned from all-mpnet-base-v2, distilled=$R/c_6x384_prune/model@wikitext-2+stsb-train"
+if has c && ! row c_mpnet_6x384; then
+    name=c_mpnet_6x384
+    C="--teacher packaged:all-mpnet-base-v2 --student-layers 6 --student-hidden 384"
+    [ -d $R/cal_$name/model ] || $M distill --config $S $C --max-steps 150 --log-every 25 --save-every 0 \
+        --output-dir $R/cal_$name > $R/cal_$name.log 2>&1
+    steps=$($PY benchmarks/frontier.py steps $R/cal_$name $MINUTES)
+    [ -d $R/$name/model ] || timed $name $M distill --config $S $C --max-steps $steps --output-dir $R/$name \
+        > $R/$name.log 2>&1
+    $PY benchmarks/frontier.py sentence $name $R/$name/model $TEXT --run $R/$name --part c \
+        --teacher packaged:all-mpnet-base-v2
+    $PY benchmarks/frontier.py sentence c_all_minilm packaged:all-MiniLM-L6-v2 $TEXT --part c \
+        --teacher packaged:all-mpnet-base-v2 --recipe "all-MiniLM-L6-v2 (published)"
 fi
 
 if has speed; then
-    models=()
-    for run in teacher a_3x384_copy a_3x256_prune a_2x384_copy a_3x192_prune a_3x128_prune; do
-        src=$R/$run/model; [ $run = teacher ] && src=packaged:all-MiniLM-L6-v2
-        [ -d $R/int8/$run ] || $M export --model $src --output-dir $R/int8/$run --quantize int8
-        models+=($R/int8/$run)
+    models=("teacher (int8)=$R/int8/teacher")
+    [ -d $R/int8/teacher ] || $M export --model packaged:all-MiniLM-L6-v2 --output-dir $R/int8/teacher --quantize int8 --pooling
+    for N in $SPEEDUPS_A; do
+        [ -d $R/int8/a_${N}x ] || $M export --model $R/a_${N}x/model --output-dir $R/int8/a_${N}x --quantize int8 --pooling
+        models+=("a_${N}x=$R/int8/a_${N}x")
     done
-    $M bench --inference-models packaged:all-MiniLM-L6-v2 "${models[@]}" --inference-batch-sizes 1 32 \
-        --inference-lengths 0 --inference-threads 1 --output $R/speed.json > $R/speed.txt
-    $PY benchmarks/frontier_tables.py speed $R/speed.json > $D/speed.md
-    $PY benchmarks/frontier_tables.py plot $R/speed.json $D/sentence_table.json $D/frontier.png
+    OMP_NUM_THREADS=1 $PY benchmarks/frontier.py speed $D/speed.json "${models[@]}" \
+        --model2vec "model2vec=$R/model2vec/model2vec"
+fi
+
+if has page; then
+    $PY benchmarks/frontier.py page
 fi

@@ -38,7 +38,13 @@ def test_defaults_are_the_main_jobs_recipe():
     differs = {k for k in default if default[k] != main_job[k]}
     assert differs <= {"output_dir", "data"}, differs
     assert (default["examples"], default["pair_fraction"], default["lr"], default["objective"]) == \
-        ("packed", 0.5, 2e-4, ["minilm"])
+        ("packed", 0.5, None, ["minilm"])
+    # the learning rate the rule gives the main job's 3x384 student of a 384-wide teacher: 2e-4, as that study found;
+    # narrower students more, a static one most
+    training = C.DistillConfig().training
+    assert training.lr_for(384, 384) == 2e-4 and training.lr_for(128, 384) == pytest.approx(2e-4 * 3 ** 1.5)
+    assert training.lr_for(256, 384) == pytest.approx(2e-4 * 1.5 ** 1.5) and training.lr_for(256, 384, True) == 1e-2
+    assert C.Training(lr=5e-5).lr_for(128, 384) == 5e-5  # as given
     assert (default["max_steps"], default["batch_size"], default["precision"]) == (1000, 32, "auto")
     teacher = load_model_config(default["teacher"])
     assert resolve_init(C.DistillConfig().student, teacher) == "teacher"  # the packaged teacher's layers 2, 4, 6

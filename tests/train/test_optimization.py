@@ -17,10 +17,10 @@ def test_default_schedule_warms_up_for_a_tenth_of_the_run():
 
     cfg = DistillConfig().training
     assert cfg.warmup_steps == -1 and cfg.max_steps == 1000
-    optimizer, scheduler = make_optimizer(torch.nn.Linear(2, 2), cfg, cfg.max_steps)
+    optimizer, scheduler = make_optimizer(torch.nn.Linear(2, 2), cfg, cfg.max_steps, cfg.lr_for(384, 384))
     rates = []
     for _ in range(cfg.max_steps):
         rates.append(scheduler.get_last_lr()[0])
         optimizer.step()
         scheduler.step()
-    assert max(range(len(rates)), key=rates.__getitem__) == 100 and rates[100] == pytest.approx(cfg.lr)
+    assert max(range(len(rates)), key=rates.__getitem__) == 100 and rates[100] == pytest.approx(cfg.lr_for(384, 384))

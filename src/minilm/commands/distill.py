@@ -25,6 +25,7 @@ answer (`Runtime.from_main`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -36,6 +37,7 @@ from minilm.data.files import write_atomic
 from minilm.data.token_cache import build_token_cache
 from minilm.errors import MiniLMError, require
 from minilm.measure.shape_speed import time_shapes
+from minilm.models.architectures import family_of
 from minilm.models.loading import check_max_length, freeze, resolve_model_path, save_model
 from minilm.models.plan import RunText, TeacherId, plan_student, read_plan
 from minilm.models.sentence import save_sentence_transformer
@@ -250,13 +252,29 @@ class Distillation:
 
         plan = self.runtime.from_main(decide)
         self.runtime.say(plan.describe())
-        if plan.start == "static":  # --speedup may choose one: the rule holds for it as for --student-layers 0
-            obstacle = static_obstacle(self.cfg.objective.objective, self.cfg.task.task)
-            require(obstacle is None, obstacle or "")
+        if plan.start == "static":
+            self.static_objective()
         return plan
+
+    def static_objective(self) -> None:
+        """A static student learns sentence embeddings alone. Where --speedup chose one for objectives that also read
+        attention, those are left out, in one line; anything else a static student cannot learn is refused."""
+        names = self.cfg.objective.objective
+        if self.cfg.student.speedup is not None and "embedding" in names and names != ["embedding"]:
+            self.runtime.say(f"static student: it has no attention for {', '.join(n for n in names if n != 'embedding')} "
+                             "to read; it learns the embedding objective alone")
+            self.cfg.objective = dataclasses.replace(self.cfg.objective, objective=["embedding"],
+                                                     objective_weights=None)
+        obstacle = static_obstacle(self.cfg.objective.objective, self.cfg.task.task)
+        require(obstacle is None, obstacle or "")
 
     def student(self, plan, teacher):
         training, kind = self.training, self.text.kind
+        self.lr = training.lr_for(plan.shape.hidden, family_of(teacher).shape(teacher.config).hidden,
+                                  plan.start == "static")
+        if training.lr is None:
+            self.runtime.say(f"learning rate {self.lr:.3g} (auto, for a {plan.shape.layers}x{plan.shape.hidden} "
+                             "student: --lr's help gives the rule)")
         student = build_student(plan, teacher, training.dropout, training.seed,
                                 teacher.config.num_labels if kind is not None and kind is not SPAN else None,
                                 head=kind.head if kind is not None else None, say=self.runtime.say)
@@ -301,7 +319,7 @@ class Distillation:
         files = {SHAPES_FILE: json.dumps(self.table.to_dict(), indent=1)} if self.table is not None else None
         return fit(runtime, Recipe(
             trained=objective.student_view, saved=student, tokenizer=tokenizer, batches=batches, teacher=teacher,
-            description="distill", run_files=files,
+            description="distill", run_files=files, lr=self.lr,
             evaluate=self.text.evaluator(student, tokenizer, self.max_length, runtime.device),
             metric=kind.metric_name(self.text.dev) if kind is not None else "main",
             losses=lambda model, batch: distill_losses(objective, model, batch, kind, self.cfg.output_loss)))

@@ -157,6 +157,8 @@ def with_defaults(cls: type, name: str, shown: dict[str, str] | None = None, mod
         meta = dict(fields[key].metadata)
         if shown and key in shown:
             meta["shown"] = shown[key]
+        elif value is not None:  # the base's words for its own default do not describe this one
+            meta["shown"] = None
         hint = hints[key]
         namespace["__annotations__"][key] = hint | None if value is None and not strip_optional(hint)[1] else hint
         namespace[key] = field(default_factory=lambda v=value: list(v), metadata=meta) if isinstance(value, list) \

@@ -95,6 +95,7 @@ class Recipe:
     teacher: a frozen model the losses read, for the device step policy.
     run_files: files the run directory holds beside its record ({name: text}, `run_dir.RUN_FILES`), written when
         the run starts.
+    lr: the peak learning rate, when the training section leaves it to the command (`Training.lr_for`).
     """
 
     trained: nn.Module
@@ -107,6 +108,7 @@ class Recipe:
     teacher: nn.Module | None = None
     description: str = "train"
     run_files: dict[str, str] | None = None
+    lr: float | None = None
 
 
 @dataclass
@@ -179,9 +181,12 @@ def fit(runtime: Runtime, recipe: Recipe) -> FitResult:
     out, main = Path(cfg.output_dir), accelerator.is_main_process
     total = cfg.total_steps(recipe.batches.per_epoch)
     applied = apply_step_policy(accelerator.device.type, runtime.precision, cfg.compile, [recipe.saved], recipe.teacher)
+    lr = recipe.lr if recipe.lr is not None else cfg.lr
+    if lr is None:
+        raise MiniLMError("no learning rate: give --lr")
     start_run_dir(cfg, runtime.run, {"precision": runtime.precision, "precision_reason": runtime.precision_reason,
-                                     "total_steps": total}, accelerator, recipe.run_files)
-    optimizer, scheduler = make_optimizer(recipe.trained, cfg, total)
+                                     "total_steps": total, "lr": lr}, accelerator, recipe.run_files)
+    optimizer, scheduler = make_optimizer(recipe.trained, cfg, total, lr)
     model, optimizer = accelerator.prepare(recipe.trained, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     begin, already, seen = 0, 0.0, 0

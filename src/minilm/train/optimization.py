@@ -26,8 +26,9 @@ def autocast(device_type: str, precision: str):
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def make_optimizer(model: torch.nn.Module, training, total_steps: int):
-    """AdamW (no decay on biases and LayerNorm) with linear warm-up then linear decay to zero."""
+def make_optimizer(model: torch.nn.Module, training, total_steps: int, lr: float | None = None):
+    """AdamW (no decay on biases and LayerNorm) with linear warm-up then linear decay to zero; at `lr`, else the
+    training section's."""
     from transformers import get_linear_schedule_with_warmup
 
     decay, no_decay = [], []
@@ -35,10 +36,11 @@ def make_optimizer(model: torch.nn.Module, training, total_steps: int):
         if p.requires_grad:
             (no_decay if p.ndim < 2 else decay).append(p)
     groups = [{"params": decay, "weight_decay": training.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    lr = lr if lr is not None else training.lr
     try:  # the fused kernel (CPU and CUDA in recent torch) is several times faster than the loop
-        optimizer = torch.optim.AdamW(groups, lr=training.lr, betas=tuple(training.betas), fused=True)
+        optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(training.betas), fused=True)
     except (RuntimeError, TypeError):
-        optimizer = torch.optim.AdamW(groups, lr=training.lr, betas=tuple(training.betas))
+        optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(training.betas))
     warmup = training.warmup_steps if training.warmup_steps >= 0 else total_steps // 10
     warmup = min(warmup, max(total_steps - 1, 0))
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
