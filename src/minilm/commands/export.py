@@ -22,6 +22,7 @@ from minilm.deploy.fusion import FUSED_FAMILIES, fuses
 from minilm.deploy.layout import is_exported
 from minilm.deploy.onnx_export import OUTPUTS
 from minilm.deploy.onnx_model import require_deploy_packages
+from minilm.deploy.openvino import CALIBRATION_SAMPLES, require_openvino
 from minilm.deploy.quantize import SCHEMES
 from minilm.deploy.writer import Plan, write_export
 from minilm.errors import MiniLMError, require
@@ -55,8 +56,22 @@ def plan_export(cfg: ExportConfig, source: ModelSource) -> Plan:
         require(not unknown, f"--pooling puts Pooling and Normalize in the graph; '{cfg.model}' also has "
                              f"{', '.join(unknown)}: drop --pooling")
     graph = "fused" if cfg.graph == "fused" or (cfg.graph == "auto" and fuses(config)) else "plain"
+    if cfg.openvino:
+        require_openvino()
+    calibration = calibration_texts(cfg.calibration_data) if cfg.openvino and cfg.quantize == "int8" else ()
     return Plan(head, graph, SCHEMES[resolve_target(cfg.target)[0]] if cfg.quantize == "int8" else None, pipeline,
-                cfg.pooling)
+                cfg.pooling, cfg.openvino, calibration)
+
+
+def calibration_texts(specs: list[str], count: int = CALIBRATION_SAMPLES, seed: int = 0) -> tuple[str, ...]:
+    """`count` lines drawn from the calibration text (a static int8 graph's activation ranges are measured on them)."""
+    import random
+
+    from minilm.data.corpora import resolve
+
+    texts = [t.strip() for source in resolve(specs) for t in source.texts(None) if t.strip()]
+    require(texts, f"calibration_data {' '.join(specs)} holds no text")
+    return tuple(random.Random(seed).sample(texts, min(count, len(texts))))
 
 
 def export(cfg: ExportConfig) -> Path:

@@ -116,6 +116,12 @@ class ExportConfig(Section):
     pooling: bool = setting(False, "also onnx/model_pooled.onnx, a sentence-transformers model's pooling and "
                             "normalisation inside the graph (inputs input_ids, attention_mask; output "
                             "sentence_embedding), and its int8 form with --quantize int8")
+    openvino: bool = setting(False, "also OpenVINO IR in openvino/ (sentence-transformers' layout: "
+                             "openvino_model.xml, and with --quantize int8 openvino_model_qint8_quantized.xml, "
+                             "statically quantized by NNCF on --calibration-data); needs minilm[openvino]")
+    calibration_data: list[str] = setting(["wikitext-2", "stsb-train"], "text the static int8 OpenVINO graph "
+                                          "measures its activations on (named corpora or files, as --data takes "
+                                          "them; 300 lines drawn)")
     overwrite: bool = setting(False, "replace an earlier export in output_dir")
 
     def check(self) -> None:

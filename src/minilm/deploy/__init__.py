@@ -12,5 +12,6 @@
 | `onnx_model.py` | an exported graph run with onnxruntime and called like the PyTorch model |
 | `runtime.py` | loading any checkpoint for inference (ONNX or PyTorch) |
 | `speed.py` | several models timed side by side: batch sizes, input lengths, thread counts |
+| `openvino.py` | OpenVINO IR of the graphs and NNCF's static int8 on calibration text; an IR run like an onnxruntime session |
 | `serving.py` | `Embedder`: sentence embeddings from a pooled graph and the model's tokenizer alone, what a server runs |
 """

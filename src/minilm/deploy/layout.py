@@ -7,6 +7,7 @@ out a model with ONNX files, and `export.json`, the record of what was written a
     OUT/onnx/model_qint8_<target>.onnx            int8 for a target CPU (--quantize int8)
     OUT/onnx/model_pooled.onnx                    pooling and normalisation inside (--pooling): output
                                                   sentence_embedding; model_pooled_qint8_<target>.onnx its int8 form
+    OUT/openvino/openvino_model*.xml              OpenVINO IR of the same graphs (--openvino: `deploy.openvino`)
     OUT/export.json                               {"format", "head", "quantize", "source", "graph", "int8",
                                                   "default", "default_pooled", "graphs": {file: {...}}, "size_bytes"}
 
@@ -45,7 +46,7 @@ def export_directory(name: str | Path) -> Path | None:
     path = Path(name)
     if path.is_dir():
         return path if (path / EXPORT_FILE).is_file() else None
-    if path.suffix == ".onnx" and path.is_file():
+    if path.suffix in (".onnx", ".xml") and path.is_file():  # an ONNX graph, or an OpenVINO IR
         for directory in (path.parent.parent, path.parent):
             if (directory / EXPORT_FILE).is_file():
                 return directory
@@ -74,7 +75,7 @@ def graph_path(name: str | Path, pooled: bool = False) -> Path | None:
     graph with `pooled`, None when it has none)."""
     directory = export_directory(name)
     require(directory is not None, f"{name} is not a directory written by minilm export, nor a graph in one")
-    if Path(name).suffix == ".onnx":
+    if Path(name).suffix in (".onnx", ".xml"):
         return Path(name)
     record = read_export(directory)
     chosen = record.get("default_pooled") if pooled else record["default"]

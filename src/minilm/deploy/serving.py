@@ -5,6 +5,7 @@
 
     embedder = Embedder("runs/student_int8")          # a `minilm export --pooling` directory (its default pooled graph)
     vectors = embedder.encode(["A man plays a guitar.", "Kids play soccer."])   # (2, width) float32, normalised
+    Embedder("runs/student_int8/openvino/openvino_model_pooled_qint8_quantized.xml")  # its OpenVINO IR (--openvino)
 
 sentence-transformers' wrapper around the same graph costs about a fifth of the time at batch 1 (docs/deploy.md);
 this is what a server would run. Texts are cut at the model's `max_seq_length` (its sentence-transformers
@@ -41,7 +42,12 @@ class Embedder:
                 f"{name} has no pooled graph: export it with --pooling (its sentence embedding inside the graph)")
         record = read_export(directory)["graphs"].get(graph.resolve().relative_to(directory.resolve()).as_posix(), {})
         require(record.get("level", "sentence") == "sentence", f"{graph} is a token-level graph; name a pooled one")
-        self.session = session(graph, threads)
+        if graph.suffix == ".xml":
+            from minilm.deploy.openvino import OpenVinoGraph
+
+            self.session = OpenVinoGraph(graph, threads, exact=False)  # as OpenVINO serves: bf16 where the CPU has it
+        else:
+            self.session = session(graph, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
         wrapper = AutoTokenizer.from_pretrained(str(directory))  # read once for its settings; its Rust core encodes
         self.tokenizer = copy.deepcopy(wrapper.backend_tokenizer)

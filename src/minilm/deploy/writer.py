@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from minilm.config.sections import SENTENCE_MAX_LENGTH
 from minilm.deploy.checks import SAMPLES, Reference, float32_holds, float32_tolerance
 from minilm.deploy.cpu_target import host_record
 from minilm.deploy.fusion import fuse
@@ -32,13 +33,16 @@ INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")  # a graph's inp
 class Plan:
     """What an export writes. graph: "fused" or "plain" (resolved from auto); scheme: int8 for a target CPU, or
     None for float32 only; pipeline: an encoder's sentence pipeline (what its embeddings are checked by), None
-    for a model with a task head; pooled: the pooled graph is written too (with the pipeline inside)."""
+    for a model with a task head; pooled: the pooled graph is written too (with the pipeline inside); openvino:
+    OpenVINO IR too (`deploy.openvino`), statically quantized on `calibration` (texts) where int8 is asked."""
 
     head: str | None
     graph: str
     scheme: Scheme | None = None
     pipeline: Pipeline | None = None
     pooled: bool = False
+    openvino: bool = False
+    calibration: tuple[str, ...] = ()
 
 
 def write_export(model, tokenizer, inputs: list[str], source: str, source_dir: Path | None, plan: Plan, tmp: Path,
@@ -79,11 +83,15 @@ def write_export(model, tokenizer, inputs: list[str], source: str, source_dir: P
                             "fusion": graphs[float32]["fusion"], "int8": plan.scheme.record(),
                             "int8_operators": int8_operators(tmp / int8),
                             "checks": reference.check(session(tmp / int8), pooled)}
+        if plan.openvino:
+            graphs.update(openvino_graphs(tmp, float32, graphs[float32], trace, reference, pooled, plan, tokenizer,
+                                          work, level))
     shutil.rmtree(work)
     target = plan.scheme.target if plan.scheme else None
     default, pooled_default = graph_file(False, target), graph_file(True, target) if plan.pooled else None
     for name, record in graphs.items():
-        record["size_bytes"] = (tmp / name).stat().st_size
+        record["size_bytes"] = (tmp / name).stat().st_size + (
+            (tmp / name).with_suffix(".bin").stat().st_size if name.endswith(".xml") else 0)
     record = {"format": EXPORT_FORMAT, "head": plan.head, "quantize": "int8" if plan.scheme else "none",
               "source": source, "graph": "fused" if graphs[default]["fusion"] else "plain",
               "int8": {**plan.scheme.record(), "why": plan.scheme.why} if plan.scheme else None,
@@ -94,6 +102,35 @@ def write_export(model, tokenizer, inputs: list[str], source: str, source_dir: P
               "checked_on": host_record()}  # the checks of an int8 graph hold for the CPU they ran on
     (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=1))
     return record
+
+
+def openvino_graphs(tmp: Path, float32: str, record: dict, trace, reference: Reference, pooled: bool, plan: Plan,
+                    tokenizer, work: Path, level: dict) -> dict:
+    """One level's OpenVINO IR, converted from its plain float32 ONNX graph (a fused one is traced again, plain:
+    OpenVINO has no onnxruntime operators), checked as every graph is; with int8, its static form quantized on the
+    calibration text and checked. Returns their records by path."""
+    from minilm.deploy.openvino import OpenVinoGraph, calibration_feeds, convert, ir_file, quantize
+
+    plain = tmp / float32
+    if record["fusion"]:
+        plain = work / ("plain_pooled.onnx" if pooled else "plain.onnx")
+        trace(plain, "dynamo")
+    out = {}
+    xml = ir_file(pooled)
+    convert(plain, tmp / xml)
+    checks = reference.check(OpenVinoGraph(tmp / xml), pooled)
+    require(float32_holds(checks), f"the OpenVINO float32 {'pooled ' if pooled else ''}graph differs from the PyTorch "
+                                   f"model by {checks['max_abs_diff']:.2e}; nothing was written")
+    out[xml] = {**level, "precision": "float32", "runtime": "openvino", "exporter": "openvino", "fusion": None,
+                "checks": checks}
+    if plan.scheme is not None:
+        int8 = ir_file(pooled, int8=True)
+        feeds = calibration_feeds(tokenizer, list(plan.calibration), SENTENCE_MAX_LENGTH)
+        quantize(tmp / xml, tmp / int8, feeds)
+        out[int8] = {**level, "precision": "int8", "runtime": "openvino", "exporter": "openvino", "fusion": None,
+                     "int8": {"scheme": "static", "calibration_sentences": len(plan.calibration), "by": "nncf"},
+                     "checks": reference.check(OpenVinoGraph(tmp / int8), pooled)}
+    return out
 
 
 def float32_graph(path: Path, trace, reference: Reference, pooled: bool, plan: Plan, work: Path, config,
