@@ -56,10 +56,10 @@ def text(out: str, specs: list[str]) -> None:
 
 
 def steps(run: str, minutes: float) -> None:
-    """Steps that fit `minutes` at the pace a calibration run kept after its first logged step."""
+    """Steps that fit `minutes` at the pace a timing run kept over its second half."""
     logged = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line.strip()]
     timed = [r for r in logged if "elapsed_s" in r]
-    first, last = timed[0], timed[-1]
+    first, last = timed[len(timed) // 2 - 1], timed[-1]
     per_step = (last["elapsed_s"] - first["elapsed_s"]) / (last["step"] - first["step"])
     print(int(minutes * 60 / per_step))
 

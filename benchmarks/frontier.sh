@@ -38,11 +38,16 @@ timed() {  # timed NAME CMD...: the command's wall and CPU minutes, beside its r
 shape_of() {  # the shape a --speedup run chose: its student's layers and width as flags
     $PY -c "import json; c=json.load(open('$1/model/config.json')); p=c['minilm_plan']['shape']; print(f\"--student-layers {p['layers']} --student-hidden {p['hidden']}\")"
 }
-calibrated() {  # calibrated NAME CONFIG SPEEDUP [EXTRA...]: the steps that fit MINUTES, from 150 timed steps
+calibrated() {  # calibrated NAME CONFIG SPEEDUP [EXTRA...]: the steps that fit MINUTES, timed by a short run
+    # The first run chooses the shape and fills the teacher's readings (the kernel then writes gigabytes of them out,
+    # which slows the steps beside it); the second, started once they are kept, times 300 steps of the shape chosen.
     local name=$1 config=$2 speedup=$3; shift 3
-    [ -d $R/cal_$name/model ] || $M distill --config $config --speedup $speedup --max-steps 150 --log-every 25 \
-        --save-every 0 --output-dir $R/cal_$name "$@" > $R/cal_$name.log 2>&1
-    $PY benchmarks/frontier.py steps $R/cal_$name $MINUTES
+    [ -d $R/cal_$name/model ] || $M distill --config $config --speedup $speedup --max-steps 1 --save-every 0 \
+        --output-dir $R/cal_$name "$@" > $R/cal_$name.log 2>&1
+    sync
+    [ -d $R/time_$name/model ] || $M distill --config $config $(shape_of $R/cal_$name) --max-steps 300 \
+        --log-every 50 --save-every 0 --output-dir $R/time_$name "$@" > $R/time_$name.log 2>&1
+    $PY benchmarks/frontier.py steps $R/time_$name $MINUTES
 }
 peers() {
     [ -x runs/peers/m2v/bin/python ] || { python3 -m venv runs/peers/m2v && runs/peers/m2v/bin/pip install -q \
@@ -118,9 +123,12 @@ fi
 if has c && ! row c_mpnet_6x384; then
     name=c_mpnet_6x384
     C="--teacher packaged:all-mpnet-base-v2 --student-layers 6 --student-hidden 384"
-    [ -d $R/cal_$name/model ] || $M distill --config $S $C --max-steps 150 --log-every 25 --save-every 0 \
-        --output-dir $R/cal_$name > $R/cal_$name.log 2>&1
-    steps=$($PY benchmarks/frontier.py steps $R/cal_$name $MINUTES)
+    [ -d $R/cal_$name/model ] || $M distill --config $S $C --max-steps 1 --save-every 0 --output-dir $R/cal_$name \
+        > $R/cal_$name.log 2>&1
+    sync
+    [ -d $R/time_$name/model ] || $M distill --config $S $C --max-steps 300 --log-every 50 --save-every 0 \
+        --output-dir $R/time_$name > $R/time_$name.log 2>&1
+    steps=$($PY benchmarks/frontier.py steps $R/time_$name $MINUTES)
     [ -d $R/$name/model ] || timed $name $M distill --config $S $C --max-steps $steps --output-dir $R/$name \
         > $R/$name.log 2>&1
     $PY benchmarks/frontier.py sentence $name $R/$name/model $TEXT --run $R/$name --part c \

@@ -82,16 +82,26 @@ def logged_steps(out) -> int:
     return len(path.read_text().splitlines()) if path.is_file() else 0
 
 
-def terminate_at(command, out, target, env=None) -> subprocess.CompletedProcess:
-    """Start `command`, send it SIGTERM once it has logged `target` steps; its result (exit status, stderr)."""
+def started_until(command, out, target, env=None):
+    """`command` started, once it has logged `target` steps (or ended, or four minutes passed)."""
     process = subprocess.Popen(command, env=env or cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and logged_steps(out) < target:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGTERM)
+        time.sleep(0.005)
+    return process
+
+
+def result_of(command, process) -> subprocess.CompletedProcess:
     stdout, stderr = process.communicate(timeout=120)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def terminate_at(command, out, target, env=None) -> subprocess.CompletedProcess:
+    """Start `command`, send it SIGTERM once it has logged `target` steps; its result (exit status, stderr)."""
+    process = started_until(command, out, target, env)
+    process.send_signal(signal.SIGTERM)
+    return result_of(command, process)
 
 
 def stopped_step(result, out, how="stopped by SIGTERM", code=128 + signal.SIGTERM) -> int:
@@ -132,11 +142,9 @@ def test_more_signals_while_the_checkpoint_is_written_change_nothing(tiny_teache
     out = tmp_path / "twice"
     args = varied_args(tiny_teacher_dir, varied_corpus, out, "--max-steps", 400, "--save-every", 0)
     command = [sys.executable, "-m", "minilm.cli", *map(str, args)]
-    process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None and logged_steps(out) < 3:
-        time.sleep(0.005)
+    process = started_until(command, out, 3)
     process.send_signal(signal.SIGTERM)
+    deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None and not any((out / "checkpoints").glob("*step-*")):
         time.sleep(0.0005)
     for _ in range(20):  # during the write of the checkpoint, and after it, while the last line is printed
@@ -144,8 +152,7 @@ def test_more_signals_while_the_checkpoint_is_written_change_nothing(tiny_teache
             break
         process.send_signal(signal.SIGTERM)
         time.sleep(0.002)
-    stdout, stderr = process.communicate(timeout=120)
-    step = stopped_step(subprocess.CompletedProcess(command, process.returncode, stdout, stderr), out)
+    step = stopped_step(result_of(command, process), out)
     resumed = run_cli(*args, "--max-minutes", 0.05)  # a few seconds more of the same run
     assert resumed.returncode == 0 and f"(step {step})" in resumed.stdout, resumed.stderr[-2000:]
 
@@ -154,14 +161,9 @@ def test_ctrl_c_saves_the_current_step_and_says_how_to_resume(tiny_teacher_dir, 
     out = tmp_path / "interrupted"
     args = varied_args(tiny_teacher_dir, varied_corpus, out, "--max-steps", STEPS, "--save-every", 0)
     command = [sys.executable, "-m", "minilm.cli", *map(str, args)]
-    process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None and logged_steps(out) < 3:
-        time.sleep(0.01)
+    process = started_until(command, out, 3)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    step = stopped_step(result, out, how="interrupted (Ctrl-C)", code=130)
+    step = stopped_step(result_of(command, process), out, how="interrupted (Ctrl-C)", code=130)
     final = run_cli(*args)
     assert final.returncode == 0 and f"(step {step})" in final.stdout, final.stderr[-2000:]
     a, b = weights(reference), weights(out)

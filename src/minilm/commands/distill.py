@@ -261,8 +261,9 @@ class Distillation:
         attention, those are left out, in one line; anything else a static student cannot learn is refused."""
         names = self.cfg.objective.objective
         if self.cfg.student.speedup is not None and "embedding" in names and names != ["embedding"]:
-            self.runtime.say(f"static student: it has no attention for {', '.join(n for n in names if n != 'embedding')} "
-                             "to read; it learns the embedding objective alone")
+            others = ", ".join(n for n in names if n != "embedding")
+            self.runtime.say(f"static student: it has no attention for {others} to read; it learns the embedding "
+                             "objective alone")
             self.cfg.objective = dataclasses.replace(self.cfg.objective, objective=["embedding"],
                                                      objective_weights=None)
         obstacle = static_obstacle(self.cfg.objective.objective, self.cfg.task.task)

@@ -71,8 +71,8 @@ def static_obstacle(objectives: list[str], task: str | None) -> str | None:
     """Why a static student (0 layers) cannot be distilled as asked, or None: it has no attention and no task head,
     so it learns sentence embeddings alone, task-agnostically."""
     if task:
-        return (f"a static student (student_layers 0) is a sentence embedder with no task head: task-specific distillation "
-                f"(--task {task}) needs a student with layers")
+        return (f"a static student (student_layers 0) is a sentence embedder with no task head: task-specific "
+                f"distillation (--task {task}) needs a student with layers")
     if objectives != ["embedding"]:
         return (f"a static student (student_layers 0) has no attention or hidden layers for --objective "
                 f"{' '.join(objectives)} "
@@ -99,9 +99,9 @@ class Training(Section):
     max_length: int | None = max_length_setting()
     batch_size: int = setting(32, "global batch in examples, split evenly across processes", range="[1, inf)")
     lr: float | None = setting(None, "peak learning rate of AdamW", range="(0, inf)", hint="0 trains nothing",
-                               shown=f"auto: {BASE_LR:g} for a student as wide as its teacher, {BASE_LR:g} x (teacher "
-                               f"width / student width)^{LR_WIDTH_POWER:g} for a narrower one, {STATIC_LR:g} for a static "
-                               "student")
+                               shown=f"auto: {BASE_LR:g} for a student as wide as its teacher, {BASE_LR:g} x "
+                               f"(teacher width / student width)^{LR_WIDTH_POWER:g} for a narrower one, "
+                               f"{STATIC_LR:g} for a static student")
     betas: list[float] = setting([0.9, 0.999], "AdamW's beta1 and beta2", range="[0, 1)")
     weight_decay: float = setting(0.01, "AdamW's decoupled weight decay (not on biases and LayerNorms)",
                                   range="[0, 1]")
@@ -189,7 +189,8 @@ class Student(Section):
                                       "--student-init model's")
     student_init: str = setting("auto", "auto: teacher layers where the student's width, heads and FFN are the "
                                 "teacher's, else prune where it keeps whole heads of the teacher's size and is no "
-                                "wider, else random (static for a student of 0 layers); teacher (copy layers); prune (the teacher's most important "
+                                "wider, else random (static for a student of 0 layers); teacher (copy layers); "
+                                "prune (the teacher's most important "
                                 "heads, FFN neurons and hidden channels, measured on the run's text: "
                                 "docs/frontier.md); random; or a model to start from (a directory or packaged:NAME; "
                                 "with a tokenizer of its own: --objective embedding --examples sentence)")

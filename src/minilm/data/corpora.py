@@ -3,7 +3,8 @@
 `resolve(specs)` turns what a user wrote in `--data` into sources, each of which yields its texts (`line`
 examples) or its lines with document boundaries (`packed` examples):
 
-* a named corpus (`wikitext-2`, `stsb-train`, `squad2-train`): a local copy (under `$MINILM_DATA`, then `../shared/data`), else the
+* a named corpus (`wikitext-2`, `stsb-train`, `squad2-train`): a local copy (under `$MINILM_DATA`, then
+  `../shared/data`), else the
   Hugging Face hub through `datasets` (cached where `datasets` caches), else a one-line error that says
   what to do. Each names its own document boundary (WikiText: the article headings).
 * a file: plain text (one document or sentence per line), TSV/CSV with a header, or JSONL; in plain text

@@ -7,8 +7,9 @@ ratio) is exported as `minilm export` would export it (fused where onnxruntime f
 at one layer and at the teacher's depth, and timed at batch 1 on one thread, every graph in turn, round after round,
 each graph's best round kept. A layer costs the same at every depth, so a shape of L layers is timed as the
 one-layer graph plus L - 1 layers' share of the difference. A static student (0 layers: a lookup and a mean,
-`models.static`) is timed too, its float32 graph beside the others, as the fastest row. The largest shape predicted to reach N (the most
-parameters in its blocks: embeddings are lookups, blocks are the time) is then exported itself and timed beside
+`models.static`) is timed too, its float32 graph beside the others, as the fastest row. The largest shape
+predicted to reach N (the most parameters in its blocks: embeddings are lookups, blocks are the time) is then
+exported itself and timed beside
 the teacher; if it falls short, the next largest is tried. The result is a `models.speed_table.SpeedTable`; what
 to do with it (a plan, a table printed) is its reader's.
 """

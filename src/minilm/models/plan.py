@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -408,8 +408,9 @@ def static_plan(shape: Shape, teacher, teacher_id: TeacherId, text: RunText | No
                        calibration=f"the token counts of {text.what}" if counts is not None else None,
                        static={**record, "special_ids": specials})
     plan.start_vectors = vectors
-    plan.notes.append(f"static student: each of the {len(outputs):,} tokens' vectors starts as the teacher's "
-                      f"output for it alone, reduced to {shape.hidden} dimensions by PCA ({100 * record['pca_explained']:.1f}% "
-                      "of their variance)" + (f", weighted by a / (a + p), a = {record['sif_coefficient']:g}, p its share "
-                                             f"of {text.what}" if counts is not None else ""))
+    weighting = f", weighted by a / (a + p), a = {record['sif_coefficient']:g}, p its share of {text.what}" \
+        if counts is not None else ""
+    plan.notes.append(f"static student: each of the {len(outputs):,} tokens' vectors starts as the teacher's output "
+                      f"for it alone, reduced to {shape.hidden} dimensions by PCA "
+                      f"({100 * record['pca_explained']:.1f}% of their variance){weighting}")
     return plan

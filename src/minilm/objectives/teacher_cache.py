@@ -68,7 +68,8 @@ def keep_teacher(objective: Combined, examples, teacher_examples, pad_id: int, c
             f"{free / 2**30:.1f} GB free: the teacher runs at every step instead")
         return None
     full_key = {**key, "format": CACHE_FORMAT, "fields": {k: list(v) for k, v in widths.items()},
-                "parts": [part.teacher_key() for part in objective.parts], "examples": examples_digest(teacher_examples)}
+                "parts": [part.teacher_key() for part in objective.parts],
+                "examples": examples_digest(teacher_examples)}
     teacher_view = objective.teacher_view
 
     @torch.inference_mode()
