@@ -101,3 +101,27 @@ def test_a_student_by_speed_keeps_its_shape_table(sentence_teacher, tmp_path, mo
     config = json.loads((tmp_path / "s" / "config.json").read_text())
     assert (config["num_hidden_layers"], config["hidden_size"]) == (record["chosen"]["layers"], 32) == (1, 32)
     assert (tmp_path / "s" / "modules.json").is_file()
+
+
+def test_a_classifier_teachers_student_keeps_its_head_and_an_auto_random_start_says_why(tokenizer, corpus, tmp_path):
+    """A teacher fine-tuned on a task gives a student with its head (sliced as the student is pruned); a shape that
+    can neither copy nor be pruned starts at random, said in one line."""
+    import torch
+    from helpers.models import tiny_bert
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = tiny_bert(num_labels=3, seed=5)
+    teacher.save_pretrained(tmp_path / "classifier")
+    tokenizer.save_pretrained(tmp_path / "classifier")
+    result = ok(run_main("student", "--teacher", tmp_path / "classifier", "--output-dir", tmp_path / "s",
+                         "--student-layers", "1", "--student-hidden", "16", "--data", corpus))
+    student = AutoModelForSequenceClassification.from_pretrained(tmp_path / "s")
+    assert student.config.num_labels == 3 and "pruned from teacher layers 2" in result.stdout
+    kept = student.config.minilm_plan["kept"]["hidden"]
+    from minilm.models.plan import mask_indices
+
+    channels = torch.tensor(mask_indices(kept))
+    torch.testing.assert_close(student.classifier.weight, teacher.classifier.weight[:, channels])  # its head, sliced
+    wide = ok(run_main("student", "--teacher", tmp_path / "classifier", "--output-dir", tmp_path / "w",
+                       "--student-layers", "1", "--student-hidden", "32", "--student-ffn", "128"))
+    assert "starts from random weights" in wide.stdout and "FFN 128 > 64" in wide.stdout

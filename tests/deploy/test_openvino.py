@@ -72,3 +72,34 @@ def test_openvino_asked_where_it_is_not_installed_is_one_line(tiny_teacher_dir, 
     assert_one_line_error(run_main("export", "--model", tiny_teacher_dir, "--output-dir", tmp_path / "ex",
                                    "--openvino"), "--openvino needs nncf", "minilm[openvino]")
     assert not (tmp_path / "ex").exists()
+
+
+PEERS = {"openvino": "runs/peers/st-ov/bin/python", "onnx": "runs/peers/st-onnx/bin/python"}
+
+
+@pytest.mark.parametrize("backend, file_name, cosine", [
+    ("openvino", "openvino/openvino_model.xml", 0.9999),
+    ("openvino", "openvino/openvino_model_qint8_quantized.xml", 0.99),
+    ("onnx", "onnx/model.onnx", 0.9999)])
+def test_sentence_transformers_own_backends_load_the_export_with_only_file_name(sentence_teacher, exported, tmp_path,
+                                                                                backend, file_name, cosine):
+    """sentence-transformers' onnx and openvino backends need optimum, which caps transformers below minilm's: they
+    are tried in the venvs benchmarks/deploy_peers.sh makes (runs/peers/st-onnx, st-ov), where those exist."""
+    import subprocess
+    from pathlib import Path
+
+    from helpers.cli import REPO
+    from sentence_transformers import SentenceTransformer
+
+    python = REPO / PEERS[backend]
+    if not python.is_file():
+        pytest.skip(f"no {PEERS[backend]} (bash benchmarks/deploy_peers.sh makes it)")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS) + "\n")
+    out = tmp_path / "vectors.npy"
+    subprocess.run([str(python), str(REPO / "benchmarks" / "peers" / "st_backend.py"), "embed", backend,
+                    str(exported), file_name, "--texts", str(texts), "--out", str(out)], check=True,
+                   capture_output=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    got, want = np.load(out), SentenceTransformer(sentence_teacher, device="cpu").encode(TEXTS)
+    assert Path(out).is_file() and got.shape == want.shape
+    assert ((got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)).min() >= cosine

@@ -238,10 +238,14 @@ class Distillation:
             require(plan is not None, f"checkpoint {resume} holds a student without its plan (a run of an earlier "
                                       "minilm): pass --overwrite to start afresh")
             self.runtime.say(f"{plan.describe()} (the checkpoint's plan)")
-            return plan
-        teacher_id = TeacherId.of(self.cfg.teacher, teacher.config,
-                                  self.runtime.run[TRAINED_AGAINST]["teacher"]["files"])
-        student = self.cfg.student
+        else:
+            plan = self.new_plan(source, teacher, examples)
+        if plan.start == "static":
+            self.static_objective()
+        return plan
+
+    def new_plan(self, source: ModelSource, teacher, examples):
+        student, teacher_id = self.cfg.student, self.teacher_id(teacher)
 
         def decide():
             if student.speedup is not None:
@@ -252,9 +256,11 @@ class Distillation:
 
         plan = self.runtime.from_main(decide)
         self.runtime.say(plan.describe())
-        if plan.start == "static":
-            self.static_objective()
         return plan
+
+    def teacher_id(self, teacher) -> TeacherId:
+        """The teacher as a plan records it: its name, width and a digest of the files run.json fingerprinted."""
+        return TeacherId.of(self.cfg.teacher, teacher.config, self.runtime.run[TRAINED_AGAINST]["teacher"]["files"])
 
     def static_objective(self) -> None:
         """A static student learns sentence embeddings alone. Where --speedup chose one for objectives that also read
@@ -289,9 +295,7 @@ class Distillation:
         cfg, runtime, kind = self.cfg, self.runtime, self.text.kind
         objective = build_objective(cfg.objective, teacher, student, relations=cfg.relations, distilbert=cfg.distilbert,
                                     embedding=cfg.embedding, tokenizer=source.tokenizer, pipeline=source.pipeline,
-                                    full=kind is not None, plan=plan,
-                                    teacher_id=TeacherId.of(cfg.teacher, teacher.config,
-                                                            runtime.run[TRAINED_AGAINST]["teacher"]["files"]))
+                                    full=kind is not None, plan=plan, teacher_id=self.teacher_id(teacher))
         setting = cfg.objective.teacher_cache
         if setting != "off" and isinstance(objective, Combined):
             files = runtime.run[TRAINED_AGAINST]["teacher"]["files"]
