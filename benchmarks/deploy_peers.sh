@@ -25,7 +25,7 @@ mkdir -p $R docs/deploy
 # without its dependencies, beside the ones it uses
 [ -x runs/peers/st-ov/bin/python ] || { python3 -m venv runs/peers/st-ov && runs/peers/st-ov/bin/pip install -q \
     torch==2.13.0 "sentence-transformers==6.3.*" "transformers==5.5.*" "openvino==2026.4.*" "nncf==3.4.*" \
-    "optimum==2.3.*" datasets && runs/peers/st-ov/bin/pip install -q --no-deps "optimum-intel==2.2.*"; }
+    "optimum==2.3.*" datasets requests && runs/peers/st-ov/bin/pip install -q --no-deps "optimum-intel==2.2.*"; }
 for v in st-onnx st-ov; do runs/peers/$v/bin/pip list 2>/dev/null | grep -iE "^(torch|transformers|sentence-transformers|optimum|optimum-onnx|optimum-intel|onnxruntime|openvino|nncf) " > $R/$v.versions; done
 
 teacher=$($PY -c "from minilm.models.loading import resolve_model_path as r; print(r('packaged:all-MiniLM-L6-v2'))")

@@ -23,8 +23,9 @@ from minilm.deploy.layout import EXPORT_FILE, EXPORT_FORMAT, GRAPH_DIR, copy_mod
 from minilm.deploy.onnx_export import OUTPUTS, POOLED_INPUTS, POOLED_OUTPUTS, export_graph, export_pooled
 from minilm.deploy.onnx_model import session
 from minilm.deploy.quantize import Scheme, int8_operators, quantize_int8
+from minilm.deploy.serving_choice import choose
 from minilm.errors import MiniLMError, require
-from minilm.models.sentence import Pipeline
+from minilm.models.sentence import Pipeline, portable_modules
 
 INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")  # a graph's inputs, in its forward's order
 
@@ -53,6 +54,7 @@ def write_export(model, tokenizer, inputs: list[str], source: str, source_dir: P
     tmp.mkdir(parents=True)
     if source_dir is not None:
         copy_model_files(source_dir, tmp)
+        portable_modules(tmp)  # sentence-transformers 5 (its ONNX backend's) reads the modules too
     else:
         model.config.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
@@ -100,6 +102,9 @@ def write_export(model, tokenizer, inputs: list[str], source: str, source_dir: P
               "default": default, "default_pooled": pooled_default, "graphs": graphs,
               "size_bytes": graphs[default]["size_bytes"],
               "checked_on": host_record()}  # the checks of an int8 graph hold for the CPU they ran on
+    candidates = [n for n, g in graphs.items() if g["level"] == "sentence" and g["precision"] == "int8"]
+    if len(candidates) > 1:  # which serves fastest here, at batch 1 and at batch 32 (`serving_choice`)
+        record["serving"] = choose(tmp, candidates, tokenizer, SAMPLES)
     (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=1))
     return record
 

@@ -137,6 +137,26 @@ def sentence_modules():
     return modules
 
 
+PORTABLE_MODULES = ("Transformer", "StaticEmbedding", "Pooling", "Dense", "Normalize")
+
+
+def portable_modules(directory: Path) -> None:
+    """Name the modules of a sentence-transformers directory's `modules.json` as every sentence-transformers
+    version reads them (`sentence_transformers.models.Pooling`): 6.x writes its own module paths, which 5.x, the
+    version optimum's ONNX backend runs with, cannot import; 6.x reads the old names too."""
+    import json
+
+    path = Path(directory) / "modules.json"
+    if not path.is_file():
+        return
+    listed = json.loads(path.read_text())
+    for module in listed:
+        name = str(module.get("type", "")).rsplit(".", 1)[-1]
+        if name in PORTABLE_MODULES:
+            module["type"] = f"sentence_transformers.models.{name}"
+    path.write_text(json.dumps(listed, indent=2))
+
+
 def save_sentence_transformer(model_dir: Path, pipeline: Pipeline, projection: nn.Linear | None = None) -> None:
     """Rewrite the Hugging Face model in `model_dir` as a sentence-transformers model with `pipeline` (the teacher's):
     Transformer (its max_seq_length) -> Pooling (its modes) -> Dense (the trained projection, when the student's
@@ -185,6 +205,7 @@ def save_sentence_transformer(model_dir: Path, pipeline: Pipeline, projection: n
             for file in model_dir.iterdir():
                 if file.is_file() and not (tmp / file.name).exists():
                     shutil.copy2(file, tmp / file.name)
+        portable_modules(tmp)
     write_directory(model_dir, write, "the sentence-transformers model")
 
 
