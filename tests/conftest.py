@@ -13,6 +13,10 @@ from helpers.tasks import sentiment_rows, write_sentiment_task
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if not torch.cuda.is_available():
+    # Triton decides at a kernel's decoration whether it runs under its interpreter; set for the whole session,
+    # before any test imports a module that imports triton, so the kernels run on the CPU whatever the order.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 torch.set_num_threads(2)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,4 +14,5 @@
 | `speed.py` | several models timed side by side: batch sizes, input lengths, thread counts |
 | `openvino.py` | OpenVINO IR of the graphs and NNCF's static int8 on calibration text; an IR run like an onnxruntime session |
 | `serving.py` | `Embedder`: sentence embeddings from a pooled graph and the model's tokenizer alone, what a server runs |
+| `serving_choice.py` | which int8 pooled graph serves fastest at batch 1 and 32 on this CPU, timed at export |
 """
