@@ -3,7 +3,7 @@
 #   shapes  every candidate student shape of all-MiniLM-L6-v2 timed against it as int8 ONNX (`--speedup`'s table)
 #   a       sentence students of the packaged all-MiniLM-L6-v2 at about 2x, 3x, 5x, 10x and 30x its int8 speed
 #           (`configs/frontier/sentence.yaml --speedup N`: the shape chosen on this CPU, a static student where N asks
-#           for it); sentence-transformers' own MSE recipe on the same start, text and steps at 3x and 10x; Model2Vec's
+#           for it); sentence-transformers' own MSE recipe on the same start, text and minutes at 3x and 10x; Model2Vec's
 #           distillation of the same teacher. STS-B test, held-out pairs, SQuAD retrieval.
 #   b       task-specific SST-2 students at 3x and 10x of all-MiniLM-L6-v2 fine-tuned on SST-2
 #   c       all-mpnet-base-v2 pruned to 6x384 and distilled, against all-MiniLM-L6-v2 on the held-out pairs
@@ -81,15 +81,15 @@ if has a; then
         $PY benchmarks/frontier.py sentence a_static $R/a_static/model $TEXT --run $R/a_static
     fi
     $PY benchmarks/frontier.py text $R/text.txt $TEXT
-    for N in $PEER_SPEEDUPS; do  # the same start, text and steps, trained by sentence-transformers' own recipe
+    for N in $PEER_SPEEDUPS; do  # the same start, text and minutes, trained by sentence-transformers' own recipe
         name=st_${N}x
         row $name && continue
-        steps=$($PY -c "import json; print(json.load(open('$D/rows/a_${N}x.json'))['steps'])")
         shape=$(shape_of $R/a_${N}x)
         [ -d $R/start_${N}x ] || $M student $shape --output-dir $R/start_${N}x --data $TEXT --examples sentence
         [ -d $R/$name/model ] || timed $name runs/peers/st/bin/python benchmarks/peers/st_mse_distill.py \
             --teacher "$($PY -c "from minilm.models.loading import resolve_model_path as r; print(r('packaged:all-MiniLM-L6-v2'))")" \
-            --student $R/start_${N}x --text $R/text.txt --steps $steps --out $R/$name > $R/$name.log 2>&1
+            --student $R/start_${N}x --text $R/text.txt --minutes $MINUTES --out $R/$name > $R/$name.log 2>&1
+        steps=$($PY -c "import json; print(json.load(open('$R/$name/run.json'))['steps'])")
         $PY benchmarks/frontier.py sentence $name $R/$name/model $TEXT --speedup $N \
             --recipe "sentence-transformers MSE" --extra speed_as=a_${N}x steps=$steps \
             "shape=\"$($PY -c "import json; print(json.load(open('$D/rows/a_${N}x.json'))['shape'])")\"" \
