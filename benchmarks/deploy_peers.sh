@@ -10,13 +10,14 @@
 #   the PyTorch model (sentence-transformers);
 # batch 1 and 32, one thread and two, every variant in turn round after round, STS-B test beside each
 # (benchmarks/deploy_peers.py). Run it on an idle machine: it times.
-# Run: bash benchmarks/deploy_peers.sh   (after `make install`)
+# Run: bash benchmarks/deploy_peers.sh   (after `make install`; ROUNDS=3 THREADS=1 for a shorter run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 M=".venv/bin/minilm"
 PY=".venv/bin/python"
 R=runs/deploy_peers
+DATA=${MINILM_DATA:-../shared/data}
 mkdir -p $R docs/deploy
 # sentence-transformers' ONNX backend: optimum-onnx, which caps transformers below 4.58 (so sentence-transformers 5)
 [ -x runs/peers/st-onnx/bin/python ] || { python3 -m venv runs/peers/st-onnx && runs/peers/st-onnx/bin/pip install -q \
@@ -35,8 +36,10 @@ args=()
 for pair in teacher:$teacher student:$student; do
     name=${pair%%:*} model=${pair#*:}
     [ -d $R/${name}_minilm ] || $M export --model $model --output-dir $R/${name}_minilm --quantize int8 --pooling --openvino
-    [ -d $R/${name}_st_onnx ] || runs/peers/st-onnx/bin/python benchmarks/peers/st_backend.py export onnx $model $R/${name}_st_onnx
-    [ -d $R/${name}_st_ov ] || runs/peers/st-ov/bin/python benchmarks/peers/st_backend.py export openvino $model $R/${name}_st_ov
+    ls $R/${name}_st_onnx/onnx/model_qint8_*.onnx > /dev/null 2>&1 || runs/peers/st-onnx/bin/python \
+        benchmarks/peers/st_backend.py export onnx $model $R/${name}_st_onnx
+    [ -f $R/${name}_st_ov/openvino/openvino_model_qint8_quantized.xml ] || runs/peers/st-ov/bin/python \
+        benchmarks/peers/st_backend.py export openvino $model $R/${name}_st_ov --glue-sst2 $DATA/glue/SST-2/train.tsv
     args+=("$name=$model:$R/${name}_minilm:$R/${name}_st_onnx:$R/${name}_st_ov")
 done
-$PY benchmarks/deploy_peers.py "${args[@]}" --out docs/deploy/peers.json | tee docs/deploy/peers.md
+$PY benchmarks/deploy_peers.py "${args[@]}" --rounds ${ROUNDS:-5} --threads ${THREADS:-1 2} --out docs/deploy/peers.json | tee docs/deploy/peers.md

@@ -63,14 +63,23 @@ class Embedder:
         self.max_length = int(limit)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """(len(texts), width) float32: each text's sentence embedding, batches of `batch_size`."""
+        """(len(texts), width) float32: each text's sentence embedding, in the order given. Batches of `batch_size`
+        are formed longest first, as sentence-transformers forms them, so that a batch pads little: on SST-2's
+        sentences in batches of 32, batching them in their own order ran the same IR at three quarters of the
+        speed (docs/deploy.md)."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = []
         for start in range(0, len(texts), batch_size):
-            chunk = texts[start:start + batch_size]
+            chunk = [texts[i] for i in order[start:start + batch_size]]
             runner = self.sessions["1" if len(chunk) < self.small_batch else "32"]
             encoded = self.tokenizer.encode_batch(chunk)
             feed = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
                     "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
             wanted = {i.name for i in runner.get_inputs()}
             out.append(runner.run(None, {k: v for k, v in feed.items() if k in wanted})[0])
-        return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+        if not out:
+            return np.zeros((0, 0), dtype=np.float32)
+        by_length = np.concatenate(out)
+        vectors = np.empty_like(by_length)
+        vectors[order] = by_length
+        return vectors
