@@ -70,7 +70,8 @@ def calibration_texts(specs: list[str], count: int = CALIBRATION_SAMPLES, seed: 
     from minilm.data.corpora import resolve
 
     texts = [t.strip() for source in resolve(specs) for t in source.texts(None) if t.strip()]
-    require(texts, f"calibration_data {' '.join(specs)} holds no text")
+    require(texts, f"calibration_data {' '.join(specs)} holds no text: give --calibration-data a file or corpus of "
+                   "sentences")
     return tuple(random.Random(seed).sample(texts, min(count, len(texts))))
 
 
