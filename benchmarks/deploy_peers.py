@@ -89,9 +89,11 @@ def main() -> None:
             "peer", ST_OV_PY, "openvino", ours, "openvino/openvino_model_qint8_quantized.xml")
         variants[(name, "minilm int8, its serving choice per call size")] = ("ours", ours, None)
     best: dict[tuple, float] = {}
-    timing = Path("runs/deploy_peers/timing.json")  # the rounds' figures, kept so that scoring can be rerun alone
-    if timing.is_file():
-        best = {tuple(cell): rate for cell, rate in json.loads(timing.read_text())}
+    # the rounds' figures, kept so that scoring can be rerun alone; reused only for the same variants and threads
+    timing = Path("runs/deploy_peers/timing.json")
+    plan = {"variants": sorted(map(list, variants)), "threads": args.threads, "rounds": args.rounds}
+    if timing.is_file() and json.loads(timing.read_text()).get("plan") == plan:
+        best = {tuple(cell): rate for cell, rate in json.loads(timing.read_text())["cells"]}
     for _ in range(0 if best else args.rounds):
         for threads in args.threads:
             torch.set_num_threads(threads)
@@ -117,7 +119,7 @@ def main() -> None:
                 for batch, rate in rates.items():
                     cell = (*key, threads, int(batch))
                     best[cell] = max(best.get(cell, 0.0), rate)
-    timing.write_text(json.dumps([[list(cell), rate] for cell, rate in best.items()]))
+    timing.write_text(json.dumps({"plan": plan, "cells": [[list(cell), rate] for cell, rate in best.items()]}))
     rows = [{"model": m, "variant": v, "threads": t, "batch_size": b, "sentences_per_s": r}
             for (m, v, t, b), r in best.items()]
     scores = {}
